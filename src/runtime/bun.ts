@@ -1,0 +1,355 @@
+/**
+ * The Bun transport, on `Bun.listen`, `Bun.connect` and `Bun.udpSocket`.
+ *
+ * Bun's `write()` returns how many bytes the kernel took and drops the rest, so this stream
+ * keeps its own FIFO queue and never lets a write pass a non-empty queue. Sockets are opened
+ * with `allowHalfOpen: true` and the stream applies the half-open policy itself. Bun has no
+ * accept backlog option, so `backlog` is ignored; and a pending `Bun.connect` cannot be
+ * cancelled: after a timeout or an abort the attempt is left to fail or is closed at once if it
+ * succeeds.
+ *
+ * @module
+ */
+
+import { NetError, toNetError } from "../core/errors.ts";
+import { StreamBase } from "./stream_base.ts";
+import type {
+  Addr,
+  ConnectOptions,
+  DatagramOptions,
+  DatagramSocket,
+  Listener,
+  ListenOptions,
+  Stream,
+  StreamOptions,
+  Transport,
+} from "./types.ts";
+import { checkPort, connectDeadline, familyOf } from "./util.ts";
+
+// The slice of Bun's API this transport uses.
+interface BunSocket {
+  data: BunStream | undefined;
+  readonly localAddress?: string;
+  readonly localPort?: number;
+  readonly localFamily?: string;
+  readonly remoteAddress: string;
+  readonly remotePort?: number;
+  readonly remoteFamily?: string;
+  write(data: Uint8Array): number;
+  end(): void;
+  shutdown(halfClose?: boolean): void;
+  terminate(): void;
+  pause(): void;
+  resume(): void;
+  setNoDelay(noDelay?: boolean): boolean;
+  setKeepAlive(enable?: boolean, initialDelay?: number): boolean;
+}
+
+interface BunSocketHandlers {
+  open?(socket: BunSocket): void;
+  data?(socket: BunSocket, data: Uint8Array): void;
+  drain?(socket: BunSocket): void;
+  end?(socket: BunSocket): void;
+  close?(socket: BunSocket, error?: Error): void;
+  error?(socket: BunSocket, error: Error): void;
+  connectError?(socket: BunSocket, error: Error): void;
+}
+
+interface BunTcpListener {
+  readonly port: number;
+  readonly hostname: string;
+  stop(closeActiveConnections?: boolean): void;
+}
+
+interface BunUdpSocket {
+  readonly port: number;
+  readonly hostname: string;
+  send(data: Uint8Array, port: number, address: string): boolean;
+  close(): void;
+}
+
+interface BunApi {
+  listen(options: {
+    hostname: string;
+    port: number;
+    allowHalfOpen?: boolean;
+    reusePort?: boolean;
+    socket: BunSocketHandlers;
+  }): BunTcpListener;
+  connect(options: {
+    hostname: string;
+    port: number;
+    allowHalfOpen?: boolean;
+    socket: BunSocketHandlers;
+  }): Promise<BunSocket>;
+  udpSocket(options: {
+    hostname?: string;
+    port?: number;
+    socket?: {
+      data?(socket: BunUdpSocket, data: Uint8Array, port: number, address: string): void;
+      error?(socket: BunUdpSocket, error: Error): void;
+    };
+  }): Promise<BunUdpSocket>;
+}
+
+function bun(): BunApi {
+  const api = (globalThis as { Bun?: BunApi }).Bun;
+  if (!api) throw new NetError("ENOTSUP", "The Bun transport needs the Bun runtime");
+  return api;
+}
+
+class BunStream extends StreamBase {
+  readonly localAddr: Addr;
+  readonly remoteAddr: Addr;
+  #socket: BunSocket;
+  #waitingForDrain = false;
+  #sawEnd = false;
+
+  constructor(socket: BunSocket, options: StreamOptions) {
+    super(options);
+    this.#socket = socket;
+    socket.data = this;
+    const local = socket.localAddress ?? "";
+    this.localAddr = { hostname: local, port: socket.localPort ?? 0, family: familyOf(local) };
+    this.remoteAddr = {
+      hostname: socket.remoteAddress,
+      port: socket.remotePort ?? 0,
+      family: familyOf(socket.remoteAddress),
+    };
+    socket.setNoDelay(options.noDelay ?? true);
+    // Reading starts with setHandlers; until then bytes stay in the kernel.
+    socket.pause();
+  }
+
+  protected override _pump(): void {
+    if (this.#waitingForDrain) return;
+    const socket = this.#socket;
+    let chunk: Uint8Array | undefined;
+    while ((chunk = this._takeChunk()) !== undefined) {
+      const written = socket.write(chunk);
+      if (written < chunk.byteLength) {
+        this._unshiftChunk(written > 0 ? chunk.subarray(written) : chunk);
+        if (written < 0) return; // The socket is closing; its close handler reports it.
+        this.#waitingForDrain = true;
+        break;
+      }
+    }
+    this._progress();
+  }
+
+  onBunDrain(): void {
+    this.#waitingForDrain = false;
+    this._pump();
+  }
+
+  onBunData(data: Uint8Array): void {
+    this._deliver(data);
+  }
+
+  onBunEnd(): void {
+    this.#sawEnd = true;
+    this._peerEnd();
+  }
+
+  onBunError(error: Error): void {
+    this._fail(toNetError(error, { syscall: "read" }));
+  }
+
+  onBunClose(error?: Error): void {
+    // Bun reports a peer FIN that arrives after our own FIN as a plain close.
+    if (!error && !this.#sawEnd && !this._releasing) {
+      this.#sawEnd = true;
+      this._peerEnd();
+    }
+    this._transportClosed(error ? toNetError(error, { syscall: "read" }) : undefined);
+  }
+
+  protected override _startReading(): void {
+    this.#socket.resume();
+  }
+
+  protected override _stopReading(): void {
+    this.#socket.pause();
+  }
+
+  protected override _shutdownWrite(): void {
+    this.#socket.shutdown();
+  }
+
+  protected override _release(abort: boolean): void {
+    if (abort) this.#socket.terminate();
+    else this.#socket.end();
+  }
+
+  setNoDelay(noDelay = true): void {
+    this.#socket.setNoDelay(noDelay);
+  }
+
+  setKeepAlive(enable: boolean, initialDelayMs = 0): void {
+    this.#socket.setKeepAlive(enable, initialDelayMs);
+  }
+}
+
+const streamHandlers: BunSocketHandlers = {
+  data(socket, data) {
+    socket.data?.onBunData(data);
+  },
+  drain(socket) {
+    socket.data?.onBunDrain();
+  },
+  end(socket) {
+    socket.data?.onBunEnd();
+  },
+  error(socket, error) {
+    socket.data?.onBunError(error);
+  },
+  close(socket, error) {
+    socket.data?.onBunClose(error);
+  },
+};
+
+class BunListener implements Listener {
+  readonly addr: Addr;
+  #server: BunTcpListener;
+  #closed = false;
+
+  constructor(server: BunTcpListener, hostname: string) {
+    this.#server = server;
+    this.addr = { hostname, port: server.port, family: familyOf(hostname) };
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#server.stop(false);
+    }
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+class BunDatagram implements DatagramSocket {
+  readonly addr: Addr;
+  #socket: BunUdpSocket;
+  #closed = false;
+
+  constructor(socket: BunUdpSocket, hostname: string) {
+    this.#socket = socket;
+    this.addr = { hostname, port: socket.port, family: familyOf(hostname) };
+  }
+
+  send(bytes: Uint8Array, to: { hostname: string; port: number }): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new NetError("ENOTCONN", "Cannot send: the datagram socket is closed"));
+    }
+    try {
+      this.#socket.send(bytes, to.port, to.hostname);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(toNetError(error, { syscall: "send", address: to.hostname, port: to.port }));
+    }
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#socket.close();
+    }
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * The Bun transport.
+ *
+ * @example
+ * ```ts
+ * import { bunTransport } from "sockmodels/runtime/bun";
+ * const listener = await bunTransport.listen({
+ *   port: 0,
+ *   onAccept: (s) => s.setHandlers({ onData: (c) => s.write(c) }),
+ * });
+ * ```
+ */
+export const bunTransport: Transport = {
+  name: "bun",
+  capabilities: { reset: true, reusePort: true, backlog: false, cancelConnect: false },
+
+  listen(options: ListenOptions): Promise<Listener> {
+    const hostname = options.hostname ?? "127.0.0.1";
+    try {
+      checkPort(options.port, "listen");
+      const server = bun().listen({
+        hostname,
+        port: options.port,
+        allowHalfOpen: true,
+        ...(options.reusePort ? { reusePort: true } : {}),
+        socket: {
+          ...streamHandlers,
+          open(socket) {
+            options.onAccept(new BunStream(socket, options));
+          },
+        },
+      });
+      return Promise.resolve(new BunListener(server, hostname));
+    } catch (error) {
+      if (error instanceof RangeError) return Promise.reject(error);
+      return Promise.reject(
+        toNetError(error, { syscall: "listen", address: hostname, port: options.port }),
+      );
+    }
+  },
+
+  connect(options: ConnectOptions): Promise<Stream> {
+    const { hostname, port } = options;
+    return connectDeadline<Stream>(options, (settle) => {
+      let abandoned = false;
+      bun()
+        .connect({ hostname, port, allowHalfOpen: true, socket: streamHandlers })
+        .then(
+          (socket) => {
+            if (abandoned) {
+              socket.terminate();
+              return;
+            }
+            settle.resolve(new BunStream(socket, options));
+          },
+          (error: unknown) => {
+            settle.reject(toNetError(error, { syscall: "connect", address: hostname, port }));
+          },
+        );
+      return () => {
+        abandoned = true;
+      };
+    });
+  },
+
+  async bindDatagram(options: DatagramOptions): Promise<DatagramSocket> {
+    checkPort(options.port, "bind");
+    const hostname = options.hostname ?? "127.0.0.1";
+    try {
+      const socket = await bun().udpSocket({
+        hostname,
+        port: options.port,
+        socket: {
+          data(_socket, data, port, address) {
+            options.onMessage?.(data, { hostname: address, port, family: familyOf(address) });
+          },
+          error(_socket, error) {
+            options.onError?.(toNetError(error));
+          },
+        },
+      });
+      return new BunDatagram(socket, hostname);
+    } catch (error) {
+      throw toNetError(error, { syscall: "bind", address: hostname, port: options.port });
+    }
+  },
+};

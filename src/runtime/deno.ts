@@ -1,0 +1,363 @@
+/**
+ * The Deno transport, on `Deno.listen` and `Deno.connect`.
+ *
+ * Reading uses `conn.read()` in a loop that pushes (never `conn.readable`, whose end closes the
+ * whole connection). The read buffer is sized adaptively: it starts small, grows fourfold
+ * while reads fill it, and shrinks to fit after a short read, so an idle connection pins a small
+ * buffer while its read is pending. Each chunk handed out is a copy of exactly the bytes read.
+ *
+ * Deno has no way to send an RST, so `reset()` closes the socket (the peer sees a clean close).
+ * `reusePort` and `Deno.listenDatagram` need `--unstable-net`; without it `reusePort` is refused
+ * with ENOTSUP and datagrams use `node:dgram`. `setKeepAlive` ignores the delay, which Deno
+ * cannot set.
+ *
+ * @module
+ */
+
+import { NetError, toNetError } from "../core/errors.ts";
+import { StreamBase } from "./stream_base.ts";
+import { bindNodeDatagram } from "./node.ts";
+import type {
+  Addr,
+  ConnectOptions,
+  DatagramOptions,
+  DatagramSocket,
+  Listener,
+  ListenOptions,
+  Stream,
+  StreamOptions,
+  Transport,
+} from "./types.ts";
+import { checkPort, connectDeadline, familyOf } from "./util.ts";
+
+// The slice of Deno's API this transport uses.
+interface DenoNetAddr {
+  hostname: string;
+  port: number;
+}
+interface DenoConn {
+  readonly localAddr: DenoNetAddr;
+  readonly remoteAddr: DenoNetAddr;
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(data: Uint8Array): Promise<number>;
+  closeWrite(): Promise<void>;
+  close(): void;
+  setNoDelay(noDelay?: boolean): void;
+  setKeepAlive(keepAlive?: boolean): void;
+}
+interface DenoListener {
+  readonly addr: DenoNetAddr;
+  accept(): Promise<DenoConn>;
+  close(): void;
+}
+interface DenoDatagramConn {
+  readonly addr: DenoNetAddr;
+  receive(buffer?: Uint8Array): Promise<[Uint8Array, DenoNetAddr]>;
+  send(data: Uint8Array, addr: DenoNetAddr & { transport: "udp" }): Promise<number>;
+  close(): void;
+}
+interface DenoApi {
+  listen(options: { hostname: string; port: number; reusePort?: boolean; transport?: "tcp" }): DenoListener;
+  connect(options: { hostname: string; port: number; signal?: AbortSignal }): Promise<DenoConn>;
+  listenDatagram?(options: { hostname: string; port: number; transport: "udp" }): DenoDatagramConn;
+}
+
+function deno(): DenoApi {
+  const api = (globalThis as { Deno?: DenoApi }).Deno;
+  if (!api) throw new NetError("ENOTSUP", "The Deno transport needs the Deno runtime");
+  return api;
+}
+
+/** `Deno.listenDatagram` exists only with `--unstable-net`, which also enables `reusePort`. */
+function unstableNet(): boolean {
+  return typeof deno().listenDatagram === "function";
+}
+
+const MIN_READ = 512;
+const MAX_READ = 64 * 1024;
+
+function fitReadSize(bytes: number): number {
+  let size = MIN_READ;
+  while (size < bytes && size < MAX_READ) size *= 2;
+  return size;
+}
+
+function toAddr(a: DenoNetAddr): Addr {
+  return { hostname: a.hostname, port: a.port, family: familyOf(a.hostname) };
+}
+
+class DenoStream extends StreamBase {
+  readonly localAddr: Addr;
+  readonly remoteAddr: Addr;
+  #conn: DenoConn;
+  #readBuffer: Uint8Array | undefined;
+  #reading = false;
+  #wantRead = false;
+  #writing = false;
+  #inFlight = 0;
+  #released = false;
+
+  constructor(conn: DenoConn, options: StreamOptions) {
+    super(options);
+    this.#conn = conn;
+    this.localAddr = toAddr(conn.localAddr);
+    this.remoteAddr = toAddr(conn.remoteAddr);
+    conn.setNoDelay(options.noDelay ?? true);
+  }
+
+  protected override _osBufferedAmount(): number {
+    return this.#inFlight;
+  }
+
+  protected override _pump(): void {
+    if (this.#writing || this.#released) return;
+    const chunk = this._takeChunk();
+    if (chunk === undefined) return this._progress();
+    this.#writing = true;
+    this.#inFlight = chunk.byteLength;
+    this.#conn.write(chunk).then(
+      (written) => {
+        this.#writing = false;
+        this.#inFlight = 0;
+        if (written < chunk.byteLength) this._unshiftChunk(chunk.subarray(written));
+        if (this.#released) return;
+        if (this._queuedBytes > 0) this._pump();
+        else this._progress();
+      },
+      (error: unknown) => {
+        this.#writing = false;
+        if (!this.#released) this._fail(toNetError(error, { syscall: "write" }));
+      },
+    );
+  }
+
+  protected override _startReading(): void {
+    this.#wantRead = true;
+    if (!this.#reading) this.#readLoop();
+  }
+
+  protected override _stopReading(): void {
+    this.#wantRead = false;
+  }
+
+  async #readLoop(): Promise<void> {
+    this.#reading = true;
+    const conn = this.#conn;
+    try {
+      while (this.#wantRead && !this.#released) {
+        let buffer = this.#readBuffer ??= new Uint8Array(MIN_READ);
+        const n = await conn.read(buffer);
+        if (this.#released) return;
+        if (n === null) {
+          this.#wantRead = false;
+          this._peerEnd();
+          return;
+        }
+        this._deliver(buffer.slice(0, n));
+        if (n === buffer.byteLength) {
+          if (buffer.byteLength < MAX_READ) buffer = new Uint8Array(buffer.byteLength * 4);
+        } else if (n * 2 < buffer.byteLength && buffer.byteLength > MIN_READ) {
+          buffer = new Uint8Array(fitReadSize(n));
+        }
+        this.#readBuffer = buffer;
+      }
+    } catch (error) {
+      if (!this.#released) this._fail(toNetError(error, { syscall: "read" }));
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  protected override _shutdownWrite(): void {
+    this.#conn.closeWrite().catch((error: unknown) => {
+      if (!this.#released) this._fail(toNetError(error, { syscall: "shutdown" }));
+    });
+  }
+
+  protected override _release(_abort: boolean): void {
+    if (this.#released) return;
+    this.#released = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the runtime.
+    }
+    this.#readBuffer = undefined;
+    queueMicrotask(() => this._transportClosed());
+  }
+
+  setNoDelay(noDelay = true): void {
+    this.#conn.setNoDelay(noDelay);
+  }
+
+  setKeepAlive(enable: boolean, _initialDelayMs?: number): void {
+    this.#conn.setKeepAlive(enable);
+  }
+}
+
+class DenoListenerImpl implements Listener {
+  readonly addr: Addr;
+  #listener: DenoListener;
+  #closed = false;
+  #loop: Promise<void>;
+
+  constructor(listener: DenoListener, options: ListenOptions) {
+    this.#listener = listener;
+    this.addr = toAddr(listener.addr);
+    this.#loop = this.#acceptLoop(options);
+  }
+
+  async #acceptLoop(options: ListenOptions): Promise<void> {
+    while (!this.#closed) {
+      let conn: DenoConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#closed) return;
+        const netError = toNetError(error, { syscall: "accept" });
+        options.onError?.(netError);
+        // EMFILE and friends: back off briefly instead of spinning.
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        continue;
+      }
+      if (this.#closed) {
+        conn.close();
+        return;
+      }
+      options.onAccept(new DenoStream(conn, options));
+    }
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      try {
+        this.#listener.close();
+      } catch {
+        // Already closed.
+      }
+    }
+    // The socket is released only once the pending accept has returned.
+    return this.#loop;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+class DenoDatagram implements DatagramSocket {
+  readonly addr: Addr;
+  #conn: DenoDatagramConn;
+  #closed = false;
+
+  constructor(conn: DenoDatagramConn, options: DatagramOptions) {
+    this.#conn = conn;
+    this.addr = toAddr(conn.addr);
+    this.#receiveLoop(options);
+  }
+
+  async #receiveLoop(options: DatagramOptions): Promise<void> {
+    while (!this.#closed) {
+      try {
+        const [bytes, from] = await this.#conn.receive();
+        options.onMessage?.(bytes, toAddr(from));
+      } catch (error) {
+        if (this.#closed) return;
+        options.onError?.(toNetError(error, { syscall: "recvfrom" }));
+      }
+    }
+  }
+
+  async send(bytes: Uint8Array, to: { hostname: string; port: number }): Promise<void> {
+    try {
+      await this.#conn.send(bytes, { hostname: to.hostname, port: to.port, transport: "udp" });
+    } catch (error) {
+      throw toNetError(error, { syscall: "sendto", address: to.hostname, port: to.port });
+    }
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#conn.close();
+    }
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * The Deno transport.
+ *
+ * @example
+ * ```ts
+ * import { denoTransport } from "sockmodels/runtime/deno";
+ * const listener = await denoTransport.listen({
+ *   port: 0,
+ *   onAccept: (s) => s.setHandlers({ onData: (c) => s.write(c) }),
+ * });
+ * ```
+ */
+export const denoTransport: Transport = {
+  name: "deno",
+  get capabilities() {
+    return { reset: false, reusePort: unstableNet(), backlog: false, cancelConnect: true };
+  },
+
+  listen(options: ListenOptions): Promise<Listener> {
+    const hostname = options.hostname ?? "127.0.0.1";
+    try {
+      checkPort(options.port, "listen");
+      if (options.reusePort && !unstableNet()) {
+        throw new NetError(
+          "ENOTSUP",
+          "reusePort on Deno needs the --unstable-net flag",
+          { syscall: "listen", address: hostname, port: options.port },
+        );
+      }
+      const listener = deno().listen({
+        hostname,
+        port: options.port,
+        transport: "tcp",
+        ...(options.reusePort ? { reusePort: true } : {}),
+      });
+      return Promise.resolve(new DenoListenerImpl(listener, options));
+    } catch (error) {
+      if (error instanceof RangeError) return Promise.reject(error);
+      return Promise.reject(toNetError(error, { syscall: "listen", address: hostname, port: options.port }));
+    }
+  },
+
+  connect(options: ConnectOptions): Promise<Stream> {
+    const { hostname, port } = options;
+    return connectDeadline<Stream>(options, (settle) => {
+      const controller = new AbortController();
+      deno()
+        .connect({ hostname, port, signal: controller.signal })
+        .then(
+          (conn) => settle.resolve(new DenoStream(conn, options)),
+          (error: unknown) =>
+            settle.reject(toNetError(error, { syscall: "connect", address: hostname, port })),
+        );
+      return () => controller.abort();
+    });
+  },
+
+  bindDatagram(options: DatagramOptions): Promise<DatagramSocket> {
+    const hostname = options.hostname ?? "127.0.0.1";
+    try {
+      checkPort(options.port, "bind");
+      const api = deno();
+      if (typeof api.listenDatagram !== "function") return bindNodeDatagram(options);
+      const conn = api.listenDatagram({ hostname, port: options.port, transport: "udp" });
+      return Promise.resolve(new DenoDatagram(conn, options));
+    } catch (error) {
+      if (error instanceof RangeError) return Promise.reject(error);
+      return Promise.reject(toNetError(error, { syscall: "bind", address: hostname, port: options.port }));
+    }
+  },
+};

@@ -1,0 +1,25 @@
+/**
+ * The runtime adapter: one socket contract on Deno, Bun, Node and in memory.
+ *
+ * @example
+ * ```ts
+ * import { defaultTransport } from "sockmodels/runtime";
+ * const transport = await defaultTransport();
+ * const listener = await transport.listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   onAccept(stream) {
+ *     stream.setHandlers({ onData: (chunk) => stream.write(chunk) });
+ *   },
+ * });
+ * console.log(`listening on ${listener.addr.hostname}:${listener.addr.port}`);
+ * ```
+ *
+ * @module
+ */
+
+export * from "./types.ts";
+export * from "./detect.ts";
+export { createMemoryTransport, memoryTransport, MemoryStream, MemoryTransport } from "./memory.ts";
+export type { MemoryFaults, MemoryListenOptions } from "./memory.ts";
+export { DEFAULT_HIGH_WATER_MARK, DEFAULT_LINGER_MS } from "./stream_base.ts";

@@ -1,0 +1,300 @@
+/**
+ * The `node:net` transport. It runs on Node, and also on Bun and Deno through their Node
+ * compatibility layers.
+ *
+ * @module
+ */
+
+import * as net from "node:net";
+import * as dgram from "node:dgram";
+import process from "node:process";
+import { NetError, toNetError } from "../core/errors.ts";
+import { StreamBase } from "./stream_base.ts";
+import type {
+  Addr,
+  ConnectOptions,
+  DatagramOptions,
+  DatagramSocket,
+  Listener,
+  ListenOptions,
+  Stream,
+  StreamOptions,
+  Transport,
+} from "./types.ts";
+import { checkPort, connectDeadline, familyOf } from "./util.ts";
+
+class NodeStream extends StreamBase {
+  readonly localAddr: Addr;
+  readonly remoteAddr: Addr;
+  #socket: net.Socket;
+  #onWritten = (error?: Error | null): void => {
+    if (error) this._fail(toNetError(error, { syscall: "write" }));
+    else this._progress();
+  };
+
+  constructor(socket: net.Socket, options: StreamOptions) {
+    super(options);
+    this.#socket = socket;
+    this.localAddr = {
+      hostname: socket.localAddress ?? "",
+      port: socket.localPort ?? 0,
+      family: familyOf(socket.localAddress ?? ""),
+    };
+    this.remoteAddr = {
+      hostname: socket.remoteAddress ?? "",
+      port: socket.remotePort ?? 0,
+      family: familyOf(socket.remoteAddress ?? ""),
+    };
+    socket.setNoDelay(options.noDelay ?? true);
+    socket.pause();
+    socket.on("data", (chunk: Uint8Array) => this._deliver(chunk));
+    socket.on("end", () => this._peerEnd());
+    socket.on("error", (error: Error) => this._fail(toNetError(error, { syscall: "read" })));
+    socket.on("close", () => this._transportClosed());
+  }
+
+  protected override _pump(): void {
+    const socket = this.#socket;
+    let chunk = this._takeChunk();
+    if (chunk === undefined) return this._progress();
+    // Node queues whatever the kernel does not take; the callback of the last write tells us
+    // when everything before it was written.
+    while (true) {
+      const next = this._takeChunk();
+      if (next === undefined) {
+        socket.write(chunk, this.#onWritten);
+        return;
+      }
+      socket.write(chunk);
+      chunk = next;
+    }
+  }
+
+  protected override _osBufferedAmount(): number {
+    return this.#socket.writableLength;
+  }
+
+  protected override _startReading(): void {
+    this.#socket.resume();
+  }
+
+  protected override _stopReading(): void {
+    this.#socket.pause();
+  }
+
+  protected override _shutdownWrite(): void {
+    this.#socket.end();
+  }
+
+  protected override _release(abort: boolean): void {
+    const socket = this.#socket;
+    if (socket.destroyed) {
+      // "close" is still to come, or came already while we were not looking.
+      if (socket.closed) queueMicrotask(() => this._transportClosed());
+      return;
+    }
+    if (abort && this._localAbort && typeof socket.resetAndDestroy === "function") {
+      socket.resetAndDestroy();
+    } else {
+      socket.destroy();
+    }
+  }
+
+  setNoDelay(noDelay = true): void {
+    this.#socket.setNoDelay(noDelay);
+  }
+
+  setKeepAlive(enable: boolean, initialDelayMs = 0): void {
+    this.#socket.setKeepAlive(enable, initialDelayMs);
+  }
+}
+
+class NodeListener implements Listener {
+  readonly addr: Addr;
+  #server: net.Server;
+  #closed: Promise<void> | undefined;
+
+  constructor(server: net.Server) {
+    this.#server = server;
+    const a = server.address() as net.AddressInfo;
+    this.addr = { hostname: a.address, port: a.port, family: familyOf(a.address) };
+  }
+
+  close(): Promise<void> {
+    return this.#closed ??= new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function nodeSupportsReusePort(): boolean {
+  if (typeof process === "undefined" || !process.versions?.node) return false;
+  if ("Bun" in globalThis || "Deno" in globalThis) return false;
+  const [major, minor] = process.versions.node.split(".").map(Number);
+  return major > 22 || (major === 22 && minor >= 12);
+}
+
+class NodeDatagram implements DatagramSocket {
+  readonly addr: Addr;
+  #socket: dgram.Socket;
+  #closed: Promise<void> | undefined;
+
+  constructor(socket: dgram.Socket) {
+    this.#socket = socket;
+    const a = socket.address();
+    this.addr = { hostname: a.address, port: a.port, family: familyOf(a.address) };
+  }
+
+  send(bytes: Uint8Array, to: { hostname: string; port: number }): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#socket.send(bytes, to.port, to.hostname, (error) => {
+        if (error) {
+          reject(toNetError(error, { syscall: "send", address: to.hostname, port: to.port }));
+        } else resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return this.#closed ??= new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Binds a UDP socket with `node:dgram`. Shared by the transports whose runtime has no native
+ * datagram API available.
+ *
+ * @example
+ * ```ts
+ * const udp = await bindNodeDatagram({ port: 0, onMessage: (bytes, from) => console.log(from) });
+ * await udp.close();
+ * ```
+ */
+export function bindNodeDatagram(options: DatagramOptions): Promise<DatagramSocket> {
+  const hostname = options.hostname ?? "127.0.0.1";
+  const socket = dgram.createSocket(familyOf(hostname) === "IPv6" ? "udp6" : "udp4");
+  return new Promise<DatagramSocket>((resolve, reject) => {
+    const onBindError = (error: Error) => {
+      socket.close();
+      reject(toNetError(error, { syscall: "bind", address: hostname, port: options.port }));
+    };
+    socket.once("error", onBindError);
+    socket.on("message", (msg: Uint8Array, rinfo: dgram.RemoteInfo) => {
+      options.onMessage?.(msg, {
+        hostname: rinfo.address,
+        port: rinfo.port,
+        family: familyOf(rinfo.address),
+      });
+    });
+    socket.bind(options.port, hostname, () => {
+      socket.off("error", onBindError);
+      socket.on("error", (error: Error) => options.onError?.(toNetError(error)));
+      resolve(new NodeDatagram(socket));
+    });
+  });
+}
+
+/**
+ * The `node:net` transport.
+ *
+ * @example
+ * ```ts
+ * import { nodeTransport } from "sockmodels/runtime/node";
+ * const listener = await nodeTransport.listen({
+ *   port: 0,
+ *   onAccept: (s) => s.setHandlers({ onData: (c) => s.write(c) }),
+ * });
+ * ```
+ */
+export const nodeTransport: Transport = {
+  name: "node",
+  capabilities: {
+    reset: typeof net.Socket.prototype.resetAndDestroy === "function",
+    reusePort: nodeSupportsReusePort(),
+    backlog: true,
+    cancelConnect: true,
+  },
+
+  listen(options: ListenOptions): Promise<Listener> {
+    const hostname = options.hostname ?? "127.0.0.1";
+    try {
+      checkPort(options.port, "listen");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (options.reusePort && !nodeSupportsReusePort()) {
+      return Promise.reject(
+        new NetError(
+          "ENOTSUP",
+          `reusePort needs Node 22.12 or later; this is ${describeRuntime()}`,
+          { syscall: "listen", address: hostname, port: options.port },
+        ),
+      );
+    }
+    const server = net.createServer({
+      allowHalfOpen: true,
+      pauseOnConnect: true,
+      noDelay: options.noDelay ?? true,
+      highWaterMark: options.highWaterMark,
+    } as net.ServerOpts);
+    return new Promise<Listener>((resolve, reject) => {
+      const onListenError = (error: Error) => {
+        reject(toNetError(error, { syscall: "listen", address: hostname, port: options.port }));
+      };
+      server.once("error", onListenError);
+      server.on("connection", (socket: net.Socket) => {
+        options.onAccept(new NodeStream(socket, options));
+      });
+      const listenOptions: net.ListenOptions & { reusePort?: boolean } = {
+        host: hostname,
+        port: options.port,
+        backlog: options.backlog,
+      };
+      if (options.reusePort) listenOptions.reusePort = true;
+      server.listen(listenOptions, () => {
+        server.off("error", onListenError);
+        server.on("error", (error: Error) => options.onError?.(toNetError(error, { syscall: "accept" })));
+        resolve(new NodeListener(server));
+      });
+    });
+  },
+
+  connect(options: ConnectOptions): Promise<Stream> {
+    const { hostname, port } = options;
+    return connectDeadline(options, (settle) => {
+      const socket = net.connect({
+        host: hostname,
+        port,
+        allowHalfOpen: true,
+        noDelay: options.noDelay ?? true,
+        highWaterMark: options.highWaterMark,
+      } as net.NetConnectOpts);
+      socket.pause();
+      const onError = (error: Error) => {
+        settle.reject(toNetError(error, { syscall: "connect", address: hostname, port }));
+      };
+      socket.once("error", onError);
+      socket.once("connect", () => {
+        socket.off("error", onError);
+        settle.resolve(new NodeStream(socket, options));
+      });
+      return () => socket.destroy();
+    });
+  },
+
+  bindDatagram(options: DatagramOptions): Promise<DatagramSocket> {
+    return bindNodeDatagram(options);
+  },
+};
+
+function describeRuntime(): string {
+  if ("Bun" in globalThis) return "Bun's node:net";
+  if ("Deno" in globalThis) return "Deno's node:net";
+  return `Node ${process.versions.node}`;
+}

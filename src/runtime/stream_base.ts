@@ -1,0 +1,473 @@
+/**
+ * The part of a {@linkcode Stream} that is the same on every runtime: the FIFO send queue with
+ * its water marks, coalescing of small writes, flush, the half-close and close state machine,
+ * pausing, and the exactly-once `onClose`. Each transport extends it with a few primitives.
+ *
+ * @module
+ */
+
+import { NetError } from "../core/errors.ts";
+import type { Addr, Stream, StreamHandlers, StreamOptions } from "./types.ts";
+
+/** The default high water mark of the send queue, in bytes. */
+export const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+/** How long `close()` waits for the peer's FIN after sending its own, in milliseconds. */
+export const DEFAULT_LINGER_MS = 2000;
+
+/** Writes smaller than this are copied together into one OS write. */
+const COALESCE_LIMIT = 16 * 1024;
+/** The largest buffer built by coalescing. */
+const COALESCE_MAX = 64 * 1024;
+
+let lastStreamId = 0;
+
+/**
+ * Gives out process-unique connection ids.
+ *
+ * @example
+ * ```ts
+ * const id = nextStreamId();
+ * ```
+ */
+export function nextStreamId(): number {
+  return ++lastStreamId;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(error: NetError): void;
+}
+
+// The sending side's states.
+const WRITE_OPEN = 0;
+const WRITE_ENDING = 1;
+const WRITE_FIN_SENT = 2;
+
+/**
+ * The shared stream machinery. Transports implement the protected primitives:
+ * `_pump` (hand queued bytes to the OS), `_startReading`, `_stopReading`, `_shutdownWrite`
+ * (send FIN once everything queued was taken), and `_release` (free the socket, then call
+ * `_transportClosed` exactly once, now or later).
+ *
+ * @example
+ * ```ts
+ * // See src/runtime/node.ts for a complete transport stream.
+ * ```
+ */
+export abstract class StreamBase implements Stream {
+  /** A process-unique connection id. */
+  readonly id: number = nextStreamId();
+  /** The local address. */
+  abstract readonly localAddr: Addr;
+  /** The peer's address. */
+  abstract readonly remoteAddr: Addr;
+
+  /** The current callbacks. */
+  protected handlers: StreamHandlers = {};
+  /** The high water mark of the send queue. */
+  protected readonly highWaterMark: number;
+  /** `onDrain` fires when the queue falls to this. */
+  protected readonly lowWaterMark: number;
+  /** Whether the sending side stays open after the peer's FIN. */
+  protected readonly allowHalfOpen: boolean;
+
+  #queue: Uint8Array[] = [];
+  #head = 0;
+  #queuedBytes = 0;
+  #pumpScheduled = false;
+  #needDrain = false;
+  #flushWaiters: Waiter[] | undefined;
+  #closeWaiters: (() => void)[] | undefined;
+  #writeState: number = WRITE_OPEN;
+  #peerEnded = false;
+  #closing = false;
+  #releasing = false;
+  #closed = false;
+  #started = false;
+  #paused = false;
+  #heldWhilePaused: Uint8Array[] | undefined;
+  #heldEnd = false;
+  #error: NetError | undefined;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  #lingerMs: number;
+  #localAbort = false;
+
+  /** Sets the water marks and the half-open policy. */
+  constructor(options: StreamOptions = {}, lingerMs: number = DEFAULT_LINGER_MS) {
+    const high = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    if (!Number.isInteger(high) || high < 0) {
+      throw new RangeError(`High water mark must be a non-negative integer, got ${high}`);
+    }
+    const low = options.lowWaterMark ?? Math.floor(high / 4);
+    if (!Number.isInteger(low) || low < 0 || low > high) {
+      throw new RangeError(
+        `Low water mark must be an integer from 0 to the high water mark ${high}, got ${low}`,
+      );
+    }
+    this.highWaterMark = high;
+    this.lowWaterMark = low;
+    this.allowHalfOpen = options.allowHalfOpen ?? false;
+    this.#lingerMs = lingerMs;
+  }
+
+  // ---- primitives for transports -------------------------------------------------------
+
+  /** Hands queued bytes to the OS using `_takeChunk` and `_unshiftChunk`, then `_progress`. */
+  protected abstract _pump(): void;
+  /** Starts (or restarts after a pause) reading from the OS. */
+  protected abstract _startReading(): void;
+  /** Stops reading from the OS. */
+  protected abstract _stopReading(): void;
+  /** Sends FIN. Called once, when nothing is queued or in flight. */
+  protected abstract _shutdownWrite(): void;
+  /** Frees the socket (aborting it when `abort` is true) and leads to one `_transportClosed`. */
+  protected abstract _release(abort: boolean): void;
+  /** Bytes handed to the OS layer and not yet confirmed written. */
+  protected _osBufferedAmount(): number {
+    return 0;
+  }
+  /** Turns Nagle off or on. */
+  abstract setNoDelay(noDelay?: boolean): void;
+  /** Turns keepalive on or off. */
+  abstract setKeepAlive(enable: boolean, initialDelayMs?: number): void;
+
+  /** Takes the next bytes to write: one chunk, or several small ones copied together. */
+  protected _takeChunk(): Uint8Array | undefined {
+    if (this.#queuedBytes === 0) return undefined;
+    const queue = this.#queue;
+    let head = this.#head;
+    const first = queue[head];
+    let end = head + 1;
+    let total = first.byteLength;
+    if (total < COALESCE_LIMIT) {
+      while (end < queue.length) {
+        const size = queue[end].byteLength;
+        if (size >= COALESCE_LIMIT || total + size > COALESCE_MAX) break;
+        total += size;
+        end++;
+      }
+    }
+    let chunk: Uint8Array;
+    if (end === head + 1) {
+      chunk = first;
+      queue[head] = EMPTY;
+    } else {
+      chunk = new Uint8Array(total);
+      let offset = 0;
+      for (let i = head; i < end; i++) {
+        chunk.set(queue[i], offset);
+        offset += queue[i].byteLength;
+        queue[i] = EMPTY;
+      }
+    }
+    head = end;
+    if (head === queue.length) {
+      queue.length = 0;
+      head = 0;
+    } else if (head > 1024 && head * 2 > queue.length) {
+      queue.splice(0, head);
+      head = 0;
+    }
+    this.#head = head;
+    this.#queuedBytes -= total;
+    return chunk;
+  }
+
+  /** Puts back the part of a chunk the OS did not take, at the front of the queue. */
+  protected _unshiftChunk(rest: Uint8Array): void {
+    if (rest.byteLength === 0) return;
+    if (this.#head > 0) {
+      this.#queue[--this.#head] = rest;
+    } else {
+      this.#queue.unshift(rest);
+    }
+    this.#queuedBytes += rest.byteLength;
+  }
+
+  /** Bytes queued in this stream and not yet handed to the OS layer. */
+  protected get _queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Whether `_release` was called. */
+  protected get _releasing(): boolean {
+    return this.#releasing;
+  }
+
+  /** Call after the OS took bytes: resolves flushes, fires `onDrain`, sends a pending FIN. */
+  protected _progress(): void {
+    if (this.#closed) return;
+    const buffered = this.bufferedAmount;
+    if (buffered === 0) {
+      const waiters = this.#flushWaiters;
+      if (waiters) {
+        this.#flushWaiters = undefined;
+        for (const w of waiters) w.resolve();
+      }
+      if (this.#writeState === WRITE_ENDING) this.#sendFin();
+    }
+    if (this.#needDrain && buffered <= this.lowWaterMark) {
+      this.#needDrain = false;
+      this.handlers.onDrain?.();
+    }
+  }
+
+  /** Delivers received bytes, holding them while paused. */
+  protected _deliver(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    if (this.#paused) {
+      (this.#heldWhilePaused ??= []).push(chunk);
+      return;
+    }
+    this.handlers.onData?.(chunk);
+  }
+
+  /** Call when the peer's FIN arrives. */
+  protected _peerEnd(): void {
+    if (this.#peerEnded || this.#closed) return;
+    if (this.#paused) {
+      this.#heldEnd = true;
+      return;
+    }
+    this.#peerEnded = true;
+    this.handlers.onEnd?.();
+    if (!this.allowHalfOpen || this.#closing) this.end();
+    this.#maybeRelease();
+  }
+
+  /** Records a fatal error and releases the socket. */
+  protected _fail(error: NetError): void {
+    if (this.#closed) return;
+    this.#error ??= error;
+    if (!this.#releasing) {
+      this.#releasing = true;
+      this._release(true);
+    }
+  }
+
+  /** Call exactly when the runtime reports the socket closed. */
+  protected _transportClosed(error?: NetError): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#releasing = true;
+    if (this.#lingerTimer !== undefined) {
+      clearTimeout(this.#lingerTimer);
+      this.#lingerTimer = undefined;
+    }
+    let err = this.#error ?? error;
+    const unsent = this.#queuedBytes + this._osBufferedAmount();
+    if (err === undefined && unsent > 0 && !this.#localAbort) {
+      err = new NetError(
+        "ECONNABORTED",
+        `The connection closed with ${unsent} bytes still queued for sending`,
+        { unsentBytes: unsent },
+      );
+    } else if (err !== undefined && unsent > 0 && err.unsentBytes !== unsent) {
+      err = new NetError(err.code, `${err.message} (${unsent} queued bytes were not sent)`, {
+        cause: err.cause ?? err,
+        syscall: err.syscall,
+        address: err.address,
+        port: err.port,
+        unsentBytes: unsent,
+      });
+    }
+    this.#queue.length = 0;
+    this.#head = 0;
+    this.#queuedBytes = 0;
+    this.#heldWhilePaused = undefined;
+    const flushWaiters = this.#flushWaiters;
+    this.#flushWaiters = undefined;
+    if (flushWaiters) {
+      const reason = err ?? new NetError("ECONNABORTED", "The stream closed before the flush completed");
+      for (const w of flushWaiters) {
+        if (unsent === 0 && err === undefined) w.resolve();
+        else w.reject(reason);
+      }
+    }
+    const handlers = this.handlers;
+    this.handlers = {};
+    try {
+      handlers.onClose?.(err);
+    } finally {
+      const closeWaiters = this.#closeWaiters;
+      this.#closeWaiters = undefined;
+      if (closeWaiters) for (const resolve of closeWaiters) resolve();
+    }
+  }
+
+  // ---- the public Stream API ------------------------------------------------------------
+
+  /** Bytes accepted by `write` that the OS has not taken yet. */
+  get bufferedAmount(): number {
+    return this.#queuedBytes + this._osBufferedAmount();
+  }
+
+  /** True once `onClose` has fired. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sets the callbacks; reading starts with the first call. */
+  setHandlers(handlers: StreamHandlers): void {
+    this.handlers = handlers;
+    if (!this.#started && !this.#closed) {
+      this.#started = true;
+      if (!this.#paused) this._startReading();
+    }
+  }
+
+  /** Queues bytes; false once the queue passes the high water mark. */
+  write(bytes: Uint8Array): boolean {
+    if (this.#writeState !== WRITE_OPEN || this.#closed || this.#releasing) {
+      throw new NetError(
+        "EPIPE",
+        `Cannot write ${bytes.byteLength} bytes: the stream ${
+          this.#closed || this.#releasing ? "is closed" : "was ended"
+        }`,
+        { syscall: "write" },
+      );
+    }
+    const size = bytes.byteLength;
+    if (size > 0) {
+      this.#queue.push(bytes);
+      this.#queuedBytes += size;
+      if (!this.#pumpScheduled) {
+        this.#pumpScheduled = true;
+        queueMicrotask(this.#runPump);
+      }
+    }
+    if (this.bufferedAmount > this.highWaterMark) {
+      this.#needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  #runPump = (): void => {
+    this.#pumpScheduled = false;
+    if (this.#closed || this.#releasing) return;
+    this._pump();
+  };
+
+  /** Resolves when every queued byte was handed to the OS. */
+  flush(): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(
+        this.#error ?? new NetError("ENOTCONN", "Cannot flush: the stream is closed"),
+      );
+    }
+    if (this.bufferedAmount === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      (this.#flushWaiters ??= []).push({ resolve, reject });
+    });
+  }
+
+  /** Stops reading from the OS. */
+  pause(): void {
+    if (this.#paused || this.#closed) return;
+    this.#paused = true;
+    if (this.#started) this._stopReading();
+  }
+
+  /** Resumes reading; bytes held during the pause are delivered first. */
+  resume(): void {
+    if (!this.#paused || this.#closed) return;
+    this.#paused = false;
+    const held = this.#heldWhilePaused;
+    this.#heldWhilePaused = undefined;
+    if (held) {
+      for (const chunk of held) {
+        if (this.#paused || this.#closed) {
+          // The handler paused again: keep the rest, in order.
+          const rest = held.slice(held.indexOf(chunk));
+          this.#heldWhilePaused = rest.concat(this.#heldWhilePaused ?? []);
+          return;
+        }
+        this.handlers.onData?.(chunk);
+      }
+    }
+    if (this.#heldEnd) {
+      this.#heldEnd = false;
+      this._peerEnd();
+    }
+    if (this.#started && !this.#paused && !this.#closed && !this.#peerEnded) this._startReading();
+  }
+
+  /** Flushes, then sends FIN. */
+  end(): void {
+    if (this.#writeState !== WRITE_OPEN || this.#closed) return;
+    this.#writeState = WRITE_ENDING;
+    if (this.bufferedAmount === 0) {
+      this.#sendFin();
+    } else if (!this.#pumpScheduled) {
+      this.#pumpScheduled = true;
+      queueMicrotask(this.#runPump);
+    }
+  }
+
+  #sendFin(): void {
+    this.#writeState = WRITE_FIN_SENT;
+    if (!this.#releasing) this._shutdownWrite();
+    this.#maybeRelease();
+  }
+
+  #maybeRelease(): void {
+    if (this.#releasing || this.#closed || this.#writeState !== WRITE_FIN_SENT) return;
+    if (this.#peerEnded) {
+      this.#releasing = true;
+      this._release(false);
+    } else if (this.#closing && this.#lingerTimer === undefined) {
+      this.#lingerTimer = setTimeout(() => {
+        this.#lingerTimer = undefined;
+        if (this.#releasing || this.#closed) return;
+        this.#releasing = true;
+        this._release(false);
+      }, this.#lingerMs);
+    }
+  }
+
+  /** Flushes, sends FIN, waits briefly for the peer's FIN, and closes. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const done = new Promise<void>((resolve) => (this.#closeWaiters ??= []).push(resolve));
+    if (!this.#closing) {
+      this.#closing = true;
+      if (this.#writeState === WRITE_OPEN) this.end();
+      else this.#maybeRelease();
+      // A paused stream would never see the peer's FIN.
+      if (this.#paused) this.resume();
+    }
+    return done;
+  }
+
+  /** Aborts: the queue is discarded, the peer sees a reset where the runtime can send one. */
+  reset(): void {
+    if (this.#closed) return;
+    this.#localAbort = true;
+    this.#queue.length = 0;
+    this.#head = 0;
+    this.#queuedBytes = 0;
+    const waiters = this.#flushWaiters;
+    this.#flushWaiters = undefined;
+    if (waiters) {
+      const reason = new NetError("ECONNABORTED", "The stream was reset before the flush completed");
+      for (const w of waiters) w.reject(reason);
+    }
+    if (!this.#releasing) {
+      this.#releasing = true;
+      this._release(true);
+    }
+  }
+
+  /** Whether `reset()` was called. */
+  protected get _localAbort(): boolean {
+    return this.#localAbort;
+  }
+
+  /** Same as `close()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+const EMPTY = new Uint8Array(0);
