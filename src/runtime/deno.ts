@@ -75,6 +75,8 @@ function unstableNet(): boolean {
 
 const MIN_READ = 512;
 const MAX_READ = 64 * 1024;
+/** Consecutive reads under half the buffer before it shrinks. */
+const SHRINK_AFTER = 8;
 
 function fitReadSize(bytes: number): number {
   let size = MIN_READ;
@@ -91,6 +93,7 @@ class DenoStream extends StreamBase {
   readonly remoteAddr: Addr;
   #conn: DenoConn;
   #readBuffer: Uint8Array | undefined;
+  #shortReads = 0;
   #reading = false;
   #wantRead = false;
   #writing = false;
@@ -155,9 +158,17 @@ class DenoStream extends StreamBase {
         }
         this._deliver(buffer.slice(0, n));
         if (n === buffer.byteLength) {
+          this.#shortReads = 0;
           if (buffer.byteLength < MAX_READ) buffer = new Uint8Array(buffer.byteLength * 4);
-        } else if (n * 2 < buffer.byteLength && buffer.byteLength > MIN_READ) {
-          buffer = new Uint8Array(fitReadSize(n));
+        } else if (n * 2 <= buffer.byteLength && buffer.byteLength > MIN_READ) {
+          // Shrink only after several short reads in a row, so that a steady stream of
+          // medium-sized reads does not make the buffer bounce between sizes.
+          if (++this.#shortReads >= SHRINK_AFTER) {
+            this.#shortReads = 0;
+            buffer = new Uint8Array(fitReadSize(n));
+          }
+        } else {
+          this.#shortReads = 0;
         }
         this.#readBuffer = buffer;
       }

@@ -1,0 +1,101 @@
+/**
+ * Helpers shared by the benchmarks: starting a server under a chosen runtime, reading its CPU
+ * time and memory from /proc, and percentiles.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import process from "node:process";
+
+export const root: string = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export type Runtime = "deno" | "bun" | "node";
+
+/** The command that runs `file` (a path like `examples/raw_echo.ts`) under `runtime`. */
+export function commandFor(runtime: Runtime, file: string, args: string[]): string[] {
+  switch (runtime) {
+    case "deno":
+      return [join(root, "node_modules/.bin/deno"), "run", "-A", join(root, file), ...args];
+    case "bun":
+      return [join(root, "node_modules/.bin/bun"), join(root, file), ...args];
+    case "node": {
+      const built = join(root, "npm/esm", file.replace(/\.ts$/, ".js"));
+      if (!existsSync(built)) throw new Error(`${built} is missing: run npm run build first`);
+      return ["node", built, ...args];
+    }
+  }
+}
+
+export interface Server {
+  child: ChildProcess;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts a server that prints `listening on HOST:PORT` and resolves with its port. */
+export async function startServer(cmd: string[]): Promise<Server> {
+  const child = spawn(cmd[0], cmd.slice(1), { stdio: ["ignore", "pipe", "inherit"], cwd: root });
+  const port = await new Promise<number>((resolvePort, reject) => {
+    let text = "";
+    const timer = setTimeout(() => reject(new Error(`${cmd.join(" ")} did not start in 20 s`)), 20_000);
+    child.stdout!.on("data", (d: Uint8Array) => {
+      text += new TextDecoder().decode(d);
+      const m = /listening on .*:(\d+)/.exec(text);
+      if (m) {
+        clearTimeout(timer);
+        resolvePort(Number(m[1]));
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${cmd.join(" ")} exited with ${code} before listening`));
+    });
+  });
+  return {
+    child,
+    port,
+    stop: () =>
+      new Promise<void>((done) => {
+        if (child.exitCode !== null || child.signalCode !== null) return done();
+        child.once("exit", () => done());
+        child.kill("SIGKILL");
+      }),
+  };
+}
+
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system, all threads) the process has used. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/** Resident memory of the process, in bytes. */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** The p-th percentile (0..100) of sorted numbers. */
+export function percentile(sorted: Float64Array | number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function argList(name: string, fallback: string): string[] {
+  const i = process.argv.indexOf(`--${name}`);
+  return (i >= 0 ? process.argv[i + 1] : fallback).split(",").filter(Boolean);
+}
+
+export function argNumber(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}

@@ -1,0 +1,80 @@
+/**
+ * Memory per idle connection: the server's resident memory before and after `--connections`
+ * idle connections (10,000 by default), for the adapter echo (examples/raw_echo.ts) and the
+ * runtime's own API echo (scripts/bench/raw_echo_server.ts), on each runtime.
+ *
+ * Usage: deno run -A scripts/bench/idle.ts [--runtime deno,bun,node] [--connections 10000]
+ */
+import process from "node:process";
+import { defaultTransport } from "../../src/runtime/detect.ts";
+import type { Stream } from "../../src/runtime/types.ts";
+import { argList, argNumber, commandFor, type Runtime, rssBytes, sleep, startServer } from "./bench_util.ts";
+
+const runtimes = argList("runtime", "deno,bun,node") as Runtime[];
+const count = argNumber("connections", 10_000);
+const targetsKiB: Record<Runtime, number> = { bun: 4, node: 8, deno: 12 };
+
+interface Row {
+  runtime: Runtime;
+  server: string;
+  kibPerConn: number;
+}
+
+const transport = await defaultTransport();
+const rows: Row[] = [];
+const variants: [string, string, string[]][] = [
+  ["raw (64 KiB read buffer on Deno)", "scripts/bench/raw_echo_server.ts", ["--read-buffer", "65536"]],
+  ["adapter", "examples/raw_echo.ts", []],
+];
+for (const runtime of runtimes) {
+  for (const [label, file, extra] of variants) {
+    if (runtime !== "deno" && extra.length) extra.length = 0;
+    const srv = await startServer(commandFor(runtime, file, ["--port", "0", ...extra]));
+    const streams: Stream[] = [];
+    try {
+      await sleep(1000);
+      const before = rssBytes(srv.child.pid!);
+      for (let i = 0; i < count; i += 250) {
+        const batch = await Promise.all(
+          Array.from(
+            { length: Math.min(250, count - i) },
+            () => transport.connect({ hostname: "127.0.0.1", port: srv.port, timeoutMs: 20_000 }),
+          ),
+        );
+        for (const s of batch) {
+          s.setHandlers({});
+          streams.push(s);
+        }
+      }
+      // Let the server accept everything and settle.
+      let last = 0;
+      for (let i = 0; i < 20; i++) {
+        await sleep(500);
+        const now = rssBytes(srv.child.pid!);
+        if (Math.abs(now - last) < 64 * 1024) break;
+        last = now;
+      }
+      const after = rssBytes(srv.child.pid!);
+      const kib = (after - before) / count / 1024;
+      rows.push({ runtime, server: label.startsWith("raw") ? (runtime === "deno" ? label : "raw") : label, kibPerConn: kib });
+      console.error(`${runtime} ${label}: ${kib.toFixed(2)} KiB per idle connection`);
+    } finally {
+      for (const s of streams) s.reset();
+      await srv.stop();
+      await sleep(500);
+    }
+  }
+}
+
+console.log(`\nMemory per idle connection, ${count} connections (server RSS delta / connections)\n`);
+console.log("| runtime | server | KiB per connection | target |");
+console.log("|---|---|---:|---:|");
+let ok = true;
+for (const r of rows) {
+  const target = r.server === "adapter" ? targetsKiB[r.runtime] : undefined;
+  if (target !== undefined && r.kibPerConn > target) ok = false;
+  console.log(
+    `| ${r.runtime} | ${r.server} | ${r.kibPerConn.toFixed(2)} | ${target !== undefined ? `≤ ${target}` : ""} |`,
+  );
+}
+process.exit(ok ? 0 : 1);
