@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- the raw baselines use each runtime's API untyped.
 /**
  * The baseline for the echo benchmark: an echo server on the runtime's own API, with no
  * adapter: `Bun.listen`, a Deno `conn.read()` loop, or `node:net`. It prints

@@ -24,7 +24,7 @@ import type {
   StreamOptions,
   Transport,
 } from "./types.ts";
-import { checkPort, connectDeadline, familyOf } from "./util.ts";
+import { checkListenOptions, checkPort, connectDeadline, familyOf } from "./util.ts";
 
 // The slice of Bun's API this transport uses.
 interface BunSocket {
@@ -285,7 +285,7 @@ export const bunTransport: Transport = {
   listen(options: ListenOptions): Promise<Listener> {
     const hostname = options.hostname ?? "127.0.0.1";
     try {
-      checkPort(options.port, "listen");
+      checkListenOptions(options);
       const server = bun().listen({
         hostname,
         port: options.port,

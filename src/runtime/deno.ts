@@ -28,7 +28,7 @@ import type {
   StreamOptions,
   Transport,
 } from "./types.ts";
-import { checkPort, connectDeadline, familyOf } from "./util.ts";
+import { checkListenOptions, checkPort, connectDeadline, familyOf } from "./util.ts";
 
 // The slice of Deno's API this transport uses.
 interface DenoNetAddr {
@@ -322,7 +322,7 @@ export const denoTransport: Transport = {
   listen(options: ListenOptions): Promise<Listener> {
     const hostname = options.hostname ?? "127.0.0.1";
     try {
-      checkPort(options.port, "listen");
+      checkListenOptions(options);
       if (options.reusePort && !unstableNet()) {
         throw new NetError(
           "ENOTSUP",

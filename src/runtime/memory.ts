@@ -21,7 +21,7 @@ import type {
   Transport,
   TransportCapabilities,
 } from "./types.ts";
-import { checkPort, connectDeadline, familyOf } from "./util.ts";
+import { checkListenOptions, checkPort, connectDeadline, familyOf } from "./util.ts";
 
 /**
  * The faults a memory transport injects into every connection it makes.
@@ -369,7 +369,7 @@ export class MemoryTransport implements Transport {
 
   listen(options: MemoryListenOptions): Promise<Listener> {
     try {
-      checkPort(options.port, "listen");
+      checkListenOptions(options);
       if (options.reusePort) {
         throw new NetError("ENOTSUP", "reusePort is not supported by the memory transport", {
           syscall: "listen",

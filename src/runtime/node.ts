@@ -21,7 +21,7 @@ import type {
   StreamOptions,
   Transport,
 } from "./types.ts";
-import { checkPort, connectDeadline, familyOf } from "./util.ts";
+import { checkListenOptions, connectDeadline, familyOf } from "./util.ts";
 
 class NodeStream extends StreamBase {
   readonly localAddr: Addr;
@@ -224,7 +224,7 @@ export const nodeTransport: Transport = {
   listen(options: ListenOptions): Promise<Listener> {
     const hostname = options.hostname ?? "127.0.0.1";
     try {
-      checkPort(options.port, "listen");
+      checkListenOptions(options);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -5,7 +5,7 @@
  */
 
 import { formatHostPort, NetError } from "../core/errors.ts";
-import type { ConnectOptions, Stream } from "./types.ts";
+import type { ConnectOptions, ListenOptions, Stream, StreamOptions } from "./types.ts";
 
 /**
  * The address family of an IP address string.
@@ -35,6 +35,44 @@ export function checkPort(port: unknown, operation: "listen" | "connect" | "bind
     throw new RangeError(
       `Port for ${operation} must be an integer from ${min} to 65535, got ${String(port)}`,
     );
+  }
+}
+
+/**
+ * Checks the water marks, throwing a RangeError that names the bad value.
+ *
+ * @example
+ * ```ts
+ * checkStreamOptions({ highWaterMark: 1024, lowWaterMark: 256 }); // ok
+ * checkStreamOptions({ highWaterMark: -1 }); // throws RangeError
+ * ```
+ */
+export function checkStreamOptions(options: StreamOptions): void {
+  const high = options.highWaterMark;
+  if (high !== undefined && (!Number.isInteger(high) || high < 0)) {
+    throw new RangeError(`High water mark must be a non-negative integer, got ${high}`);
+  }
+  const low = options.lowWaterMark;
+  if (low !== undefined && (!Number.isInteger(low) || low < 0 || (high !== undefined && low > high))) {
+    throw new RangeError(
+      `Low water mark must be an integer from 0 to the high water mark${high === undefined ? "" : ` ${high}`}, got ${low}`,
+    );
+  }
+}
+
+/**
+ * Checks listen options before anything is bound.
+ *
+ * @example
+ * ```ts
+ * checkListenOptions({ port: 0, onAccept() {} }); // ok
+ * ```
+ */
+export function checkListenOptions(options: ListenOptions): void {
+  checkPort(options.port, "listen");
+  checkStreamOptions(options);
+  if (typeof options.onAccept !== "function") {
+    throw new TypeError(`Listen needs an onAccept function, got ${typeof options.onAccept}`);
   }
 }
 
@@ -71,6 +109,7 @@ export function connectDeadline<T extends Stream>(
   const { hostname, port, signal, timeoutMs } = options;
   try {
     checkPort(port, "connect");
+    checkStreamOptions(options);
     if (typeof hostname !== "string" || hostname === "") {
       throw new TypeError(`Host name for connect must be a non-empty string, got ${String(hostname)}`);
     }

@@ -299,6 +299,14 @@ for (const name of availableTransports()) {
         transport.connect({ hostname: HOST, port: -1 }),
         (e: unknown) => e instanceof RangeError && /-1/.test(e.message),
       );
+      await assert.rejects(
+        transport.listen({ port: 0, highWaterMark: 10, lowWaterMark: 20, onAccept() {} }),
+        (e: unknown) => e instanceof RangeError && /got 20/.test(e.message),
+      );
+      await assert.rejects(
+        transport.connect({ hostname: HOST, port: 9, highWaterMark: 1.5 }),
+        (e: unknown) => e instanceof RangeError && /got 1.5/.test(e.message),
+      );
     });
 
     test("IPv6 on [::1] with an ephemeral port", async (t) => {
@@ -376,6 +384,37 @@ for (const name of availableTransports()) {
       assert.equal(serverSide.bytes, payload.byteLength);
       assert.equal(await sha256(serverSide.chunks), await sha256(payload));
       assert.throws(() => client.write(new Uint8Array(1)), /closed/);
+      await listener.close();
+    });
+
+    test("reusePort binds a second listener where supported, and gives ENOTSUP where not", async () => {
+      const first = await transport.listen({ hostname: HOST, port: 0, reusePort: transport.capabilities.reusePort, onAccept: (s) => s.close() })
+        .catch((e) => e as NetError);
+      if (!transport.capabilities.reusePort) {
+        await expectNetError(transport.listen({ hostname: HOST, port: 0, reusePort: true, onAccept() {} }), "ENOTSUP");
+        if (!(first instanceof NetError)) await first.close();
+        return;
+      }
+      assert.ok(!(first instanceof NetError), String(first));
+      const second = await transport.listen({ hostname: HOST, port: first.addr.port, reusePort: true, onAccept: (s) => s.close() });
+      assert.equal(second.addr.port, first.addr.port);
+      await second.close();
+      await first.close();
+    });
+
+    test("setNoDelay and setKeepAlive work on a live stream", async () => {
+      const listener = await listenAccepting(transport, (s) => s.setHandlers({ onData: (c) => s.write(c) }));
+      const client = await transport.connect({ hostname: HOST, port: listener.addr.port, noDelay: false });
+      const side = observe(client);
+      client.setNoDelay(true);
+      client.setNoDelay(false);
+      client.setNoDelay();
+      client.setKeepAlive(true, 1000);
+      client.setKeepAlive(false);
+      client.write(new Uint8Array([42]));
+      while (side.bytes < 1) await sleep(2);
+      await client.close();
+      assert.equal(side.closeCount, 1);
       await listener.close();
     });
 

@@ -1,0 +1,21 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import process from "node:process";
+
+const deno = join(process.cwd(), "node_modules", ".bin", "deno");
+
+test("JSR readiness: deno publish --dry-run passes (no slow types)", () => {
+  const r = spawnSync(deno, ["publish", "--dry-run", "--allow-dirty"], {
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  assert.equal(r.status, 0, `deno publish --dry-run failed:\n${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout + r.stderr, /Dry run complete/);
+});
+
+test("deno lint passes on the published code", () => {
+  const r = spawnSync(deno, ["lint", "mod.ts", "src/"], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+  assert.equal(r.status, 0, `deno lint failed:\n${r.stdout}\n${r.stderr}`);
+});
