@@ -4,6 +4,7 @@
  * runtime's own API echo (scripts/bench/raw_echo_server.ts), on each runtime.
  *
  * Usage: deno run -A scripts/bench/idle.ts [--runtime deno,bun,node] [--connections 10000]
+ *        [--servers raw,adapter,engine]
  */
 import process from "node:process";
 import { defaultTransport } from "../../src/runtime/detect.ts";
@@ -22,14 +23,17 @@ interface Row {
 
 const transport = await defaultTransport();
 const rows: Row[] = [];
-const variants: [string, string, string[]][] = [
+const allVariants: [string, string, string[]][] = [
   ["raw (64 KiB read buffer on Deno)", "scripts/bench/raw_echo_server.ts", ["--read-buffer", "65536"]],
   ["adapter", "examples/raw_echo.ts", []],
+  ["engine", "examples/echo_engine.ts", ["--framing", "lp4"]],
 ];
+const wanted = argList("servers", "raw,adapter,engine");
+const variants = allVariants.filter(([label]) => wanted.some((w) => label.startsWith(w)));
 for (const runtime of runtimes) {
   for (const [label, file, extra] of variants) {
-    if (runtime !== "deno" && extra.length) extra.length = 0;
-    const srv = await startServer(commandFor(runtime, file, ["--port", "0", ...extra]));
+    const args = runtime !== "deno" && file.includes("raw_echo_server") ? [] : extra;
+    const srv = await startServer(commandFor(runtime, file, ["--port", "0", ...args]));
     const streams: Stream[] = [];
     try {
       await sleep(1000);
@@ -71,7 +75,7 @@ console.log("| runtime | server | KiB per connection | target |");
 console.log("|---|---|---:|---:|");
 let ok = true;
 for (const r of rows) {
-  const target = r.server === "adapter" ? targetsKiB[r.runtime] : undefined;
+  const target = r.server === "adapter" || r.server === "engine" ? targetsKiB[r.runtime] : undefined;
   if (target !== undefined && r.kibPerConn > target) ok = false;
   console.log(
     `| ${r.runtime} | ${r.server} | ${r.kibPerConn.toFixed(2)} | ${target !== undefined ? `≤ ${target}` : ""} |`,

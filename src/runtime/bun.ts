@@ -32,7 +32,7 @@ interface BunSocket {
   readonly localAddress?: string;
   readonly localPort?: number;
   readonly localFamily?: string;
-  readonly remoteAddress: string;
+  readonly remoteAddress?: string;
   readonly remotePort?: number;
   readonly remoteFamily?: string;
   write(data: Uint8Array): number;
@@ -111,11 +111,9 @@ class BunStream extends StreamBase {
     socket.data = this;
     const local = socket.localAddress ?? "";
     this.localAddr = { hostname: local, port: socket.localPort ?? 0, family: familyOf(local) };
-    this.remoteAddr = {
-      hostname: socket.remoteAddress,
-      port: socket.remotePort ?? 0,
-      family: familyOf(socket.remoteAddress),
-    };
+    // A peer that reset right away leaves Bun without an address to report.
+    const remote = socket.remoteAddress ?? "";
+    this.remoteAddr = { hostname: remote, port: socket.remotePort ?? 0, family: familyOf(remote) };
     socket.setNoDelay(options.noDelay ?? true);
     // Reading starts with setHandlers; until then bytes stay in the kernel.
     socket.pause();

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { availableParallelism as osParallelism, cpus } from "node:os";
 import type { Transport, TransportName } from "./types.ts";
 
 /**
@@ -81,4 +82,20 @@ export async function loadTransport(name: TransportName): Promise<Transport> {
  */
 export function defaultTransport(): Promise<Transport> {
   return loadTransport(detectRuntime());
+}
+
+/**
+ * How many CPUs this process may use (at least 1). Every runtime provides `node:os`.
+ *
+ * @example
+ * ```ts
+ * const workers = 2 * availableParallelism(); // seed 002's N = C x (1 + wait/compute)
+ * ```
+ */
+export function availableParallelism(): number {
+  try {
+    return Math.max(1, typeof osParallelism === "function" ? osParallelism() : cpus().length);
+  } catch {
+    return 1;
+  }
 }

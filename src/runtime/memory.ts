@@ -138,7 +138,9 @@ export class MemoryStream extends StreamBase {
         this._unshiftChunk(chunk.subarray(room));
         chunk = chunk.subarray(0, room);
       }
-      peer.#receive(chunk);
+      // Like a kernel send buffer, the transport keeps its own copy: once the sender's bytes
+      // count as sent, the sender may reuse its buffer.
+      peer.#receive(chunk.slice());
     }
     if (peer.#gone && this._queuedBytes > 0) {
       this._fail(
@@ -197,9 +199,9 @@ export class MemoryStream extends StreamBase {
         this.#inbox[this.#inboxHead++] = null;
         this.#inboxBytes -= item.byteLength;
         consumed += item.byteLength;
-        this._deliver(item.slice());
+        this._deliver(item);
       } else {
-        const piece = item.slice(0, limit);
+        const piece = item.subarray(0, limit);
         this.#inbox[this.#inboxHead] = item.subarray(limit);
         this.#inboxBytes -= limit;
         consumed += limit;

@@ -93,7 +93,8 @@ class NodeStream extends StreamBase {
       if (socket.closed) queueMicrotask(() => this._transportClosed());
       return;
     }
-    if (abort && this._localAbort && typeof socket.resetAndDestroy === "function") {
+    // After end() Node refuses an RST (EINVAL and no "close"), so a reset then only destroys.
+    if (abort && this._localAbort && !socket.writableEnded && typeof socket.resetAndDestroy === "function") {
       socket.resetAndDestroy();
     } else {
       socket.destroy();

@@ -91,6 +91,8 @@ export abstract class StreamBase implements Stream {
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   #lingerMs: number;
   #localAbort = false;
+  #closeError: NetError | undefined;
+  #closeDelivered = false;
 
   /** Sets the water marks and the half-open policy. */
   constructor(options: StreamOptions = {}, lingerMs: number = DEFAULT_LINGER_MS) {
@@ -286,6 +288,8 @@ export abstract class StreamBase implements Stream {
     }
     const handlers = this.handlers;
     this.handlers = {};
+    this.#closeError = err;
+    this.#closeDelivered = handlers.onClose !== undefined;
     try {
       handlers.onClose?.(err);
     } finally {
@@ -309,6 +313,16 @@ export abstract class StreamBase implements Stream {
 
   /** Sets the callbacks; reading starts with the first call. */
   setHandlers(handlers: StreamHandlers): void {
+    if (this.#closed) {
+      // The stream closed before anyone listened (a connection reset right after accept):
+      // the first onClose handler set still hears about it, once.
+      if (!this.#closeDelivered && handlers.onClose) {
+        this.#closeDelivered = true;
+        const err = this.#closeError;
+        queueMicrotask(() => handlers.onClose?.(err));
+      }
+      return;
+    }
     this.handlers = handlers;
     if (!this.#started && !this.#closed) {
       this.#started = true;

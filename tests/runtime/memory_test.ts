@@ -42,6 +42,18 @@ describe("memory transport fault injection", () => {
     await client.close();
   });
 
+  test("a sender may reuse its buffer once flush resolves", async () => {
+    const { client, server } = await pair({ latencyMs: 5 });
+    const side = observe(server);
+    const buffer = new Uint8Array([1, 2, 3]);
+    client.write(buffer);
+    await client.flush();
+    buffer.fill(9);
+    while (side.bytes < 3) await sleep(2);
+    assert.deepEqual(Array.from(concat(side.chunks)), [1, 2, 3]);
+    await client.close();
+  });
+
   test("latency delays every delivery", async () => {
     const { client, server } = await pair({ latencyMs: 40 });
     server.setHandlers({ onData: (c) => server.write(c) });

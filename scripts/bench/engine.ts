@@ -1,0 +1,63 @@
+/**
+ * Engine benchmark: the engine echo with 4-byte length frames (examples/echo_engine.ts
+ * --framing lp4) against the runtime's own API echo (scripts/bench/raw_echo_server.ts, which
+ * does not even parse frames), on each runtime, in alternating rounds. Reports server CPU per
+ * message and p99 latency as ratios within the run. Memory per idle connection with the
+ * engine is measured by scripts/bench/idle.ts --servers engine.
+ *
+ * Usage: deno run -A scripts/bench/engine.ts [--runtime deno,bun,node] [--connections 100]
+ *        [--seconds 5] [--rounds 3]
+ */
+import process from "node:process";
+import { argList, argNumber, commandFor, type Runtime, startServer } from "./bench_util.ts";
+import { type LoadResult, runLoad } from "./load_client.ts";
+
+const runtimes = argList("runtime", "deno,bun,node") as Runtime[];
+const connections = argNumber("connections", 100);
+const seconds = argNumber("seconds", 5);
+const rounds = argNumber("rounds", 3);
+
+const servers = {
+  raw: ["scripts/bench/raw_echo_server.ts", []],
+  engine: ["examples/echo_engine.ts", ["--framing", "lp4"]],
+} as const;
+
+const results: (LoadResult & { runtime: Runtime; server: string })[] = [];
+for (let round = 0; round < rounds; round++) {
+  for (const runtime of runtimes) {
+    for (const [server, [file, extra]] of Object.entries(servers)) {
+      const srv = await startServer(commandFor(runtime, file, ["--port", "0", ...extra]));
+      try {
+        const r = await runLoad({ port: srv.port, pid: srv.child.pid!, connections, inFlight: 16, payloadSize: 64, seconds });
+        results.push({ runtime, server, ...r });
+        console.error(`round ${round + 1} ${runtime} ${server}: ${r.cpuUsPerMsg.toFixed(2)} us/msg, p99 ${r.p99us.toFixed(0)} us, errors ${r.byteErrors}`);
+      } finally {
+        await srv.stop();
+      }
+    }
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+console.log(`\nEngine echo (lp4) vs raw runtime echo: ${connections} connections, 16 in flight, 64 B, ${seconds} s x ${rounds} rounds (median)\n`);
+console.log("| runtime | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU ratio | p99 ratio | errors |");
+console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+for (const runtime of runtimes) {
+  const pick = (s: string) => results.filter((r) => r.runtime === runtime && r.server === s);
+  const rawCpu = median(pick("raw").map((r) => r.cpuUsPerMsg));
+  const rawP99 = median(pick("raw").map((r) => r.p99us));
+  for (const server of Object.keys(servers)) {
+    const rs = pick(server);
+    const cpu = median(rs.map((r) => r.cpuUsPerMsg));
+    const p99 = median(rs.map((r) => r.p99us));
+    console.log(
+      `| ${runtime} | ${server} | ${Math.round(median(rs.map((r) => r.msgsPerSec)))} | ${median(rs.map((r) => r.p50us)).toFixed(0)} | ` +
+        `${p99.toFixed(0)} | ${cpu.toFixed(2)} | ${(cpu / rawCpu).toFixed(3)}x | ${(p99 / rawP99).toFixed(3)}x | ` +
+        `${rs.reduce((a, r) => a + r.byteErrors, 0)} |`,
+    );
+  }
+}
+process.exit(results.some((r) => r.byteErrors > 0) ? 1 : 0);

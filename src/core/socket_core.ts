@@ -1,0 +1,521 @@
+/**
+ * One `SocketCore` per socket: a bounded receive buffer, the send queue (the adapter stream's),
+ * level readiness (readable, writable, error, hup) and change notification. Every I/O model is
+ * a thin view over it, and partial sends and partial receives are the normal case.
+ *
+ * @module
+ */
+
+import { NetError } from "./errors.ts";
+import type { Listener, ListenOptions, Stream, Transport } from "../runtime/types.ts";
+
+/** The default receive buffer, like SO_RCVBUF: reading from the OS pauses when it is full. */
+export const DEFAULT_RECEIVE_BUFFER = 64 * 1024;
+/** The default send buffer, like SO_SNDBUF: a socket is writable while less is queued. */
+export const DEFAULT_SEND_BUFFER = 64 * 1024;
+
+/**
+ * Buffer sizes of a socket.
+ *
+ * @example
+ * ```ts
+ * const opts: SocketCoreOptions = { receiveBufferSize: 8192, sendBufferSize: 8192 };
+ * ```
+ */
+export interface SocketCoreOptions {
+  /** Bytes held for the application before reading from the OS pauses. Default 64 KiB. */
+  receiveBufferSize?: number;
+  /** Bytes queued for sending before the socket stops being writable. Default 64 KiB. */
+  sendBufferSize?: number;
+}
+
+/**
+ * The level readiness of a socket, as select and poll see it.
+ *
+ * @example
+ * ```ts
+ * const r: Readiness = { readable: true, writable: true, error: false, hup: false };
+ * ```
+ */
+export interface Readiness {
+  /** Data, the peer's FIN, an error or (for a listener) a pending connection is waiting. */
+  readable: boolean;
+  /** Less than the send buffer is queued (or, while connecting, the connect finished). */
+  writable: boolean;
+  /** An error is pending (a failed connect, a reset). */
+  error: boolean;
+  /** The connection is closed or the peer has hung up. */
+  hup: boolean;
+}
+
+/** Something with readiness that can be watched: a connected socket or a listener. */
+export interface Watchable {
+  /** A process-unique id. */
+  readonly id: number;
+  /** The current readiness. */
+  readiness(): Readiness;
+  /** Calls `fn` after every change that may affect readiness; returns the unsubscribe. */
+  watch(fn: () => void): () => void;
+  /** True once closed locally. */
+  readonly isClosed: boolean;
+}
+
+let lastCoreId = 0;
+
+function checkSize(value: number | undefined, fallback: number, what: string): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1) {
+    throw new RangeError(`${what} must be a positive integer number of bytes, got ${v}`);
+  }
+  return v;
+}
+
+class Watchers {
+  #fns: Set<() => void> | undefined;
+  add(fn: () => void): () => void {
+    (this.#fns ??= new Set()).add(fn);
+    return () => this.#fns?.delete(fn);
+  }
+  notify(): void {
+    if (!this.#fns) return;
+    for (const fn of [...this.#fns]) fn();
+  }
+}
+
+/**
+ * The state of one connected (or connecting) TCP socket.
+ *
+ * @example
+ * ```ts
+ * import { defaultTransport } from "sockmodels/runtime";
+ * const transport = await defaultTransport();
+ * const core = SocketCore.connect(transport, "127.0.0.1", 9000);
+ * core.watch(() => console.log(core.readiness()));
+ * ```
+ */
+export class SocketCore implements Watchable {
+  /** A process-unique id. */
+  readonly id: number = ++lastCoreId;
+  /** The receive buffer size. */
+  readonly receiveBufferSize: number;
+  /** The send buffer size. */
+  readonly sendBufferSize: number;
+  #stream: Stream | undefined;
+  #chunks: Uint8Array[] = [];
+  #head = 0;
+  #headOffset = 0;
+  #available = 0;
+  #eof = false;
+  #error: NetError | undefined;
+  #closed = false;
+  #streamClosed = false;
+  #shutdown = false;
+  #paused = false;
+  #connectResult: Promise<void> | undefined;
+  #watchers = new Watchers();
+
+  /** Wraps a connected stream, or nothing yet for a socket that is still connecting. */
+  constructor(stream?: Stream, options: SocketCoreOptions = {}) {
+    this.receiveBufferSize = checkSize(options.receiveBufferSize, DEFAULT_RECEIVE_BUFFER, "Receive buffer size");
+    this.sendBufferSize = checkSize(options.sendBufferSize, DEFAULT_SEND_BUFFER, "Send buffer size");
+    if (stream) this.#attach(stream);
+  }
+
+  /**
+   * Starts a connect and returns the core at once, connecting (like a non-blocking
+   * `connect` that returned WSAEWOULDBLOCK). It becomes writable when connected, or gets an
+   * error when the connect fails.
+   */
+  static connect(
+    transport: Transport,
+    hostname: string,
+    port: number,
+    options: SocketCoreOptions & { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): SocketCore {
+    const core = new SocketCore(undefined, options);
+    core.#connectResult = transport
+      .connect({
+        hostname,
+        port,
+        timeoutMs: options.timeoutMs,
+        signal: options.signal,
+        // write() returns false exactly when the socket stops being writable, so the drain
+        // that follows is the moment it becomes writable again.
+        highWaterMark: core.sendBufferSize - 1,
+        // The application decides when to close after recv returns 0, as with Winsock.
+        allowHalfOpen: true,
+      })
+      .then(
+        (stream) => {
+          if (core.#closed) {
+            stream.reset();
+            return;
+          }
+          core.#attach(stream);
+          core.#watchers.notify();
+        },
+        (error: NetError) => {
+          core.#error = error;
+          core.#streamClosed = true;
+          core.#watchers.notify();
+          throw error;
+        },
+      );
+    core.#connectResult.catch(() => {});
+    return core;
+  }
+
+  #attach(stream: Stream): void {
+    this.#stream = stream;
+    stream.setHandlers({
+      onData: (chunk) => {
+        this.#chunks.push(chunk);
+        this.#available += chunk.byteLength;
+        if (this.#available >= this.receiveBufferSize && !this.#paused) {
+          this.#paused = true;
+          stream.pause();
+        }
+        this.#watchers.notify();
+      },
+      onDrain: () => this.#watchers.notify(),
+      onEnd: () => {
+        this.#eof = true;
+        this.#watchers.notify();
+      },
+      onClose: (error) => {
+        this.#streamClosed = true;
+        if (error) this.#error ??= error;
+        this.#eof = true;
+        this.#watchers.notify();
+      },
+    });
+  }
+
+  /** Resolves when connected; rejects with the connect error. */
+  connected(): Promise<void> {
+    return this.#connectResult ?? Promise.resolve();
+  }
+
+  /** The adapter stream, once connected. */
+  get stream(): Stream | undefined {
+    return this.#stream;
+  }
+
+  /** True while a connect is in progress. */
+  get connecting(): boolean {
+    return this.#stream === undefined && this.#error === undefined && !this.#closed;
+  }
+
+  /** Bytes waiting in the receive buffer. */
+  get available(): number {
+    return this.#available;
+  }
+
+  /** True once the peer's FIN (or a close) was seen. */
+  get eof(): boolean {
+    return this.#eof;
+  }
+
+  /** The pending error, if any. */
+  get error(): NetError | undefined {
+    return this.#error;
+  }
+
+  /** True once closed locally. */
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** True once the underlying stream has closed (locally or by the peer). */
+  get streamClosed(): boolean {
+    return this.#streamClosed;
+  }
+
+  /** Bytes queued for sending and not yet taken by the OS. */
+  get sendQueued(): number {
+    return this.#stream?.bufferedAmount ?? 0;
+  }
+
+  /** Room left in the send buffer. */
+  get sendSpace(): number {
+    if (!this.#stream || this.#shutdown || this.#streamClosed) return 0;
+    return Math.max(0, this.sendBufferSize - this.#stream.bufferedAmount);
+  }
+
+  /** The level readiness now. */
+  readiness(): Readiness {
+    const connected = this.#stream !== undefined;
+    return {
+      readable: this.#available > 0 || this.#eof || this.#error !== undefined,
+      writable: connected && !this.#shutdown && !this.#streamClosed &&
+        this.#stream!.bufferedAmount < this.sendBufferSize,
+      error: this.#error !== undefined,
+      hup: this.#streamClosed || (this.#eof && this.#shutdown),
+    };
+  }
+
+  /** Calls `fn` after every change that may affect readiness. */
+  watch(fn: () => void): () => void {
+    return this.#watchers.add(fn);
+  }
+
+  /** Copies up to `target.byteLength` received bytes into `target`; returns the count. */
+  read(target: Uint8Array): number {
+    let copied = 0;
+    while (copied < target.byteLength && this.#available > 0) {
+      const chunk = this.#chunks[this.#head];
+      const n = Math.min(chunk.byteLength - this.#headOffset, target.byteLength - copied);
+      target.set(chunk.subarray(this.#headOffset, this.#headOffset + n), copied);
+      copied += n;
+      this.#consume(n, chunk.byteLength);
+    }
+    return copied;
+  }
+
+  /** Takes the next received bytes without copying (up to `max`), or undefined if none. */
+  readChunk(max: number = Number.POSITIVE_INFINITY): Uint8Array | undefined {
+    if (this.#available === 0) return undefined;
+    const chunk = this.#chunks[this.#head];
+    const start = this.#headOffset;
+    const n = Math.min(chunk.byteLength - start, max);
+    const out = start === 0 && n === chunk.byteLength ? chunk : chunk.subarray(start, start + n);
+    this.#consume(n, chunk.byteLength);
+    return out;
+  }
+
+  #consume(n: number, chunkLength: number): void {
+    this.#available -= n;
+    this.#headOffset += n;
+    if (this.#headOffset === chunkLength) {
+      this.#chunks[this.#head] = EMPTY;
+      this.#head++;
+      this.#headOffset = 0;
+      if (this.#head === this.#chunks.length) {
+        this.#chunks.length = 0;
+        this.#head = 0;
+      } else if (this.#head > 64 && this.#head * 2 > this.#chunks.length) {
+        this.#chunks.splice(0, this.#head);
+        this.#head = 0;
+      }
+    }
+    if (this.#paused && this.#available < this.receiveBufferSize) {
+      this.#paused = false;
+      this.#stream?.resume();
+    }
+  }
+
+  /**
+   * Queues bytes for sending. Returns whether the socket is still writable afterwards.
+   * Throws ENOTCONN while connecting and EPIPE after shutdown or close.
+   */
+  write(bytes: Uint8Array): boolean {
+    const stream = this.#requireStream("send");
+    if (this.#shutdown || this.#closed) {
+      throw new NetError("EPIPE", `Cannot send ${bytes.byteLength} bytes: the socket was shut down`, {
+        syscall: "send",
+      });
+    }
+    if (this.#error) throw this.#error;
+    stream.write(bytes);
+    return stream.bufferedAmount < this.sendBufferSize;
+  }
+
+  #requireStream(op: string): Stream {
+    if (this.#stream) return this.#stream;
+    if (this.#error) throw this.#error;
+    throw new NetError(
+      this.#closed ? "ENOTCONN" : "EWOULDBLOCK",
+      this.#closed ? `Cannot ${op}: the socket is closed` : `Cannot ${op}: the socket is still connecting`,
+      { syscall: op },
+    );
+  }
+
+  /** Sends FIN after the queued bytes (shutdown(SD_SEND)). */
+  shutdown(): void {
+    if (this.#shutdown) return;
+    this.#shutdown = true;
+    this.#stream?.end();
+    this.#watchers.notify();
+  }
+
+  /** Closes gracefully (flushes first). Resolves once the stream has closed. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#shutdown = true;
+    const stream = this.#stream;
+    this.#chunks.length = 0;
+    this.#available = 0;
+    this.#watchers.notify();
+    if (stream) await stream.close();
+  }
+
+  /** Aborts the connection (an RST where the runtime can send one). */
+  reset(): void {
+    this.#closed = true;
+    this.#shutdown = true;
+    this.#stream?.reset();
+    this.#watchers.notify();
+  }
+}
+
+/**
+ * A listening socket with an accept queue, for the models' `accept`.
+ *
+ * @example
+ * ```ts
+ * import { defaultTransport } from "sockmodels/runtime";
+ * const listener = await ListenerCore.listen(await defaultTransport(), { port: 0 });
+ * listener.watch(() => console.log("pending:", listener.pending));
+ * ```
+ */
+export class ListenerCore implements Watchable {
+  /** A process-unique id. */
+  readonly id: number = ++lastCoreId;
+  #listener: Listener | undefined;
+  #queue: SocketCore[] = [];
+  #head = 0;
+  #closed = false;
+  #watchers = new Watchers();
+  #options: SocketCoreOptions;
+
+  private constructor(options: SocketCoreOptions) {
+    this.#options = options;
+  }
+
+  /** Binds and listens; accepted connections wait in the queue until `accept()`. */
+  static async listen(
+    transport: Transport,
+    options: Omit<ListenOptions, "onAccept"> & SocketCoreOptions,
+  ): Promise<ListenerCore> {
+    const core = new ListenerCore(options);
+    // Validate the sizes now rather than at the first accept.
+    new SocketCore(undefined, options);
+    core.#listener = await transport.listen({
+      ...options,
+      highWaterMark: (options.sendBufferSize ?? DEFAULT_SEND_BUFFER) - 1,
+      allowHalfOpen: true,
+      onAccept: (stream) => {
+        if (core.#closed) {
+          stream.reset();
+          return;
+        }
+        core.#queue.push(new SocketCore(stream, core.#options));
+        core.#watchers.notify();
+      },
+    });
+    return core;
+  }
+
+  /** The bound address. */
+  get addr(): Listener["addr"] {
+    return this.#listener!.addr;
+  }
+
+  /** Connections waiting to be accepted. */
+  get pending(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  /** True once closed. */
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** Takes the next accepted connection, or undefined if none is waiting. */
+  accept(): SocketCore | undefined {
+    if (this.#head === this.#queue.length) return undefined;
+    const core = this.#queue[this.#head];
+    this.#queue[this.#head++] = undefined as unknown as SocketCore;
+    if (this.#head === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#head = 0;
+    }
+    return core;
+  }
+
+  /** Readable while a connection waits; hup once closed. */
+  readiness(): Readiness {
+    return { readable: this.pending > 0, writable: false, error: false, hup: this.#closed };
+  }
+
+  /** Calls `fn` whenever a connection arrives or the listener closes. */
+  watch(fn: () => void): () => void {
+    return this.#watchers.add(fn);
+  }
+
+  /** Stops listening and resets connections nobody accepted. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (let i = this.#head; i < this.#queue.length; i++) this.#queue[i].reset();
+    this.#queue.length = 0;
+    this.#head = 0;
+    this.#watchers.notify();
+    await this.#listener?.close();
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Options for waiting on a socket.
+ *
+ * @example
+ * ```ts
+ * const opts: WaitOptions = { timeoutMs: 1000, signal: AbortSignal.timeout(5000) };
+ * ```
+ */
+export interface WaitOptions {
+  /** Give up with ETIMEDOUT after this many milliseconds. */
+  timeoutMs?: number;
+  /** Give up with ECANCELED when aborted. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Waits until `ready()` is true, checking after every change `target` reports.
+ *
+ * @example
+ * ```ts
+ * // Inside a model: wait for data, the peer's FIN or an error.
+ * // await waitUntil(core, () => core.readiness().readable, { timeoutMs: 5000 }, "recv");
+ * ```
+ */
+export function waitUntil(
+  target: Watchable,
+  ready: () => boolean,
+  options: WaitOptions = {},
+  operation = "wait",
+): Promise<void> {
+  if (ready()) return Promise.resolve();
+  const { signal, timeoutMs } = options;
+  if (signal?.aborted) {
+    return Promise.reject(new NetError("ECANCELED", `The ${operation} was cancelled`, { cause: signal.reason }));
+  }
+  return new Promise<void>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const cleanup = () => {
+      unwatch();
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const onAbort = () => {
+      cleanup();
+      reject(new NetError("ECANCELED", `The ${operation} was cancelled`, { cause: signal?.reason }));
+    };
+    const unwatch = target.watch(() => {
+      if (ready()) {
+        cleanup();
+        resolve();
+      }
+    });
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        cleanup();
+        reject(new NetError("ETIMEDOUT", `The ${operation} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+    }
+  });
+}

@@ -1,0 +1,677 @@
+/**
+ * `serve()`: the IOCP pattern without its ceremony. Accepted connections are framed as bytes
+ * arrive; every frame becomes a completion in one bounded queue; `workers` consumers run the
+ * handler, one frame at a time per connection (a strand) unless ordering is switched off;
+ * replies are batched into one OS write per connection per tick by the adapter.
+ *
+ * Handlers that return synchronously run inline, at no queueing cost; a handler that returns a
+ * promise holds one of the `workers` slots until it settles, and further completions wait in
+ * the queue. A full queue pauses reading, a slow reader is paused or closed by policy, and
+ * nothing is dropped silently: every frame is either handled, or counted and reported as
+ * aborted at shutdown.
+ *
+ * @module
+ */
+
+import { NetError, type NetErrorCode } from "../core/errors.ts";
+import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
+import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
+import type { Addr, Listener, Stream, Transport } from "../runtime/types.ts";
+
+/**
+ * A connection as the handler sees it.
+ *
+ * @example
+ * ```ts
+ * const onMessage = (conn: Connection, frame: Uint8Array) => { conn.send(frame); };
+ * ```
+ */
+export interface Connection {
+  /** A process-unique connection id, also used in events. */
+  readonly id: number;
+  /** The peer's address. */
+  readonly remoteAddr: Addr;
+  /** Free for the application's per-connection state. */
+  data: unknown;
+  /** Encodes `frame` with the server's framer and queues it. False above the high water mark. */
+  send(frame: Uint8Array): boolean;
+  /** Flushes and closes. */
+  close(): Promise<void>;
+  /** Bytes queued for this connection and not yet taken by the OS. */
+  readonly bufferedAmount: number;
+}
+
+/**
+ * What the `onEvent` hook receives.
+ *
+ * @example
+ * ```ts
+ * const onEvent = (e: ServerEvent) => console.log(e.type, e.connectionId, e.error?.code);
+ * ```
+ */
+export interface ServerEvent {
+  /** open, close, error (a protocol or handler error), idle, slow (slow reader), rejected, aborted. */
+  type: "open" | "close" | "error" | "idle" | "slow" | "rejected" | "aborted";
+  /** The connection, where there is one. */
+  connectionId?: number;
+  /** The error, for close, error, idle and slow. */
+  error?: Error;
+  /** How many frames, for aborted. */
+  frames?: number;
+}
+
+/**
+ * Live counters of a server.
+ *
+ * @example
+ * ```ts
+ * setInterval(() => console.log(server.stats.framesIn, server.stats.queueDepth), 1000);
+ * ```
+ */
+export interface ServerStats {
+  /** Open connections. */
+  connections: number;
+  /** Connections accepted since start. */
+  connectionsTotal: number;
+  /** Connections refused by `maxConnections`. */
+  rejected: number;
+  /** Frames decoded. */
+  framesIn: number;
+  /** Frames sent. */
+  framesOut: number;
+  /** Bytes received. */
+  bytesIn: number;
+  /** Payload bytes sent (without headers). */
+  bytesOut: number;
+  /** Frames waiting for a worker. */
+  queueDepth: number;
+  /** Handlers running now (asynchronous ones). */
+  busyWorkers: number;
+  /** Frames dropped unhandled by an aborting shutdown, or by a connection that closed first. */
+  abortedFrames: number;
+  /** Errors by code (NetError codes, framing codes, "EHANDLER" for handler errors). */
+  errors: Record<string, number>;
+}
+
+/**
+ * Options of {@linkcode serve}.
+ *
+ * @example
+ * ```ts
+ * import { lengthPrefixed } from "sockmodels/framing";
+ * const options: ServeOptions = {
+ *   port: 9000,
+ *   framer: lengthPrefixed({ lengthFieldLength: 4 }),
+ *   onMessage: (conn, frame) => conn.send(frame),
+ * };
+ * ```
+ */
+export interface ServeOptions {
+  /** The address to bind. Default 127.0.0.1. */
+  host?: string;
+  /** The port; 0 for an ephemeral one. */
+  port: number;
+  /** The transport. Default: the runtime's own. */
+  transport?: Transport;
+  /** The framing codec. */
+  framer: FrameCodec;
+  /** Called with every frame. May return a promise; its slot is held until it settles. */
+  onMessage(conn: Connection, frame: Uint8Array): void | Promise<void>;
+  /** Called when a connection opens. */
+  onOpen?(conn: Connection): void;
+  /** Called when a connection closes, with the reason if it failed. */
+  onClose?(conn: Connection, error?: Error): void;
+  /** Concurrent asynchronous handlers. Default 2 x CPUs (seed 002's N = C x (1 + wait/compute)). */
+  workers?: number;
+  /** "per-connection" (default): one frame at a time per connection, in order. "none": any order. */
+  ordering?: "per-connection" | "none";
+  /** Further connections are reset at once. Default unlimited. */
+  maxConnections?: number;
+  /** Close a connection that received nothing for this long, with ETIMEDOUT. */
+  idleTimeoutMs?: number;
+  /** A connection's unsent bytes above this make it a slow reader. Default 1 MiB. */
+  highWaterMark?: number;
+  /** What to do with a slow reader: stop reading from it until it drains (default), or close it. */
+  slowReader?: "pause" | "close";
+  /** Frames queued across all connections before reading pauses. Default 65,536. */
+  queueLimit?: number;
+  /** Aborting closes the server like `close({ mode: "abort" })`. */
+  signal?: AbortSignal;
+  /** Every connection event, with its id, for logging and metrics. */
+  onEvent?(event: ServerEvent): void;
+}
+
+/**
+ * A running server.
+ *
+ * @example
+ * ```ts
+ * await using server = await serve({ port: 0, framer, onMessage: (c, f) => c.send(f) });
+ * console.log(server.addr.port, server.stats.connections);
+ * ```
+ */
+export interface Server extends AsyncDisposable {
+  /** The bound address. */
+  readonly addr: Addr;
+  /** Live counters. */
+  readonly stats: ServerStats;
+  /**
+   * Stops accepting; with mode "drain" (default) finishes queued and running frames (up to
+   * `timeoutMs`, default 5 s, after which the rest are aborted), flushes and closes every
+   * connection. Mode "abort" drops queued frames at once (counted in `abortedFrames`).
+   */
+  close(options?: { mode?: "drain" | "abort"; timeoutMs?: number }): Promise<void>;
+}
+
+class EngineConnection implements Connection {
+  readonly id: number;
+  readonly remoteAddr: Addr;
+  data: unknown = undefined;
+  readonly stream: Stream;
+  readonly decoder: FrameDecoder;
+  // The connection's frames waiting for a worker (its strand), as a simple ring.
+  queue: Uint8Array[] = [];
+  queueHead = 0;
+  scheduled = false;
+  running = 0;
+  pausedByQueue = false;
+  pausedBySlowReader = false;
+  closed = false;
+  lastActivity = 0;
+  closeReason: Error | undefined;
+  peerEnded = false;
+  out: Uint8Array | undefined;
+  outLength = 0;
+  flushScheduled = false;
+  #engine: Engine;
+
+  constructor(engine: Engine, stream: Stream, decoder: FrameDecoder) {
+    this.#engine = engine;
+    this.stream = stream;
+    this.id = stream.id;
+    this.remoteAddr = stream.remoteAddr;
+    this.decoder = decoder;
+  }
+
+  get pending(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  get bufferedAmount(): number {
+    return this.stream.bufferedAmount + this.outLength;
+  }
+
+  send(frame: Uint8Array): boolean {
+    return this.#engine.send(this, frame);
+  }
+
+  close(): Promise<void> {
+    return this.#engine.closeConnection(this);
+  }
+}
+
+class Engine {
+  readonly stats: ServerStats = {
+    connections: 0,
+    connectionsTotal: 0,
+    rejected: 0,
+    framesIn: 0,
+    framesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    queueDepth: 0,
+    busyWorkers: 0,
+    abortedFrames: 0,
+    errors: {},
+  };
+  readonly connections = new Set<EngineConnection>();
+  readonly options: ServeOptions;
+  readonly workers: number;
+  readonly ordered: boolean;
+  readonly highWaterMark: number;
+  readonly queueLimit: number;
+  readonly framer: FrameCodec;
+  readonly trailer: Uint8Array;
+  // Connections with frames ready and no frame running (or any, when unordered).
+  #ready: EngineConnection[] = [];
+  #readyHead = 0;
+  #pumping = false;
+  #closing = false;
+  #idleTimer: ReturnType<typeof setInterval> | undefined;
+  #idleWaiters: (() => void)[] = [];
+  now: () => number = Date.now;
+
+  constructor(options: ServeOptions) {
+    this.options = options;
+    this.workers = options.workers ?? 2 * availableParallelism();
+    if (!Number.isInteger(this.workers) || this.workers < 1) {
+      throw new RangeError(`Workers must be a positive integer, got ${options.workers}`);
+    }
+    this.ordered = (options.ordering ?? "per-connection") === "per-connection";
+    if (options.ordering !== undefined && options.ordering !== "per-connection" && options.ordering !== "none") {
+      throw new RangeError(`Ordering must be "per-connection" or "none", got ${JSON.stringify(options.ordering)}`);
+    }
+    this.highWaterMark = options.highWaterMark ?? 1024 * 1024;
+    this.queueLimit = options.queueLimit ?? 65_536;
+    for (const [name, v] of [["High water mark", this.highWaterMark], ["Queue limit", this.queueLimit]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+    }
+    if (options.maxConnections !== undefined && !(options.maxConnections >= 0)) {
+      throw new RangeError(`Max connections must be a non-negative number, got ${options.maxConnections}`);
+    }
+    if (options.idleTimeoutMs !== undefined && !(options.idleTimeoutMs > 0)) {
+      throw new RangeError(`Idle timeout must be a positive number of milliseconds, got ${options.idleTimeoutMs}`);
+    }
+    if (!options.framer || typeof options.framer.decoder !== "function") {
+      throw new TypeError("serve() needs a framer, such as lengthPrefixed({ lengthFieldLength: 4 })");
+    }
+    if (typeof options.onMessage !== "function") throw new TypeError("serve() needs an onMessage function");
+    this.framer = options.framer;
+    this.trailer = options.framer.trailer;
+  }
+
+  event(e: ServerEvent): void {
+    this.options.onEvent?.(e);
+  }
+
+  countError(code: string): void {
+    this.stats.errors[code] = (this.stats.errors[code] ?? 0) + 1;
+  }
+
+  accept(stream: Stream): void {
+    const max = this.options.maxConnections;
+    if (this.#closing || (max !== undefined && this.connections.size >= max)) {
+      this.stats.rejected++;
+      this.event({ type: "rejected", connectionId: stream.id });
+      stream.reset();
+      return;
+    }
+    const conn = new EngineConnection(this, stream, this.framer.decoder());
+    conn.lastActivity = this.now();
+    this.connections.add(conn);
+    this.stats.connections++;
+    this.stats.connectionsTotal++;
+    stream.setHandlers({
+      onData: (chunk) => this.#onData(conn, chunk),
+      onDrain: () => {
+        if (conn.pausedBySlowReader) {
+          conn.pausedBySlowReader = false;
+          if (!conn.pausedByQueue) stream.resume();
+        }
+      },
+      onEnd: () => {
+        conn.peerEnded = true;
+        if (conn.closeReason) return;
+        try {
+          conn.decoder.end();
+        } catch (error) {
+          this.#protocolError(conn, error as Error);
+          return;
+        }
+        this.#endIfDone(conn);
+      },
+      onClose: (error) => this.#onClose(conn, error),
+    });
+    this.event({ type: "open", connectionId: conn.id });
+    try {
+      this.options.onOpen?.(conn);
+    } catch (error) {
+      this.#handlerError(conn, error);
+    }
+  }
+
+  #onData(conn: EngineConnection, chunk: Uint8Array): void {
+    this.stats.bytesIn += chunk.byteLength;
+    conn.lastActivity = this.now();
+    let frames: Uint8Array[];
+    try {
+      frames = conn.decoder.push(chunk);
+    } catch (error) {
+      // Frames decoded before the bad bytes are still handled, then the connection closes.
+      const partial = (error as { frames?: Uint8Array[] }).frames;
+      if (partial) for (const f of partial) this.#enqueue(conn, f);
+      this.#protocolError(conn, error as Error);
+      this.#pump();
+      return;
+    }
+    let i = 0;
+    // Fast path: nothing is queued or running for this connection and a slot is free, so a
+    // synchronous handler runs right here, with no queueing at all.
+    while (
+      i < frames.length && conn.pending === 0 && !conn.scheduled && conn.running === 0 &&
+      this.stats.busyWorkers < this.workers && !conn.closed
+    ) {
+      this.stats.framesIn++;
+      this.#run(conn, frames[i++]);
+    }
+    if (i === frames.length) return;
+    for (; i < frames.length; i++) this.#enqueue(conn, frames[i]);
+    this.#pump();
+  }
+
+  #enqueue(conn: EngineConnection, frame: Uint8Array): void {
+    this.stats.framesIn++;
+    conn.queue.push(frame);
+    this.stats.queueDepth++;
+    if (!conn.scheduled && (conn.running === 0 || !this.ordered)) {
+      conn.scheduled = true;
+      this.#ready.push(conn);
+    }
+    if (this.stats.queueDepth > this.queueLimit && !conn.pausedByQueue) {
+      conn.pausedByQueue = true;
+      conn.stream.pause();
+    }
+  }
+
+  #takeFrame(conn: EngineConnection): Uint8Array {
+    const frame = conn.queue[conn.queueHead];
+    conn.queue[conn.queueHead++] = EMPTY;
+    if (conn.queueHead === conn.queue.length) {
+      conn.queue.length = 0;
+      conn.queueHead = 0;
+    }
+    this.stats.queueDepth--;
+    if (conn.pausedByQueue && this.stats.queueDepth <= this.queueLimit >> 1) {
+      conn.pausedByQueue = false;
+      if (!conn.pausedBySlowReader && !conn.closed) conn.stream.resume();
+    }
+    return frame;
+  }
+
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      const ready = this.#ready;
+      while (this.#readyHead < ready.length && this.stats.busyWorkers < this.workers) {
+        const conn = ready[this.#readyHead];
+        ready[this.#readyHead++] = undefined as unknown as EngineConnection;
+        conn.scheduled = false;
+        if (conn.closed) continue;
+        // A strand: run this connection's frames one after another while they complete
+        // synchronously; stop at the first one that returns a promise.
+        while (conn.pending > 0 && (conn.running === 0 || !this.ordered) && this.stats.busyWorkers < this.workers) {
+          this.#run(conn, this.#takeFrame(conn));
+          if (conn.closed) break;
+        }
+        if (conn.pending > 0 && !conn.scheduled && !conn.closed && (conn.running === 0 || !this.ordered)) {
+          conn.scheduled = true;
+          ready.push(conn);
+        }
+        if (conn.peerEnded) this.#endIfDone(conn);
+      }
+      if (this.#readyHead === ready.length) {
+        ready.length = 0;
+        this.#readyHead = 0;
+      } else if (this.#readyHead > 1024 && this.#readyHead * 2 > ready.length) {
+        ready.splice(0, this.#readyHead);
+        this.#readyHead = 0;
+      }
+    } finally {
+      this.#pumping = false;
+    }
+    if (this.stats.queueDepth === 0 && this.stats.busyWorkers === 0) this.#notifyIdle();
+  }
+
+  #run(conn: EngineConnection, frame: Uint8Array): void {
+    let result: void | Promise<void>;
+    try {
+      result = this.options.onMessage(conn, frame);
+    } catch (error) {
+      this.#handlerError(conn, error);
+      return;
+    }
+    if (result && typeof (result as Promise<void>).then === "function") {
+      conn.running++;
+      this.stats.busyWorkers++;
+      (result as Promise<void>).then(
+        () => this.#settled(conn),
+        (error) => {
+          this.#handlerError(conn, error);
+          this.#settled(conn);
+        },
+      );
+    }
+  }
+
+  // After the peer's FIN, the connection ends its side once every frame was handled, so that
+  // replies of handlers still running are not cut off.
+  #endIfDone(conn: EngineConnection): void {
+    if (conn.peerEnded && !conn.closed && conn.pending === 0 && conn.running === 0) {
+      this.#flushOut(conn);
+      conn.stream.end();
+    }
+  }
+
+  #settled(conn: EngineConnection): void {
+    conn.running--;
+    this.stats.busyWorkers--;
+    this.#endIfDone(conn);
+    if (conn.pending > 0 && !conn.scheduled && !conn.closed && (conn.running === 0 || !this.ordered)) {
+      conn.scheduled = true;
+      this.#ready.push(conn);
+    }
+    this.#pump();
+  }
+
+  #handlerError(conn: EngineConnection, error: unknown): void {
+    this.countError("EHANDLER");
+    const e = error instanceof Error ? error : new Error(String(error));
+    this.event({ type: "error", connectionId: conn.id, error: e });
+    if (!conn.closed) conn.stream.reset();
+  }
+
+  #protocolError(conn: EngineConnection, error: Error): void {
+    this.countError((error as { code?: string }).code ?? "EPROTOCOL");
+    this.event({ type: "error", connectionId: conn.id, error });
+    conn.closeReason = error;
+    // Replies already queued still go out; the connection then closes with the reason.
+    this.#flushOut(conn);
+    void conn.stream.close();
+  }
+
+  send(conn: EngineConnection, frame: Uint8Array): boolean {
+    if (conn.closed) {
+      throw new NetError("ENOTCONN", `Cannot send on connection ${conn.id}: it is closed`, { syscall: "send" });
+    }
+    const stream = conn.stream;
+    const header = this.framer.encodeHeader(frame);
+    const size = header.byteLength + frame.byteLength + this.trailer.byteLength;
+    if (size <= BATCH_FRAME_LIMIT) {
+      // Small frames of one tick are copied into one batch buffer and written once.
+      let out = conn.out;
+      if (out === undefined || conn.outLength + size > out.byteLength) {
+        this.#flushOut(conn);
+        out = conn.out = new Uint8Array(Math.max(BATCH_SIZE, size));
+      }
+      let at = conn.outLength;
+      out.set(header, at);
+      at += header.byteLength;
+      out.set(frame, at);
+      at += frame.byteLength;
+      if (this.trailer.byteLength > 0) {
+        out.set(this.trailer, at);
+        at += this.trailer.byteLength;
+      }
+      conn.outLength = at;
+      if (!conn.flushScheduled) {
+        conn.flushScheduled = true;
+        queueMicrotask(() => this.#flushOut(conn));
+      }
+    } else {
+      this.#flushOut(conn);
+      if (header.byteLength > 0) stream.write(header);
+      stream.write(frame);
+      if (this.trailer.byteLength > 0) stream.write(this.trailer);
+    }
+    this.stats.framesOut++;
+    this.stats.bytesOut += frame.byteLength;
+    if (stream.bufferedAmount + conn.outLength <= this.highWaterMark) return true;
+    if (!conn.pausedBySlowReader) {
+      const error = new NetError(
+        "ENOBUFS",
+        `Connection ${conn.id} is a slow reader: ${stream.bufferedAmount} bytes unsent, above the high water mark of ${this.highWaterMark}`,
+      );
+      this.event({ type: "slow", connectionId: conn.id, error });
+      if (this.options.slowReader === "close") {
+        this.countError("ENOBUFS");
+        conn.closeReason = error;
+        stream.reset();
+      } else {
+        conn.pausedBySlowReader = true;
+        stream.pause();
+      }
+    }
+    return false;
+  }
+
+  closeConnection(conn: EngineConnection): Promise<void> {
+    this.#flushOut(conn);
+    return conn.stream.close();
+  }
+
+  #flushOut(conn: EngineConnection): void {
+    conn.flushScheduled = false;
+    if (conn.outLength === 0 || conn.out === undefined) return;
+    const bytes = conn.out.subarray(0, conn.outLength);
+    // The stream owns what it was given; the next batch starts in a fresh buffer.
+    conn.out = conn.outLength > conn.out.byteLength >> 1 ? undefined : conn.out.subarray(conn.outLength);
+    conn.outLength = 0;
+    if (!conn.closed && !conn.stream.closed) conn.stream.write(bytes);
+  }
+
+  #onClose(conn: EngineConnection, error?: NetError): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    this.connections.delete(conn);
+    this.stats.connections--;
+    const dropped = conn.pending;
+    if (dropped > 0) {
+      this.stats.queueDepth -= dropped;
+      this.stats.abortedFrames += dropped;
+      conn.queue.length = 0;
+      conn.queueHead = 0;
+      this.event({ type: "aborted", connectionId: conn.id, frames: dropped });
+    }
+    const reason = conn.closeReason ?? error;
+    if (error) this.countError(error.code);
+    this.event({ type: "close", connectionId: conn.id, error: reason });
+    try {
+      this.options.onClose?.(conn, reason);
+    } catch {
+      this.countError("EHANDLER");
+    }
+    this.#pump();
+  }
+
+  startIdleSweep(): void {
+    const idle = this.options.idleTimeoutMs;
+    if (idle === undefined) return;
+    this.#idleTimer = setInterval(() => {
+      const now = this.now();
+      for (const conn of this.connections) {
+        if (now - conn.lastActivity >= idle && !conn.closed) {
+          const error = new NetError(
+            "ETIMEDOUT",
+            `Connection ${conn.id} was idle for ${now - conn.lastActivity} ms, past the idle timeout of ${idle} ms`,
+          );
+          this.countError("ETIMEDOUT");
+          this.event({ type: "idle", connectionId: conn.id, error });
+          conn.closeReason = error;
+          conn.stream.reset();
+        }
+      }
+    }, Math.max(10, Math.floor(idle / 4)));
+  }
+
+  #notifyIdle(): void {
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  async shutdown(listener: Listener, mode: "drain" | "abort", timeoutMs: number): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    await listener.close();
+    if (this.#idleTimer !== undefined) clearInterval(this.#idleTimer);
+    if (mode === "drain" && (this.stats.queueDepth > 0 || this.stats.busyWorkers > 0)) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.#idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    // Whatever is still queued now is aborted, and reported.
+    const conns = [...this.connections];
+    let dropped = 0;
+    for (const conn of conns) {
+      dropped += conn.pending;
+      this.stats.queueDepth -= conn.pending;
+      conn.queue.length = 0;
+      conn.queueHead = 0;
+    }
+    if (dropped > 0) {
+      this.stats.abortedFrames += dropped;
+      this.event({ type: "aborted", frames: dropped });
+    }
+    await Promise.all(conns.map((c) => {
+      this.#flushOut(c);
+      return c.stream.close();
+    }));
+  }
+}
+
+/**
+ * Starts a server.
+ *
+ * @example
+ * ```ts
+ * import { serve } from "sockmodels/engine";
+ * import { lengthPrefixed } from "sockmodels/framing";
+ * const server = await serve({
+ *   port: 9000,
+ *   framer: lengthPrefixed({ lengthFieldLength: 4 }),
+ *   onMessage(conn, frame) {
+ *     conn.send(frame); // echo
+ *   },
+ * });
+ * ```
+ */
+export async function serve(options: ServeOptions): Promise<Server> {
+  const engine = new Engine(options);
+  const transport = options.transport ?? await defaultTransport();
+  const listener = await transport.listen({
+    hostname: options.host ?? "127.0.0.1",
+    port: options.port,
+    allowHalfOpen: true,
+    onAccept: (stream) => engine.accept(stream),
+  });
+  engine.startIdleSweep();
+  let closing: Promise<void> | undefined;
+  const close = (opts: { mode?: "drain" | "abort"; timeoutMs?: number } = {}) =>
+    closing ??= engine.shutdown(listener, opts.mode ?? "drain", opts.timeoutMs ?? 5000);
+  const onAbort = () => void close({ mode: "abort" });
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (options.signal?.aborted) await close({ mode: "abort" });
+  const server: Server = {
+    addr: listener.addr,
+    stats: engine.stats,
+    close(opts) {
+      options.signal?.removeEventListener("abort", onAbort);
+      return close(opts);
+    },
+    [Symbol.asyncDispose]: () => server.close(),
+  };
+  return server;
+}
+
+/** Error codes that can appear in `stats.errors`, besides framing codes and EHANDLER. */
+export type EngineErrorCode = NetErrorCode | "EHANDLER" | "EPROTOCOL";
+
+const EMPTY = new Uint8Array(0);
+/** Frames up to this size are batched by copying; larger ones are written without a copy. */
+const BATCH_FRAME_LIMIT = 4096;
+/** The batch buffer a connection allocates when it starts a batch. */
+const BATCH_SIZE = 16 * 1024;

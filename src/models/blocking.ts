@@ -1,0 +1,270 @@
+/**
+ * The blocking model: `accept`, `recv` and `send` that wait (here: that you await), and one
+ * task per connection, the seeds' thread per client.
+ *
+ * @module
+ */
+
+import { NetError } from "../core/errors.ts";
+import {
+  ListenerCore,
+  SocketCore,
+  type SocketCoreOptions,
+  waitUntil,
+  type WaitOptions,
+} from "../core/socket_core.ts";
+import { defaultTransport } from "../runtime/detect.ts";
+import type { Addr, Transport } from "../runtime/types.ts";
+
+/**
+ * Options for blocking connect and listen.
+ *
+ * @example
+ * ```ts
+ * const opts: BlockingOptions = { receiveBufferSize: 16384 };
+ * ```
+ */
+export interface BlockingOptions extends SocketCoreOptions {
+  /** The transport to use. Default: the runtime's own. */
+  transport?: Transport;
+}
+
+/**
+ * A connected socket whose calls wait.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "sockmodels/blocking";
+ * const sock = await connect("127.0.0.1", 9000, { timeoutMs: 2000 });
+ * await sock.send(new TextEncoder().encode("hello"));
+ * const buf = new Uint8Array(512);
+ * const n = await sock.recv(buf); // 0 means the peer closed
+ * await sock.close();
+ * ```
+ */
+export class BlockingSocket implements AsyncDisposable {
+  /** The socket's state. */
+  readonly core: SocketCore;
+
+  /** Wraps a connected core. */
+  constructor(core: SocketCore) {
+    this.core = core;
+  }
+
+  /** The local address. */
+  get localAddr(): Addr | undefined {
+    return this.core.stream?.localAddr;
+  }
+
+  /** The peer's address. */
+  get remoteAddr(): Addr | undefined {
+    return this.core.stream?.remoteAddr;
+  }
+
+  /**
+   * Waits for data and copies up to `buffer.byteLength` bytes into `buffer`. Returns the count,
+   * 0 once the peer has closed. Throws the connection's NetError (such as ECONNRESET).
+   */
+  async recv(buffer: Uint8Array, options: WaitOptions = {}): Promise<number> {
+    const core = this.core;
+    if (buffer.byteLength === 0) return 0;
+    if (core.isClosed) throw new NetError("ENOTCONN", "Cannot recv: the socket is closed", { syscall: "recv" });
+    await waitUntil(core, () => core.readiness().readable || core.isClosed, options, "recv");
+    if (core.available > 0) return core.read(buffer);
+    if (core.error) throw core.error;
+    return 0;
+  }
+
+  /**
+   * Receives exactly `length` bytes. Throws a NetError (ECONNABORTED) if the peer closes
+   * first, naming how many bytes had arrived.
+   */
+  async recvExact(length: number, options: WaitOptions = {}): Promise<Uint8Array> {
+    if (!Number.isInteger(length) || length < 0) {
+      throw new RangeError(`recvExact length must be a non-negative integer, got ${length}`);
+    }
+    const out = new Uint8Array(length);
+    let filled = 0;
+    while (filled < length) {
+      const n = await this.recv(out.subarray(filled), options);
+      if (n === 0) {
+        throw new NetError(
+          "ECONNABORTED",
+          `The peer closed after ${filled} of ${length} bytes`,
+          { syscall: "recv" },
+        );
+      }
+      filled += n;
+    }
+    return out;
+  }
+
+  /**
+   * Sends every byte, waiting while the send buffer is full. Resolves with the count once the
+   * bytes are in the send buffer. The caller may reuse `bytes` afterwards.
+   */
+  async send(bytes: Uint8Array, options: WaitOptions = {}): Promise<number> {
+    const core = this.core;
+    core.write(bytes.slice());
+    await waitUntil(
+      core,
+      () => core.sendQueued < core.sendBufferSize || core.error !== undefined || core.streamClosed,
+      options,
+      "send",
+    );
+    if (core.error) throw core.error;
+    return bytes.byteLength;
+  }
+
+  /** shutdown(SD_SEND): FIN after the queued bytes; receiving goes on. */
+  shutdown(): void {
+    this.core.shutdown();
+  }
+
+  /** closesocket: flushes, closes, and resolves once closed. */
+  close(): Promise<void> {
+    return this.core.close();
+  }
+
+  /** Aborts the connection. */
+  reset(): void {
+    this.core.reset();
+  }
+
+  /** Same as `close()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * A listening socket whose `accept` waits.
+ *
+ * @example
+ * ```ts
+ * import { listen } from "sockmodels/blocking";
+ * const listener = await listen({ port: 9000 });
+ * const sock = await listener.accept();
+ * ```
+ */
+export class BlockingListener implements AsyncDisposable {
+  /** The listener's state. */
+  readonly core: ListenerCore;
+
+  /** Wraps a listening core. */
+  constructor(core: ListenerCore) {
+    this.core = core;
+  }
+
+  /** The bound address. */
+  get addr(): Addr {
+    return this.core.addr;
+  }
+
+  /** Waits for the next connection. Throws ENOTCONN once the listener is closed. */
+  async accept(options: WaitOptions = {}): Promise<BlockingSocket> {
+    const core = this.core;
+    await waitUntil(core, () => core.pending > 0 || core.isClosed, options, "accept");
+    const accepted = core.accept();
+    if (!accepted) throw new NetError("ENOTCONN", "Cannot accept: the listener is closed", { syscall: "accept" });
+    return new BlockingSocket(accepted);
+  }
+
+  /** Stops listening. A pending `accept` rejects with ENOTCONN. */
+  close(): Promise<void> {
+    return this.core.close();
+  }
+
+  /** Same as `close()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Connects, waiting until the connection is up (or `timeoutMs` passes: ETIMEDOUT).
+ *
+ * @example
+ * ```ts
+ * const sock = await connect("127.0.0.1", 9000, { timeoutMs: 3000 });
+ * ```
+ */
+export async function connect(
+  hostname: string,
+  port: number,
+  options: BlockingOptions & WaitOptions = {},
+): Promise<BlockingSocket> {
+  const transport = options.transport ?? await defaultTransport();
+  const core = SocketCore.connect(transport, hostname, port, options);
+  await core.connected();
+  return new BlockingSocket(core);
+}
+
+/**
+ * Binds and listens.
+ *
+ * @example
+ * ```ts
+ * const listener = await listen({ hostname: "127.0.0.1", port: 0 });
+ * console.log(listener.addr.port);
+ * ```
+ */
+export async function listen(
+  options: BlockingOptions & { hostname?: string; port: number; backlog?: number },
+): Promise<BlockingListener> {
+  const transport = options.transport ?? await defaultTransport();
+  return new BlockingListener(await ListenerCore.listen(transport, options));
+}
+
+/**
+ * Runs `handler` once per accepted connection, each in its own task (the seeds' thread per
+ * client), and closes the socket when the handler returns. Resolves once the listener is
+ * closed (or `signal` aborts) and every handler has finished. A handler's error closes its
+ * connection and goes to `onError`.
+ *
+ * @example
+ * ```ts
+ * const listener = await listen({ port: 9000 });
+ * await serveBlocking(listener, async (sock) => {
+ *   const buf = new Uint8Array(4096);
+ *   for (let n; (n = await sock.recv(buf)) > 0;) await sock.send(buf.subarray(0, n));
+ * });
+ * ```
+ */
+export async function serveBlocking(
+  listener: BlockingListener,
+  handler: (sock: BlockingSocket) => Promise<void>,
+  options: { signal?: AbortSignal; onError?: (error: unknown, sock: BlockingSocket) => void } = {},
+): Promise<void> {
+  const running = new Set<Promise<void>>();
+  const onAbort = () => void listener.close();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (options.signal?.aborted) await listener.close();
+  try {
+    while (true) {
+      let sock: BlockingSocket;
+      try {
+        sock = await listener.accept();
+      } catch (error) {
+        if (listener.core.isClosed) break;
+        throw error;
+      }
+      const task = (async () => {
+        try {
+          await handler(sock);
+        } catch (error) {
+          if (options.onError) options.onError(error, sock);
+          sock.reset();
+          return;
+        }
+        await sock.close();
+      })();
+      running.add(task);
+      task.finally(() => running.delete(task));
+    }
+    await Promise.all(running);
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+}
+

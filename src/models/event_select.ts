@@ -1,0 +1,742 @@
+/**
+ * The WSAEventSelect model: each socket is tied to an event object and a set of network events
+ * (`FD_READ`, `FD_WRITE`, `FD_ACCEPT`, `FD_CONNECT`, `FD_CLOSE`). When one of them happens it is
+ * recorded and the event is set; the application waits for up to 64 events at once with
+ * {@linkcode waitForMultipleEvents}, then asks which network events happened with
+ * {@linkcode enumNetworkEvents}, and works on the socket with the non-blocking calls
+ * (`tryRecv`, `trySend`, `tryAccept`).
+ *
+ * Recording follows Winsock's re-enabling rules: once an event is recorded it is not recorded
+ * again until its re-enabling call is made. `tryRecv` re-enables FD_READ (and if data is still
+ * waiting after it, FD_READ is recorded again at once), `tryAccept` re-enables FD_ACCEPT, and a
+ * `trySend` that would block (WOULD_BLOCK, or fewer bytes taken than asked) re-enables
+ * FD_WRITE, which is recorded once room frees. FD_CONNECT and FD_CLOSE are recorded once, and
+ * FD_CLOSE only after every received byte was read.
+ *
+ * @example
+ * ```ts
+ * import { NonBlockingListener } from "sockmodels/nonblocking";
+ * import {
+ *   createEvent, enumNetworkEvents, eventSelect, FD_ACCEPT, waitForMultipleEvents, WAIT_OBJECT_0,
+ * } from "sockmodels/event-select";
+ * const listener = await NonBlockingListener.listen({ port: 9000 });
+ * const event = createEvent();
+ * eventSelect(listener, event, FD_ACCEPT);
+ * const index = (await waitForMultipleEvents([event])) - WAIT_OBJECT_0;
+ * const { networkEvents } = enumNetworkEvents(listener, event);
+ * if (networkEvents & FD_ACCEPT) listener.tryAccept();
+ * ```
+ *
+ * @module
+ */
+
+import { NetError } from "../core/errors.ts";
+import type { ListenerCore, SocketCore } from "../core/socket_core.ts";
+import { NonBlockingListener, NonBlockingSocket, WOULD_BLOCK, type WouldBlock } from "./nonblocking.ts";
+
+/**
+ * Data is waiting to be received.
+ *
+ * @example
+ * ```ts
+ * if (enumNetworkEvents(sock).networkEvents & FD_READ) sock.tryRecv(buf);
+ * ```
+ */
+export const FD_READ = 1;
+/**
+ * The socket can send (again).
+ *
+ * @example
+ * ```ts
+ * eventSelect(sock, event, FD_READ | FD_WRITE | FD_CLOSE);
+ * ```
+ */
+export const FD_WRITE = 2;
+/**
+ * Urgent (out-of-band) data arrived. Accepted in masks for completeness; never recorded,
+ * because the runtimes do not deliver urgent data separately.
+ *
+ * @example
+ * ```ts
+ * const mask = FD_READ | FD_OOB;
+ * ```
+ */
+export const FD_OOB = 4;
+/**
+ * A connection is waiting to be accepted.
+ *
+ * @example
+ * ```ts
+ * eventSelect(listener, event, FD_ACCEPT | FD_CLOSE);
+ * ```
+ */
+export const FD_ACCEPT = 8;
+/**
+ * A non-blocking connect finished or failed (see the error code).
+ *
+ * @example
+ * ```ts
+ * eventSelect(sock, event, FD_CONNECT | FD_WRITE);
+ * ```
+ */
+export const FD_CONNECT = 16;
+/**
+ * The connection closed: gracefully (error 0) or abortively (WSAECONNRESET).
+ *
+ * @example
+ * ```ts
+ * eventSelect(sock, event, FD_READ | FD_CLOSE);
+ * ```
+ */
+export const FD_CLOSE = 32;
+
+/**
+ * Index of FD_READ's error code in {@linkcode NetworkEvents.errorCodes}.
+ *
+ * @example
+ * ```ts
+ * const { errorCodes } = enumNetworkEvents(sock, event);
+ * if (errorCodes[FD_READ_BIT] !== 0) console.error(errorCodes[FD_READ_BIT]);
+ * ```
+ */
+export const FD_READ_BIT = 0;
+/**
+ * Index of FD_WRITE's error code.
+ *
+ * @example
+ * ```ts
+ * const err = enumNetworkEvents(sock).errorCodes[FD_WRITE_BIT];
+ * ```
+ */
+export const FD_WRITE_BIT = 1;
+/**
+ * Index of FD_OOB's error code.
+ *
+ * @example
+ * ```ts
+ * const err = enumNetworkEvents(sock).errorCodes[FD_OOB_BIT];
+ * ```
+ */
+export const FD_OOB_BIT = 2;
+/**
+ * Index of FD_ACCEPT's error code.
+ *
+ * @example
+ * ```ts
+ * const err = enumNetworkEvents(listener).errorCodes[FD_ACCEPT_BIT];
+ * ```
+ */
+export const FD_ACCEPT_BIT = 3;
+/**
+ * Index of FD_CONNECT's error code (10061, WSAECONNREFUSED, for a refused connect).
+ *
+ * @example
+ * ```ts
+ * const err = enumNetworkEvents(sock).errorCodes[FD_CONNECT_BIT];
+ * ```
+ */
+export const FD_CONNECT_BIT = 4;
+/**
+ * Index of FD_CLOSE's error code (10054, WSAECONNRESET, after an abortive close).
+ *
+ * @example
+ * ```ts
+ * const err = enumNetworkEvents(sock).errorCodes[FD_CLOSE_BIT];
+ * ```
+ */
+export const FD_CLOSE_BIT = 5;
+/**
+ * The length of {@linkcode NetworkEvents.errorCodes}, as in Winsock's `WSANETWORKEVENTS`.
+ *
+ * @example
+ * ```ts
+ * console.log(enumNetworkEvents(sock).errorCodes.length === FD_MAX_EVENTS); // true
+ * ```
+ */
+export const FD_MAX_EVENTS = 10;
+
+/**
+ * Added to the index of the signalled event in {@linkcode waitForMultipleEvents}' result.
+ *
+ * @example
+ * ```ts
+ * const index = (await waitForMultipleEvents(events)) - WAIT_OBJECT_0;
+ * ```
+ */
+export const WAIT_OBJECT_0 = 0;
+/**
+ * What {@linkcode waitForMultipleEvents} returns when the timeout passed first.
+ *
+ * @example
+ * ```ts
+ * if ((await waitForMultipleEvents(events, { timeoutMs: 100 })) === WAIT_TIMEOUT) console.log("idle");
+ * ```
+ */
+export const WAIT_TIMEOUT = 258;
+/**
+ * The most events one {@linkcode waitForMultipleEvents} call takes.
+ *
+ * @example
+ * ```ts
+ * const groups = Math.ceil(events.length / WSA_MAXIMUM_WAIT_EVENTS);
+ * ```
+ */
+export const WSA_MAXIMUM_WAIT_EVENTS = 64;
+
+const KNOWN_EVENTS = FD_READ | FD_WRITE | FD_OOB | FD_ACCEPT | FD_CONNECT | FD_CLOSE;
+
+/**
+ * A socket that network events can be selected for: the non-blocking model's sockets.
+ *
+ * @example
+ * ```ts
+ * const targets: EventSelectSocket[] = [listener, client];
+ * ```
+ */
+export type EventSelectSocket = NonBlockingSocket | NonBlockingListener;
+
+/**
+ * The network events recorded since the last {@linkcode enumNetworkEvents}, like
+ * `WSANETWORKEVENTS`.
+ *
+ * @example
+ * ```ts
+ * const { networkEvents, errorCodes }: NetworkEvents = enumNetworkEvents(sock, event);
+ * if (networkEvents & FD_CLOSE) console.log("closed, error", errorCodes[FD_CLOSE_BIT]);
+ * ```
+ */
+export interface NetworkEvents {
+  /** The FD_* bits recorded. */
+  networkEvents: number;
+  /** Per FD_*_BIT, the Winsock error number of that event, 0 for success. */
+  errorCodes: number[];
+}
+
+/**
+ * Receives each network event as it is recorded: the FD_* bit and its Winsock error number.
+ *
+ * @example
+ * ```ts
+ * const sink: NetworkEventSink = (event, errorCode) => console.log(event, errorCode);
+ * ```
+ */
+export type NetworkEventSink = (event: number, errorCode: number) => void;
+
+// ---- event objects ------------------------------------------------------------------------
+
+interface EventState {
+  signaled: boolean;
+  closed: boolean;
+  waiters: Set<() => void>;
+}
+
+const eventStates = new WeakMap<WsaEvent, EventState>();
+let lastEventId = 0;
+
+/**
+ * A manual-reset event object, like a `WSAEVENT`: it stays signalled until it is reset. Make
+ * one with {@linkcode createEvent}.
+ *
+ * @example
+ * ```ts
+ * const event: WsaEvent = createEvent();
+ * setEvent(event);
+ * console.log(event.signaled); // true
+ * ```
+ */
+export class WsaEvent {
+  /** A process-unique id, used in error messages. */
+  readonly id: number = ++lastEventId;
+
+  /** Creates an event that is not signalled. */
+  constructor() {
+    eventStates.set(this, { signaled: false, closed: false, waiters: new Set() });
+  }
+
+  /** True while the event is set. */
+  get signaled(): boolean {
+    return eventStates.get(this)!.signaled;
+  }
+
+  /** True once {@linkcode closeEvent} was called. */
+  get closed(): boolean {
+    return eventStates.get(this)!.closed;
+  }
+}
+
+function stateOf(event: unknown, what: string): EventState {
+  const state = event instanceof WsaEvent ? eventStates.get(event) : undefined;
+  if (!state) {
+    throw new TypeError(`${what} must be an event from createEvent(), got ${describeValue(event)}`);
+  }
+  return state;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === "object") return value.constructor?.name ?? "an object";
+  return JSON.stringify(value) ?? typeof value;
+}
+
+function wakeWaiters(state: EventState): void {
+  for (const fn of [...state.waiters]) fn();
+}
+
+/**
+ * Creates a manual-reset event object that is not signalled (WSACreateEvent).
+ *
+ * @example
+ * ```ts
+ * const event = createEvent();
+ * eventSelect(sock, event, FD_READ | FD_CLOSE);
+ * ```
+ */
+export function createEvent(): WsaEvent {
+  return new WsaEvent();
+}
+
+/**
+ * Signals the event (WSASetEvent). Returns false if the event was closed.
+ *
+ * @example
+ * ```ts
+ * const stop = createEvent();
+ * setEvent(stop); // wakes whoever waits on it
+ * ```
+ */
+export function setEvent(event: WsaEvent): boolean {
+  const state = stateOf(event, "The event to set");
+  if (state.closed) return false;
+  if (!state.signaled) {
+    state.signaled = true;
+    wakeWaiters(state);
+  }
+  return true;
+}
+
+/**
+ * Makes the event non-signalled (WSAResetEvent). Returns false if the event was closed.
+ *
+ * @example
+ * ```ts
+ * resetEvent(event);
+ * ```
+ */
+export function resetEvent(event: WsaEvent): boolean {
+  const state = stateOf(event, "The event to reset");
+  if (state.closed) return false;
+  state.signaled = false;
+  return true;
+}
+
+/**
+ * Closes the event (WSACloseEvent). Waits that include it reject with a TypeError. Returns false
+ * if it was already closed.
+ *
+ * @example
+ * ```ts
+ * closeEvent(event);
+ * ```
+ */
+export function closeEvent(event: WsaEvent): boolean {
+  const state = stateOf(event, "The event to close");
+  if (state.closed) return false;
+  state.closed = true;
+  state.signaled = false;
+  wakeWaiters(state);
+  return true;
+}
+
+/**
+ * Options of {@linkcode waitForMultipleEvents}.
+ *
+ * @example
+ * ```ts
+ * const opts: WaitForEventsOptions = { waitAll: false, timeoutMs: 1000 };
+ * ```
+ */
+export interface WaitForEventsOptions {
+  /** Wait until every event is signalled at the same time, instead of any one. Default false. */
+  waitAll?: boolean;
+  /** Resolve with WAIT_TIMEOUT after this many milliseconds; 0 only checks. Default: forever. */
+  timeoutMs?: number;
+  /** Aborting rejects the wait with a NetError (ECANCELED). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Waits until one of `events` is signalled (or all of them, with `waitAll`), like
+ * WSAWaitForMultipleEvents. Resolves with `WAIT_OBJECT_0 + index` of the lowest signalled
+ * event (WAIT_OBJECT_0 with `waitAll`), or WAIT_TIMEOUT. The events are not reset. At most
+ * {@linkcode WSA_MAXIMUM_WAIT_EVENTS} events are accepted; more rejects with a RangeError.
+ *
+ * @example
+ * ```ts
+ * const result = await waitForMultipleEvents(events, { timeoutMs: 1000 });
+ * if (result !== WAIT_TIMEOUT) {
+ *   const index = result - WAIT_OBJECT_0;
+ *   const { networkEvents } = enumNetworkEvents(sockets[index], events[index]);
+ * }
+ * ```
+ */
+export function waitForMultipleEvents(
+  events: readonly WsaEvent[],
+  options: WaitForEventsOptions = {},
+): Promise<number> {
+  const { waitAll = false, timeoutMs, signal } = options;
+  let states: EventState[];
+  try {
+    if (!Array.isArray(events)) {
+      throw new TypeError(`The events to wait for must be an array, got ${describeValue(events)}`);
+    }
+    if (events.length > WSA_MAXIMUM_WAIT_EVENTS) {
+      throw new RangeError(
+        `Too many events for waitForMultipleEvents: ${events.length} exceeds WSA_MAXIMUM_WAIT_EVENTS (${WSA_MAXIMUM_WAIT_EVENTS})`,
+      );
+    }
+    if (events.length === 0) throw new RangeError("waitForMultipleEvents needs at least 1 event, got 0");
+    states = events.map((e, i) => {
+      const state = stateOf(e, `The event at index ${i}`);
+      if (state.closed) throw new TypeError(`The event at index ${i} (event ${e.id}) is closed`);
+      return state;
+    });
+    if (timeoutMs !== undefined && (typeof timeoutMs !== "number" || !(timeoutMs >= 0))) {
+      throw new RangeError(`The wait timeout must be a non-negative number of milliseconds, got ${timeoutMs}`);
+    }
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const ready = (): number => {
+    if (waitAll) return states.every((s) => s.signaled) ? WAIT_OBJECT_0 : -1;
+    const index = states.findIndex((s) => s.signaled);
+    return index < 0 ? -1 : WAIT_OBJECT_0 + index;
+  };
+  const now = ready();
+  if (now >= 0) return Promise.resolve(now);
+  if (timeoutMs === 0) return Promise.resolve(WAIT_TIMEOUT);
+  const cancelled = () =>
+    new NetError("ECANCELED", `The wait for ${states.length} events was cancelled`, { cause: signal?.reason });
+  if (signal?.aborted) return Promise.reject(cancelled());
+  return new Promise<number>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finish = () => {
+      for (const s of states) s.waiters.delete(check);
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const check = () => {
+      const closed = states.findIndex((s) => s.closed);
+      if (closed >= 0) {
+        finish();
+        reject(new TypeError(`The event at index ${closed} (event ${events[closed].id}) was closed during the wait`));
+        return;
+      }
+      const result = ready();
+      if (result >= 0) {
+        finish();
+        resolve(result);
+      }
+    };
+    const onAbort = () => {
+      finish();
+      reject(cancelled());
+    };
+    for (const s of states) s.waiters.add(check);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
+      timer = setTimeout(() => {
+        finish();
+        resolve(WAIT_TIMEOUT);
+      }, timeoutMs);
+    }
+  });
+}
+
+// ---- recording network events -------------------------------------------------------------
+
+function bitIndex(event: number): number {
+  return 31 - Math.clz32(event);
+}
+
+function checkSocket(sock: unknown, what: string): asserts sock is EventSelectSocket {
+  if (!(sock instanceof NonBlockingSocket) && !(sock instanceof NonBlockingListener)) {
+    throw new TypeError(`${what} must be a NonBlockingSocket or NonBlockingListener, got ${describeValue(sock)}`);
+  }
+}
+
+function checkMask(mask: unknown): asserts mask is number {
+  if (typeof mask !== "number" || !Number.isInteger(mask) || mask < 0) {
+    throw new RangeError(`The network event mask must be a non-negative integer, got ${describeValue(mask)}`);
+  }
+  if ((mask & ~KNOWN_EVENTS) !== 0 || mask > KNOWN_EVENTS) {
+    throw new RangeError(
+      `The network event mask 0x${mask.toString(16)} has bits other than FD_READ, FD_WRITE, FD_OOB, FD_ACCEPT, FD_CONNECT and FD_CLOSE`,
+    );
+  }
+}
+
+// The Winsock number of a socket's error; an error that is not a NetError (a bad connect option)
+// counts as WSAEINVAL.
+function winsockNumber(error: unknown): number {
+  if (error === undefined) return 0;
+  return error instanceof NetError ? error.winsockCode : 10022;
+}
+
+// A core made by SocketCore.connect keeps its connect promise and returns that same promise from
+// every connected() call; an accepted core answers with a fresh resolved promise each time.
+function madeByConnect(core: SocketCore): boolean {
+  return core.connected() === core.connected();
+}
+
+const recorders = new WeakMap<EventSelectSocket, NetworkEventRecorder>();
+
+/**
+ * The network event record of one socket, shared by the WSAEventSelect and WSAAsyncSelect
+ * models: it watches the socket's core, applies Winsock's re-enabling rules, keeps the record
+ * that {@linkcode enumNetworkEvents} returns, and hands every newly recorded event to a sink
+ * (which sets an event object, or posts a window message).
+ *
+ * A socket has at most one recorder: attaching a new one cancels the old one and clears its
+ * record, as a new WSAEventSelect or WSAAsyncSelect call does. While attached, the socket's
+ * `tryRecv`, `trySend` and `tryAccept` are the re-enabling calls. Closing the socket cancels
+ * the recorder. An accepted socket starts without one.
+ *
+ * @example
+ * ```ts
+ * const recorder = NetworkEventRecorder.attach(sock, FD_READ | FD_CLOSE, (event, error) => {
+ *   console.log("recorded", event, "error", error);
+ * });
+ * recorder.take(); // { networkEvents, errorCodes }, and the record is cleared
+ * ```
+ */
+export class NetworkEventRecorder {
+  /** The socket whose events are recorded. */
+  readonly socket: EventSelectSocket;
+  /** The FD_* events selected. */
+  readonly mask: number;
+  #core: SocketCore | ListenerCore;
+  #listening: boolean;
+  #sink: NetworkEventSink;
+  #unwatch: () => void;
+  #active = true;
+  // Events that may be recorded now; an event leaves this set when recorded and comes back
+  // when its re-enabling call is made.
+  #enabled: number;
+  // Set after a send that would block: FD_WRITE then waits until half the send buffer is free.
+  #writeBlocked = false;
+  #recorded = 0;
+  #errorCodes: number[] = new Array(FD_MAX_EVENTS).fill(0);
+
+  private constructor(socket: EventSelectSocket, mask: number, sink: NetworkEventSink) {
+    this.socket = socket;
+    this.mask = mask;
+    this.#sink = sink;
+    this.#core = socket.core;
+    this.#listening = socket instanceof NonBlockingListener;
+    this.#enabled = FD_READ | FD_WRITE | FD_ACCEPT | FD_CLOSE;
+    if (!this.#listening && madeByConnect(socket.core as SocketCore)) this.#enabled |= FD_CONNECT;
+    this.#unwatch = this.#core.watch(() => this.#check());
+  }
+
+  /**
+   * Selects `mask` for `socket`, replacing (and clearing) any earlier selection, and records at
+   * once whatever already holds (data waiting, a pending connection, room to send, a finished
+   * connect). Throws a NetError (ENOTCONN) for a closed socket.
+   */
+  static attach(socket: EventSelectSocket, mask: number, sink: NetworkEventSink): NetworkEventRecorder {
+    checkSocket(socket, "The socket");
+    checkMask(mask);
+    if (typeof sink !== "function") {
+      throw new TypeError(`The event sink must be a function, got ${describeValue(sink)}`);
+    }
+    if (socket.core.isClosed) {
+      throw new NetError("ENOTCONN", "Cannot select network events: the socket is closed", { syscall: "select" });
+    }
+    recorders.get(socket)?.cancel();
+    const recorder = new NetworkEventRecorder(socket, mask, sink);
+    recorders.set(socket, recorder);
+    NetworkEventRecorder.#hook(socket);
+    recorder.#check();
+    return recorder;
+  }
+
+  /** Cancels the selection of `socket`, if any. */
+  static detach(socket: EventSelectSocket): void {
+    recorders.get(socket)?.cancel();
+  }
+
+  /** The recorder attached to `socket`, if any. */
+  static of(socket: EventSelectSocket): NetworkEventRecorder | undefined {
+    return recorders.get(socket);
+  }
+
+  /** False once cancelled (by `cancel`, a new selection, or closing the socket). */
+  get active(): boolean {
+    return this.#active;
+  }
+
+  /** The FD_* bits recorded since the last `take`. */
+  get recorded(): number {
+    return this.#recorded;
+  }
+
+  /** Returns the record and clears it. */
+  take(): NetworkEvents {
+    const out: NetworkEvents = { networkEvents: this.#recorded, errorCodes: this.#errorCodes };
+    this.#recorded = 0;
+    this.#errorCodes = new Array(FD_MAX_EVENTS).fill(0);
+    return out;
+  }
+
+  /** Stops recording and restores the socket's plain non-blocking calls. */
+  cancel(): void {
+    if (!this.#active) return;
+    this.#active = false;
+    this.#unwatch();
+    if (recorders.get(this.socket) === this) {
+      recorders.delete(this.socket);
+      NetworkEventRecorder.#unhook(this.socket);
+    }
+  }
+
+  #check(): void {
+    if (!this.#active) return;
+    if (this.#core.isClosed) {
+      // closesocket cancels the selection; nothing is recorded after it.
+      this.cancel();
+      return;
+    }
+    if (this.#listening) {
+      if ((this.#core as ListenerCore).pending > 0) this.#record(FD_ACCEPT, 0);
+      return;
+    }
+    const core = this.#core as SocketCore;
+    if (core.connecting) return;
+    const connected = core.stream !== undefined;
+    this.#record(FD_CONNECT, connected ? 0 : winsockNumber(core.error));
+    if (!connected) return;
+    const space = core.sendSpace;
+    if (space > 0 && (!this.#writeBlocked || space * 2 >= core.sendBufferSize)) this.#record(FD_WRITE, 0);
+    if (core.available > 0) this.#record(FD_READ, 0);
+    else if (core.eof) this.#record(FD_CLOSE, winsockNumber(core.error));
+  }
+
+  #record(event: number, errorCode: number): void {
+    if ((this.mask & event) === 0 || (this.#enabled & event) === 0) return;
+    this.#enabled &= ~event;
+    if (event === FD_WRITE) this.#writeBlocked = false;
+    this.#recorded |= event;
+    this.#errorCodes[bitIndex(event)] = errorCode;
+    this.#sink(event, errorCode);
+  }
+
+  #reenable(event: number): void {
+    if (!this.#active) return;
+    if (event === FD_WRITE) this.#writeBlocked = true;
+    this.#enabled |= event;
+    this.#check();
+  }
+
+  static #reenableOf(socket: EventSelectSocket, event: number): void {
+    const recorder = recorders.get(socket);
+    if (recorder) recorder.#reenable(event);
+  }
+
+  static #hook(socket: EventSelectSocket): void {
+    if (socket instanceof NonBlockingListener) {
+      if (Object.hasOwn(socket, "tryAccept")) return;
+      const accept = socket.tryAccept;
+      Object.defineProperty(socket, "tryAccept", {
+        configurable: true,
+        writable: true,
+        value: (): NonBlockingSocket | WouldBlock => {
+          try {
+            return accept.call(socket);
+          } finally {
+            NetworkEventRecorder.#reenableOf(socket, FD_ACCEPT);
+          }
+        },
+      });
+      return;
+    }
+    if (Object.hasOwn(socket, "tryRecv")) return;
+    const recv = socket.tryRecv;
+    const send = socket.trySend;
+    Object.defineProperties(socket, {
+      tryRecv: {
+        configurable: true,
+        writable: true,
+        value: (buffer: Uint8Array): number | WouldBlock => {
+          // Like Winsock, a recv re-enables FD_READ even when it fails or would block.
+          try {
+            return recv.call(socket, buffer);
+          } finally {
+            NetworkEventRecorder.#reenableOf(socket, FD_READ);
+          }
+        },
+      },
+      trySend: {
+        configurable: true,
+        writable: true,
+        value: (bytes: Uint8Array): number | WouldBlock => {
+          const sent = send.call(socket, bytes);
+          if (sent === WOULD_BLOCK || sent < bytes.byteLength) NetworkEventRecorder.#reenableOf(socket, FD_WRITE);
+          return sent;
+        },
+      },
+    });
+  }
+
+  static #unhook(socket: EventSelectSocket): void {
+    for (const name of ["tryRecv", "trySend", "tryAccept"]) Reflect.deleteProperty(socket, name);
+  }
+}
+
+// ---- WSAEventSelect -----------------------------------------------------------------------
+
+/**
+ * Ties `sock` to `event` for the FD_* events in `networkEvents` (WSAEventSelect). Whenever one
+ * of them is recorded the event is set. Calling it again replaces the selection and clears the
+ * record; a mask of 0 or a null event cancels it. Whatever already holds is recorded at once.
+ *
+ * Throws a TypeError for something that is not a non-blocking socket or an event, or for a
+ * closed event; a RangeError for unknown bits; a NetError (ENOTCONN) for a closed socket.
+ *
+ * @example
+ * ```ts
+ * const event = createEvent();
+ * eventSelect(sock, event, FD_READ | FD_WRITE | FD_CLOSE);
+ * // later: stop watching
+ * eventSelect(sock, null, 0);
+ * ```
+ */
+export function eventSelect(sock: EventSelectSocket, event: WsaEvent | null | undefined, networkEvents: number): void {
+  checkSocket(sock, "The socket");
+  checkMask(networkEvents);
+  if (event === null || event === undefined || networkEvents === 0) {
+    NetworkEventRecorder.detach(sock);
+    return;
+  }
+  const state = stateOf(event, "The event");
+  if (state.closed) throw new TypeError(`Cannot select network events with event ${event.id}: it is closed`);
+  NetworkEventRecorder.attach(sock, networkEvents, () => setEvent(event));
+}
+
+/**
+ * Returns the network events recorded for `sock` since the last call, with their error codes,
+ * and clears the record (WSAEnumNetworkEvents). If `event` is given it is reset first.
+ * A socket without a selection has nothing recorded.
+ *
+ * @example
+ * ```ts
+ * const { networkEvents, errorCodes } = enumNetworkEvents(sock, event);
+ * if (networkEvents & FD_CONNECT && errorCodes[FD_CONNECT_BIT] !== 0) {
+ *   console.error("connect failed with", errorCodes[FD_CONNECT_BIT]); // e.g. 10061
+ * }
+ * ```
+ */
+export function enumNetworkEvents(sock: EventSelectSocket, event?: WsaEvent | null): NetworkEvents {
+  checkSocket(sock, "The socket");
+  if (event !== undefined && event !== null) resetEvent(event);
+  return recorders.get(sock)?.take() ?? { networkEvents: 0, errorCodes: new Array(FD_MAX_EVENTS).fill(0) };
+}

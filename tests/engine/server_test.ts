@@ -1,0 +1,197 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { serve, type ServerEvent } from "../../src/engine/server.ts";
+import { lengthPrefixed } from "../../src/framing/mod.ts";
+import { createMemoryTransport } from "../../src/runtime/memory.ts";
+import { defaultTransport } from "../../src/runtime/detect.ts";
+import type { Stream, Transport } from "../../src/runtime/types.ts";
+import { concat, observe, sleep, within } from "../helpers/net.ts";
+
+const codec = lengthPrefixed({ lengthFieldLength: 4 });
+const enc = (n: number) => codec.encode(new Uint8Array([n & 255, n >> 8]));
+const decodeAll = (chunks: Uint8Array[]) => {
+  const d = codec.decoder();
+  return d.push(concat(chunks)).map((f) => f[0] | (f[1] << 8));
+};
+
+for (const [name, make] of [
+  ["native", () => defaultTransport()],
+  ["memory", () => Promise.resolve(createMemoryTransport())],
+] as [string, () => Promise<Transport>][]) {
+  describe(`engine over the ${name} transport`, () => {
+    test("async handlers keep per-connection order and stay within the worker limit", async () => {
+      const transport = await make();
+      let running = 0;
+      let peak = 0;
+      const server = await serve({
+        transport,
+        port: 0,
+        framer: codec,
+        workers: 3,
+        async onMessage(conn, frame) {
+          running++;
+          peak = Math.max(peak, running);
+          await sleep(frame[0] % 3);
+          running--;
+          conn.send(frame);
+        },
+      });
+      const clients = await Promise.all([0, 1, 2, 3, 4].map(() => transport.connect({ hostname: "127.0.0.1", port: server.addr.port, allowHalfOpen: true })));
+      const sides = clients.map((c) => observe(c));
+      for (const c of clients) {
+        for (let i = 0; i < 40; i++) c.write(enc(i));
+        c.end();
+      }
+      await within(Promise.all(sides.map((s) => s.closed)), 10_000, "replies");
+      for (const s of sides) assert.deepEqual(decodeAll(s.chunks), Array.from({ length: 40 }, (_, i) => i));
+      assert.ok(peak <= 3, `peak ${peak}`);
+      assert.ok(peak >= 2, "handlers of different connections overlap");
+      assert.equal(server.stats.framesIn, 200);
+      assert.equal(server.stats.framesOut, 200);
+      await server.close();
+      assert.equal(server.stats.connections, 0);
+    });
+
+    test("graceful close drains in-flight work; abort reports what it drops", async () => {
+      const transport = await make();
+      const events: ServerEvent[] = [];
+      let handled = 0;
+      const server = await serve({
+        transport,
+        port: 0,
+        framer: codec,
+        workers: 1,
+        onEvent: (e) => events.push(e),
+        async onMessage(conn, frame) {
+          await sleep(5);
+          handled++;
+          conn.send(frame);
+        },
+      });
+      const client = await transport.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      const side = observe(client);
+      for (let i = 0; i < 10; i++) client.write(enc(i));
+      while (server.stats.framesIn < 10) await sleep(2);
+      await within(server.close(), 5000, "drain");
+      assert.equal(handled, 10, "every queued frame was handled before closing");
+      await within(side.closed, 5000, "client close");
+      assert.deepEqual(decodeAll(side.chunks), Array.from({ length: 10 }, (_, i) => i));
+
+      const server2 = await serve({
+        transport,
+        port: 0,
+        framer: codec,
+        workers: 1,
+        onEvent: (e) => events.push(e),
+        onMessage: () => sleep(50),
+      });
+      const c2 = await transport.connect({ hostname: "127.0.0.1", port: server2.addr.port });
+      observe(c2);
+      for (let i = 0; i < 10; i++) c2.write(enc(i));
+      while (server2.stats.framesIn < 10) await sleep(2);
+      await server2.close({ mode: "abort" });
+      assert.equal(server2.stats.abortedFrames, 9);
+      assert.ok(events.some((e) => e.type === "aborted" && e.frames === 9));
+    });
+
+    test("a malformed frame closes only that connection, with the reason", async () => {
+      const transport = await make();
+      const events: ServerEvent[] = [];
+      const server = await serve({
+        transport,
+        port: 0,
+        framer: lengthPrefixed({ lengthFieldLength: 4, maxFrameLength: 100 }),
+        onEvent: (e) => events.push(e),
+        onMessage: (conn, f) => void conn.send(f),
+      });
+      const bad = await transport.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      const badSide = observe(bad);
+      bad.write(new Uint8Array([0, 0, 1, 0, 1, 2]));
+      await within(badSide.closed, 5000, "bad client closed");
+      while (!events.some((e) => e.type === "close")) await sleep(2);
+      assert.equal(server.stats.errors.EFRAMETOOLARGE, 1);
+      const closeEvent = events.find((e) => e.type === "close");
+      assert.match(String(closeEvent?.error?.message), /Frame length 260 exceeds the limit of 100 bytes/);
+      const good = await transport.connect({ hostname: "127.0.0.1", port: server.addr.port, allowHalfOpen: true });
+      const goodSide = observe(good);
+      good.write(enc(7));
+      good.end();
+      await within(goodSide.closed, 5000, "good client");
+      assert.deepEqual(decodeAll(goodSide.chunks), [7]);
+      await server.close();
+    });
+
+    test("a slow reader is paused, or closed by policy, without stalling others", async () => {
+      const transport = await make();
+      for (const policy of ["pause", "close"] as const) {
+        const events: ServerEvent[] = [];
+        const big = new Uint8Array(64 * 1024);
+        const server = await serve({
+          transport,
+          port: 0,
+          framer: codec,
+          highWaterMark: 256 * 1024,
+          slowReader: policy,
+          onEvent: (e) => events.push(e),
+          onMessage: (conn, f) => {
+            // Each request asks for 64 KiB back.
+            for (let i = 0; i < f[0]; i++) conn.send(big);
+          },
+        });
+        const slow: Stream = await transport.connect({ hostname: "127.0.0.1", port: server.addr.port });
+        slow.pause();
+        const slowSide = observe(slow);
+        for (let i = 0; i < 200; i++) slow.write(enc(10));
+        const fast = await transport.connect({ hostname: "127.0.0.1", port: server.addr.port, allowHalfOpen: true });
+        const fastSide = observe(fast);
+        fast.write(enc(1));
+        fast.end();
+        await within(fastSide.closed, 10_000, "the fast client is served");
+        assert.equal(fastSide.bytes, 4 + 64 * 1024);
+        while (!events.some((e) => e.type === "slow")) await sleep(5);
+        if (policy === "close") {
+          slow.resume();
+          const err = await within(slowSide.closed, 5000, "slow client closed");
+          assert.equal(err?.code, transport.capabilities.reset ? "ECONNRESET" : undefined);
+          assert.equal(server.stats.errors.ENOBUFS, 1);
+        } else {
+          slow.reset();
+        }
+        await server.close({ mode: "abort" });
+      }
+    });
+
+    test("idle connections are closed with ETIMEDOUT; maxConnections rejects the rest", async () => {
+      const transport = await make();
+      const events: ServerEvent[] = [];
+      const server = await serve({
+        transport,
+        port: 0,
+        framer: codec,
+        idleTimeoutMs: 80,
+        maxConnections: 1,
+        onEvent: (e) => events.push(e),
+        onMessage: () => {},
+      });
+      const a = await transport.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      const aSide = observe(a);
+      await sleep(20);
+      const b = await transport.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      const bSide = observe(b);
+      await within(bSide.closed, 5000, "rejected");
+      assert.equal(server.stats.rejected, 1);
+      await within(aSide.closed, 5000, "idle close");
+      const idle = events.find((e) => e.type === "idle");
+      assert.match(String(idle?.error?.message), /past the idle timeout of 80 ms/);
+      assert.equal(server.stats.errors.ETIMEDOUT, 1);
+      await server.close();
+    });
+
+    test("bad options get clear errors", async () => {
+      const transport = await make();
+      await assert.rejects(serve({ transport, port: 0, framer: codec, workers: 0, onMessage() {} }), /Workers must be a positive integer, got 0/);
+      // deno-lint-ignore no-explicit-any
+      await assert.rejects(serve({ transport, port: 0, framer: undefined as any, onMessage() {} }), /needs a framer/);
+    });
+  });
+}

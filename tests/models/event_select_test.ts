@@ -1,0 +1,510 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { NetError } from "../../src/core/errors.ts";
+import {
+  closeEvent,
+  createEvent,
+  enumNetworkEvents,
+  eventSelect,
+  FD_ACCEPT,
+  FD_CLOSE,
+  FD_CLOSE_BIT,
+  FD_CONNECT,
+  FD_CONNECT_BIT,
+  FD_MAX_EVENTS,
+  FD_READ,
+  FD_WRITE,
+  resetEvent,
+  setEvent,
+  WAIT_OBJECT_0,
+  WAIT_TIMEOUT,
+  waitForMultipleEvents,
+  WSA_MAXIMUM_WAIT_EVENTS,
+  type WsaEvent,
+} from "../../src/models/event_select.ts";
+import { NonBlockingListener, NonBlockingSocket, WOULD_BLOCK } from "../../src/models/nonblocking.ts";
+import { defaultTransport } from "../../src/runtime/detect.ts";
+import { createMemoryTransport } from "../../src/runtime/memory.ts";
+import type { Stream, Transport } from "../../src/runtime/types.ts";
+import { startEcho } from "../../examples/echo_event_select.ts";
+import { startChat } from "../../examples/chat_event_select.ts";
+import { concat, observe, randomBytes, sleep, within } from "../helpers/net.ts";
+
+async function waitFor(condition: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+function waitEvent(event: WsaEvent, what: string, ms = 5000): Promise<number> {
+  return within(waitForMultipleEvents([event], { timeoutMs: ms + 1000 }), ms, what);
+}
+
+async function connectedPair(
+  transport: Transport,
+  listenOptions: { receiveBufferSize?: number; sendBufferSize?: number } = {},
+  connectOptions: { receiveBufferSize?: number; sendBufferSize?: number } = {},
+) {
+  const listener = await NonBlockingListener.listen({ transport, port: 0, ...listenOptions });
+  const client = await NonBlockingSocket.connect("127.0.0.1", listener.addr.port, { transport, ...connectOptions });
+  await waitFor(() => listener.core.pending > 0 && client.connected, "the connection");
+  const server = listener.tryAccept();
+  assert.ok(server !== WOULD_BLOCK);
+  return {
+    listener,
+    client,
+    server,
+    async close() {
+      client.reset();
+      server.reset();
+      await listener.close();
+    },
+  };
+}
+
+const transports: [string, () => Promise<Transport>][] = [
+  ["native", () => defaultTransport()],
+  ["memory", () => Promise.resolve(createMemoryTransport())],
+];
+
+describe("event objects and waitForMultipleEvents", () => {
+  test("a wait times out with WAIT_TIMEOUT, and timeout 0 only checks", async () => {
+    const events = [createEvent(), createEvent()];
+    const started = Date.now();
+    assert.equal(await waitForMultipleEvents(events, { timeoutMs: 40 }), WAIT_TIMEOUT);
+    assert.ok(Date.now() - started >= 35, "the wait lasted about the timeout");
+    assert.equal(await waitForMultipleEvents(events, { timeoutMs: 0 }), WAIT_TIMEOUT);
+    setEvent(events[1]);
+    assert.equal(await waitForMultipleEvents(events, { timeoutMs: 0 }), WAIT_OBJECT_0 + 1);
+  });
+
+  test("the lowest signalled index wins, and events stay set until reset (manual reset)", async () => {
+    const events = Array.from({ length: 6 }, () => createEvent());
+    setEvent(events[4]);
+    setEvent(events[2]);
+    assert.equal(await waitForMultipleEvents(events), WAIT_OBJECT_0 + 2);
+    assert.equal(await waitForMultipleEvents(events), WAIT_OBJECT_0 + 2, "the wait does not reset the event");
+    assert.equal(resetEvent(events[2]), true);
+    assert.equal(await waitForMultipleEvents(events), WAIT_OBJECT_0 + 4);
+    resetEvent(events[4]);
+    const pending = waitForMultipleEvents(events, { timeoutMs: 5000 });
+    setEvent(events[5]);
+    setEvent(events[1]);
+    assert.equal(await pending, WAIT_OBJECT_0 + 5, "the first event set satisfies a pending wait");
+  });
+
+  test("waitAll resolves only once every event is signalled at the same time", async () => {
+    const events = [createEvent(), createEvent(), createEvent()];
+    setEvent(events[0]);
+    setEvent(events[2]);
+    assert.equal(await waitForMultipleEvents(events, { waitAll: true, timeoutMs: 30 }), WAIT_TIMEOUT);
+    const pending = waitForMultipleEvents(events, { waitAll: true, timeoutMs: 5000 });
+    resetEvent(events[0]);
+    setEvent(events[1]);
+    await sleep(10);
+    setEvent(events[0]);
+    assert.equal(await pending, WAIT_OBJECT_0);
+  });
+
+  test("at most 64 events per wait; bad arguments are rejected clearly", async () => {
+    const events = Array.from({ length: WSA_MAXIMUM_WAIT_EVENTS + 1 }, () => createEvent());
+    assert.equal(WSA_MAXIMUM_WAIT_EVENTS, 64);
+    assert.equal(await waitForMultipleEvents(events.slice(0, 64), { timeoutMs: 0 }), WAIT_TIMEOUT);
+    await assert.rejects(waitForMultipleEvents(events), (e: unknown) => e instanceof RangeError && /65/.test(e.message) && /64/.test(e.message));
+    await assert.rejects(waitForMultipleEvents([]), RangeError);
+    await assert.rejects(waitForMultipleEvents([events[0]], { timeoutMs: -1 }), RangeError);
+    await assert.rejects(waitForMultipleEvents([{} as WsaEvent]), TypeError);
+    closeEvent(events[3]);
+    await assert.rejects(waitForMultipleEvents(events.slice(0, 5)), (e: unknown) => e instanceof TypeError && /index 3/.test(e.message));
+    assert.equal(setEvent(events[3]), false, "a closed event cannot be set");
+    assert.equal(closeEvent(events[3]), false);
+  });
+
+  test("an aborted signal cancels the wait, and closing a waited event rejects it", async () => {
+    const event = createEvent();
+    const controller = new AbortController();
+    const pending = waitForMultipleEvents([event], { signal: controller.signal });
+    controller.abort();
+    await assert.rejects(pending, (e: unknown) => e instanceof NetError && e.code === "ECANCELED");
+    const other = waitForMultipleEvents([createEvent(), event]);
+    closeEvent(event);
+    await assert.rejects(other, (e: unknown) => e instanceof TypeError && /closed/.test(e.message));
+  });
+});
+
+for (const [name, make] of transports) {
+  describe(`WSAEventSelect re-enabling rules over the ${name} transport`, () => {
+    test("FD_READ comes again after a recv that leaves data, not after one that empties the buffer", async () => {
+      const pair = await connectedPair(await make());
+      const { client, server } = pair;
+      try {
+        const event = createEvent();
+        eventSelect(server, event, FD_READ | FD_CLOSE);
+        assert.equal(event.signaled, false, "nothing to read yet");
+        assert.equal(client.trySend(randomBytes(10)), 10);
+        assert.equal(await waitEvent(event, "FD_READ"), WAIT_OBJECT_0);
+        await waitFor(() => server.core.available === 10, "10 bytes");
+        assert.equal(enumNetworkEvents(server, event).networkEvents, FD_READ);
+        assert.equal(event.signaled, false, "enumNetworkEvents resets the event");
+
+        // More data without a recv in between is not recorded again.
+        assert.equal(client.trySend(randomBytes(5)), 5);
+        await waitFor(() => server.core.available === 15, "15 bytes");
+        await sleep(20);
+        assert.equal(event.signaled, false);
+        assert.equal(enumNetworkEvents(server).networkEvents, 0);
+
+        // A recv that leaves data records FD_READ again at once.
+        assert.equal(server.tryRecv(new Uint8Array(4)), 4);
+        assert.equal(event.signaled, true);
+        assert.equal(enumNetworkEvents(server, event).networkEvents, FD_READ);
+        // One that empties the buffer does not.
+        assert.equal(server.tryRecv(new Uint8Array(100)), 11);
+        assert.equal(event.signaled, false);
+        assert.equal(enumNetworkEvents(server).networkEvents, 0);
+        // Re-enabled, so the next data is recorded.
+        assert.equal(client.trySend(new Uint8Array([7])), 1);
+        await waitEvent(event, "FD_READ for new data");
+        assert.equal(enumNetworkEvents(server, event).networkEvents, FD_READ);
+        assert.equal(server.tryRecv(new Uint8Array(10)), 1);
+      } finally {
+        await pair.close();
+      }
+    });
+
+    test("conditions that already hold are recorded when eventSelect is called", async () => {
+      const pair = await connectedPair(await make());
+      const { client, server } = pair;
+      try {
+        client.trySend(new Uint8Array([1, 2, 3]));
+        await waitFor(() => server.core.available === 3, "data");
+        const event = createEvent();
+        eventSelect(server, event, FD_READ | FD_WRITE | FD_CLOSE);
+        assert.equal(event.signaled, true);
+        assert.equal(enumNetworkEvents(server, event).networkEvents, FD_READ | FD_WRITE);
+        // Selecting again clears the record and records afresh.
+        eventSelect(server, event, FD_WRITE);
+        assert.equal(enumNetworkEvents(server, event).networkEvents, FD_WRITE);
+      } finally {
+        await pair.close();
+      }
+    });
+
+    test("FD_CONNECT and FD_WRITE at connect; FD_WRITE again only after a send that would block", async () => {
+      const transport = await make();
+      const listener = await NonBlockingListener.listen({ transport, port: 0 });
+      const client = await NonBlockingSocket.connect("127.0.0.1", listener.addr.port, { transport, sendBufferSize: 1024 });
+      try {
+        const event = createEvent();
+        eventSelect(client, event, FD_CONNECT | FD_WRITE | FD_READ | FD_CLOSE);
+        await waitEvent(event, "FD_CONNECT");
+        const first = enumNetworkEvents(client, event);
+        assert.equal(first.networkEvents, FD_CONNECT | FD_WRITE);
+        assert.deepEqual(first.errorCodes, new Array(FD_MAX_EVENTS).fill(0));
+        // A send that fits records nothing.
+        assert.equal(client.trySend(new Uint8Array(100)), 100);
+        await sleep(30);
+        assert.equal(event.signaled, false, "no FD_WRITE after a send that did not block");
+        // A partial send re-enables FD_WRITE; it comes once the bytes leave the send buffer.
+        await waitFor(() => client.core.sendSpace === 1024, "the send buffer to empty");
+        const sent = client.trySend(new Uint8Array(64 * 1024));
+        assert.equal(sent, 1024);
+        await waitEvent(event, "FD_WRITE after the partial send");
+        assert.equal(enumNetworkEvents(client, event).networkEvents, FD_WRITE);
+        await sleep(20);
+        assert.equal(event.signaled, false, "FD_WRITE is recorded once");
+      } finally {
+        client.reset();
+        await listener.close();
+      }
+    });
+
+    test("FD_CLOSE comes only after all data was read, with 0 for a graceful close", async () => {
+      const pair = await connectedPair(await make());
+      const { client, server } = pair;
+      try {
+        client.trySend(randomBytes(100));
+        client.shutdown();
+        await waitFor(() => server.core.eof && server.core.available === 100, "data and FIN");
+        const event = createEvent();
+        eventSelect(server, event, FD_READ | FD_CLOSE);
+        assert.equal(enumNetworkEvents(server, event).networkEvents, FD_READ, "no FD_CLOSE while data is unread");
+        assert.equal(server.tryRecv(new Uint8Array(60)), 60);
+        assert.equal(enumNetworkEvents(server, event).networkEvents, FD_READ);
+        assert.equal(server.tryRecv(new Uint8Array(60)), 40);
+        assert.equal(event.signaled, true, "FD_CLOSE once the last byte was read");
+        const closed = enumNetworkEvents(server, event);
+        assert.equal(closed.networkEvents, FD_CLOSE);
+        assert.equal(closed.errorCodes[FD_CLOSE_BIT], 0);
+        assert.equal(server.tryRecv(new Uint8Array(10)), 0);
+        assert.equal(event.signaled, false, "FD_CLOSE is recorded once");
+      } finally {
+        await pair.close();
+      }
+    });
+
+    test("an abortive close gives FD_CLOSE with WSAECONNRESET (10054)", async (t) => {
+      const transport = await make();
+      if (!transport.capabilities.reset) {
+        t.skip(`the ${transport.name} transport cannot send a reset`);
+        return;
+      }
+      const pair = await connectedPair(transport);
+      const { client, server } = pair;
+      try {
+        const event = createEvent();
+        eventSelect(server, event, FD_READ | FD_CLOSE);
+        client.reset();
+        await waitEvent(event, "FD_CLOSE");
+        const { networkEvents, errorCodes } = enumNetworkEvents(server, event);
+        assert.equal(networkEvents, FD_CLOSE);
+        assert.equal(errorCodes[FD_CLOSE_BIT], 10054);
+      } finally {
+        await pair.close();
+      }
+    });
+
+    test("FD_ACCEPT is recorded again after an accept that leaves connections waiting", async () => {
+      const transport = await make();
+      const listener = await NonBlockingListener.listen({ transport, port: 0 });
+      const clients: NonBlockingSocket[] = [];
+      const connect = async () => {
+        clients.push(await NonBlockingSocket.connect("127.0.0.1", listener.addr.port, { transport }));
+      };
+      try {
+        await connect();
+        await waitFor(() => listener.core.pending === 1, "a pending connection");
+        const event = createEvent();
+        eventSelect(listener, event, FD_ACCEPT);
+        assert.equal(event.signaled, true, "a connection already waiting is recorded at once");
+        await connect();
+        await waitFor(() => listener.core.pending === 2, "two pending connections");
+        assert.equal(enumNetworkEvents(listener, event).networkEvents, FD_ACCEPT);
+        assert.equal(event.signaled, false);
+        const first = listener.tryAccept();
+        assert.ok(first !== WOULD_BLOCK);
+        assert.equal(event.signaled, true, "one is still waiting");
+        assert.equal(enumNetworkEvents(listener, event).networkEvents, FD_ACCEPT);
+        const second = listener.tryAccept();
+        assert.ok(second !== WOULD_BLOCK);
+        assert.equal(event.signaled, false);
+        await connect();
+        await waitEvent(event, "FD_ACCEPT for a new connection");
+        assert.equal(enumNetworkEvents(listener, event).networkEvents, FD_ACCEPT);
+        first.reset();
+        second.reset();
+        // Bun's transport cannot yet take a connect that completes after the peer has gone.
+        await waitFor(() => clients.every((c) => c.connected), "the clients' connects");
+      } finally {
+        for (const c of clients) c.reset();
+        await listener.close();
+      }
+    });
+
+    test("a refused connect gives FD_CONNECT with WSAECONNREFUSED (10061) and nothing else", async () => {
+      const transport = await make();
+      const closed = await NonBlockingListener.listen({ transport, port: 0 });
+      const port = closed.addr.port;
+      await closed.close();
+      const sock = await NonBlockingSocket.connect("127.0.0.1", port, { transport });
+      const event = createEvent();
+      eventSelect(sock, event, FD_CONNECT | FD_WRITE | FD_READ | FD_CLOSE);
+      await waitEvent(event, "FD_CONNECT");
+      const { networkEvents, errorCodes } = enumNetworkEvents(sock, event);
+      assert.equal(networkEvents, FD_CONNECT);
+      assert.equal(errorCodes[FD_CONNECT_BIT], 10061);
+      await sleep(20);
+      assert.equal(event.signaled, false);
+      await sock.close();
+    });
+
+    test("mask 0 cancels the selection, and closing the socket ends it", async () => {
+      const pair = await connectedPair(await make());
+      const { client, server } = pair;
+      try {
+        const event = createEvent();
+        eventSelect(server, event, FD_READ);
+        assert.ok(Object.hasOwn(server, "tryRecv"), "the socket's calls re-enable events while selected");
+        eventSelect(server, event, 0);
+        assert.equal(Object.hasOwn(server, "tryRecv"), false);
+        client.trySend(new Uint8Array([1]));
+        await waitFor(() => server.core.available === 1, "data");
+        await sleep(10);
+        assert.equal(event.signaled, false);
+        eventSelect(server, event, FD_READ);
+        assert.equal(event.signaled, true);
+        resetEvent(event);
+        // The peer's FIN lets the graceful close finish at once.
+        client.shutdown();
+        const closing = server.close();
+        assert.equal(Object.hasOwn(server, "tryRecv"), false, "closesocket cancels the selection");
+        await within(closing, 5000, "the close");
+        assert.throws(() => eventSelect(server, event, FD_READ), (e: unknown) => e instanceof NetError && e.code === "ENOTCONN");
+      } finally {
+        await pair.close();
+      }
+    });
+  });
+}
+
+describe("WSAEventSelect over the memory transport with a small receive window", () => {
+  test("no FD_WRITE while the peer does not read; FD_WRITE once it reads and space frees", async () => {
+    const transport = createMemoryTransport({ receiveWindow: 1024 });
+    const pair = await connectedPair(transport, { receiveBufferSize: 1024 }, { sendBufferSize: 2048 });
+    const { client, server } = pair;
+    try {
+      const event = createEvent();
+      eventSelect(client, event, FD_WRITE);
+      assert.equal(enumNetworkEvents(client, event).networkEvents, FD_WRITE, "writable once connected");
+      const chunk = new Uint8Array(4096);
+      for (let i = 0; i < 100; i++) {
+        if (client.trySend(chunk) === WOULD_BLOCK) {
+          await sleep(20);
+          if (client.core.sendSpace === 0) break;
+        } else {
+          await sleep(5);
+        }
+      }
+      assert.equal(client.core.sendSpace, 0, "the pipe is full");
+      enumNetworkEvents(client, event);
+      assert.equal(client.trySend(chunk), WOULD_BLOCK);
+      await sleep(60);
+      assert.equal(event.signaled, false, "no FD_WRITE while no space frees");
+      const buf = new Uint8Array(512);
+      const wrote = waitEvent(event, "FD_WRITE once the peer reads");
+      while (!event.signaled) {
+        server.tryRecv(buf);
+        await sleep(5);
+      }
+      await wrote;
+      assert.equal(enumNetworkEvents(client, event).networkEvents, FD_WRITE);
+      assert.ok(client.core.sendSpace * 2 >= client.core.sendBufferSize);
+    } finally {
+      await pair.close();
+    }
+  });
+
+  test("bad arguments to eventSelect are rejected clearly", async () => {
+    const pair = await connectedPair(createMemoryTransport());
+    try {
+      const event = createEvent();
+      assert.throws(() => eventSelect(pair.server, event, 64), (e: unknown) => e instanceof RangeError && /0x40/.test(e.message));
+      assert.throws(() => eventSelect({} as NonBlockingSocket, event, FD_READ), TypeError);
+      closeEvent(event);
+      assert.throws(() => eventSelect(pair.server, event, FD_READ), (e: unknown) => e instanceof TypeError && /closed/.test(e.message));
+    } finally {
+      await pair.close();
+    }
+  });
+});
+
+function frame(payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + payload.byteLength);
+  new DataView(out.buffer).setUint32(0, payload.byteLength);
+  out.set(payload, 4);
+  return out;
+}
+
+async function echoRoundTrip(transport: Transport, port: number, wire: Uint8Array): Promise<Uint8Array> {
+  const client = await transport.connect({ hostname: "127.0.0.1", port, allowHalfOpen: true });
+  const side = observe(client);
+  client.write(wire.subarray(0, 7));
+  client.write(wire.subarray(7));
+  client.end();
+  assert.equal(await within(side.closed, 20_000, "the echo"), undefined);
+  return concat(side.chunks);
+}
+
+for (
+  const [name, make] of [
+    ...transports,
+    ["memory (1-byte chunks)", () => Promise.resolve(createMemoryTransport({ chunkSize: 1 }))],
+  ] as [string, () => Promise<Transport>][]
+) {
+  describe(`examples over the ${name} transport`, () => {
+    test("echo_event_select echoes raw bytes and lp4 frames, then closes after the peer's FIN", async () => {
+      const transport = await make();
+      const size = name.includes("1-byte") ? 3000 : 200_000;
+      for (const framing of ["raw", "lp4"] as const) {
+        const server = await startEcho({ transport, framing });
+        try {
+          const wire = framing === "raw"
+            ? randomBytes(size)
+            : concat([frame(randomBytes(size)), frame(new Uint8Array(0)), frame(randomBytes(3))]);
+          assert.deepEqual(await echoRoundTrip(transport, server.addr.port, wire), wire);
+        } finally {
+          await within(server.close(), 10_000, "the server to close");
+        }
+      }
+    });
+
+    test("chat_event_select sends every line to every client", async () => {
+      const transport = await make();
+      const server = await startChat({ transport });
+      const clients: Stream[] = [];
+      try {
+        for (let i = 0; i < 3; i++) clients.push(await transport.connect({ hostname: "127.0.0.1", port: server.addr.port }));
+        const sides = clients.map((c) => observe(c));
+        await sleep(50);
+        const text = new TextEncoder();
+        clients[0].write(text.encode("hello "));
+        clients[0].write(text.encode("from 0\n"));
+        await sleep(30);
+        clients[2].write(text.encode("and from 2\n"));
+        const expected = text.encode("hello from 0\nand from 2\n");
+        await within(
+          (async () => {
+            while (sides.some((s) => s.bytes < expected.byteLength)) await sleep(5);
+          })(),
+          10_000,
+          "the broadcasts",
+        );
+        for (const s of sides) assert.deepEqual(concat(s.chunks), expected);
+      } finally {
+        for (const c of clients) c.reset();
+        await within(server.close(), 10_000, "the server to close");
+      }
+    });
+  });
+}
+
+describe("echo_event_select with more than 64 connections", () => {
+  test("several waiting groups serve 150 clients at once", async () => {
+    const transport = createMemoryTransport();
+    const server = await startEcho({ transport, framing: "lp4" });
+    try {
+      await Promise.all(Array.from({ length: 150 }, async (_, i) => {
+        const wire = concat([frame(randomBytes(i)), frame(randomBytes(50))]);
+        assert.deepEqual(await echoRoundTrip(transport, server.addr.port, wire), wire);
+      }));
+    } finally {
+      await within(server.close(), 10_000, "the server to close");
+    }
+  });
+
+  test("chat over lp4 reaches clients in every waiting group", async () => {
+    const transport = createMemoryTransport();
+    const server = await startChat({ transport, framing: "lp4" });
+    const clients: Stream[] = [];
+    try {
+      for (let i = 0; i < 70; i++) clients.push(await transport.connect({ hostname: "127.0.0.1", port: server.addr.port }));
+      const sides = clients.map((c) => observe(c));
+      await sleep(50);
+      const message = frame(new TextEncoder().encode("to everyone"));
+      clients[69].write(message);
+      await within(
+        (async () => {
+          while (sides.some((s) => s.bytes < message.byteLength)) await sleep(5);
+        })(),
+        10_000,
+        "the broadcast",
+      );
+      for (const s of sides) assert.deepEqual(concat(s.chunks), message);
+    } finally {
+      for (const c of clients) c.reset();
+      await within(server.close(), 10_000, "the server to close");
+    }
+  });
+});
