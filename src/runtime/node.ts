@@ -122,7 +122,13 @@ class NodeListener implements Listener {
   }
 
   close(): Promise<void> {
-    return this.#closed ??= new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    // net.Server's close callback waits for every accepted connection to end; the contract
+    // only promises that accepting stops and the port is released, which happens at once.
+    if (!this.#closed) {
+      this.#server.close();
+      this.#closed = Promise.resolve();
+    }
+    return this.#closed;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
