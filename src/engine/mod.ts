@@ -16,3 +16,4 @@
  */
 
 export * from "./server.ts";
+export * from "./thread_pool.ts";

@@ -17,6 +17,7 @@ import { NetError, type NetErrorCode } from "../core/errors.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
 import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
 import type { Addr, Listener, Stream, Transport } from "../runtime/types.ts";
+import { ownBytes, ThreadPool } from "./thread_pool.ts";
 
 /**
  * A connection as the handler sees it.
@@ -115,8 +116,18 @@ export interface ServeOptions {
   transport?: Transport;
   /** The framing codec. */
   framer: FrameCodec;
-  /** Called with every frame. May return a promise; its slot is held until it settles. */
-  onMessage(conn: Connection, frame: Uint8Array): void | Promise<void>;
+  /**
+   * Called with every frame. May return a promise; its slot is held until it settles.
+   * Not used with `threads`.
+   */
+  onMessage?(conn: Connection, frame: Uint8Array): void | Promise<void>;
+  /**
+   * Runs each frame in a pool of real threads instead: `module` exports a handler
+   * `(frame: Uint8Array, ctx) => Uint8Array | undefined` whose result, if any, is sent back on
+   * the connection. Frames go to the threads in batches, keyed by connection so each
+   * connection's frames stay in order. `workers` then bounds the frames in flight.
+   */
+  threads?: { module: URL | string; size?: number; maxQueue?: number };
   /** Called when a connection opens. */
   onOpen?(conn: Connection): void;
   /** Called when a connection closes, with the reason if it failed. */
@@ -232,6 +243,7 @@ class Engine {
   readonly queueLimit: number;
   readonly framer: FrameCodec;
   readonly trailer: Uint8Array;
+  readonly pool: ThreadPool<Uint8Array, Uint8Array | undefined | null> | undefined;
   // Connections with frames ready and no frame running (or any, when unordered).
   #ready: EngineConnection[] = [];
   #readyHead = 0;
@@ -265,7 +277,16 @@ class Engine {
     if (!options.framer || typeof options.framer.decoder !== "function") {
       throw new TypeError("serve() needs a framer, such as lengthPrefixed({ lengthFieldLength: 4 })");
     }
-    if (typeof options.onMessage !== "function") throw new TypeError("serve() needs an onMessage function");
+    if (options.threads) {
+      this.pool = new ThreadPool<Uint8Array, Uint8Array | undefined | null>({
+        module: options.threads.module,
+        size: options.threads.size,
+        maxQueue: options.threads.maxQueue,
+        name: "sockmodels-engine",
+      });
+    } else if (typeof options.onMessage !== "function") {
+      throw new TypeError("serve() needs an onMessage function, or threads");
+    }
     this.framer = options.framer;
     this.trailer = options.framer.trailer;
   }
@@ -416,7 +437,7 @@ class Engine {
   #run(conn: EngineConnection, frame: Uint8Array): void {
     let result: void | Promise<void>;
     try {
-      result = this.options.onMessage(conn, frame);
+      result = this.pool ? this.#runInThread(conn, frame) : this.options.onMessage!(conn, frame);
     } catch (error) {
       this.#handlerError(conn, error);
       return;
@@ -441,6 +462,13 @@ class Engine {
       this.#flushOut(conn);
       conn.stream.end();
     }
+  }
+
+  #runInThread(conn: EngineConnection, frame: Uint8Array): Promise<void> {
+    const owned = ownBytes(frame);
+    return this.pool!.run(owned, { key: conn.id, transfer: [owned.buffer] }).then((reply) => {
+      if (reply && !conn.closed) this.send(conn, reply);
+    });
   }
 
   #settled(conn: EngineConnection): void {
@@ -620,6 +648,7 @@ class Engine {
       this.#flushOut(c);
       return c.stream.close();
     }));
+    await this.pool?.close();
   }
 }
 

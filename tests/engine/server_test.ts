@@ -2,6 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { serve, type ServerEvent } from "../../src/engine/server.ts";
 import type { NetError } from "../../src/core/errors.ts";
+import { moduleUrl } from "../../src/engine/thread_pool.ts";
 import { lengthPrefixed } from "../../src/framing/mod.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
 import { defaultTransport } from "../../src/runtime/detect.ts";
@@ -190,6 +191,32 @@ for (const [name, make] of [
       const idle = events.find((e) => e.type === "idle");
       assert.match(String(idle?.error?.message), /past the idle timeout of 80 ms/);
       assert.equal(server.stats.errors.ETIMEDOUT, 1);
+      await server.close();
+    });
+
+    test("thread workers: frames run in real threads, each connection's replies in order", async () => {
+      const transport = await make();
+      const server = await serve({
+        transport,
+        port: 0,
+        framer: codec,
+        workers: 64,
+        threads: { module: moduleUrl("./fixtures/frame_echo.ts", import.meta.url), size: 2 },
+      });
+      const clients = await Promise.all([0, 1, 2, 3].map(() => transport.connect({ hostname: "127.0.0.1", port: server.addr.port, allowHalfOpen: true })));
+      const sides = clients.map((c) => observe(c));
+      for (const c of clients) {
+        for (let i = 0; i < 50; i++) c.write(enc(i));
+        c.end();
+      }
+      await within(Promise.all(sides.map((s) => s.closed)), 20_000, "replies");
+      const threadIds = new Set<number>();
+      for (const s of sides) {
+        const frames = codec.decoder().push(concat(s.chunks));
+        assert.deepEqual(frames.map((f) => f[0] | (f[1] << 8)), Array.from({ length: 50 }, (_, i) => i));
+        for (const f of frames) threadIds.add(f[2]);
+      }
+      assert.ok(threadIds.size >= 1);
       await server.close();
     });
 
