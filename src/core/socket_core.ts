@@ -77,8 +77,14 @@ class Watchers {
     return () => this.#fns?.delete(fn);
   }
   notify(): void {
-    if (!this.#fns) return;
-    for (const fn of [...this.#fns]) fn();
+    const fns = this.#fns;
+    if (!fns || fns.size === 0) return;
+    if (fns.size === 1) {
+      for (const fn of fns) fn();
+      return;
+    }
+    // A watcher may unsubscribe others while we iterate.
+    for (const fn of [...fns]) fn();
   }
 }
 
