@@ -56,18 +56,29 @@ class NodeStream extends StreamBase {
   protected override _pump(): void {
     const socket = this.#socket;
     let chunk = this._takeChunk();
-    if (chunk === undefined) return this._progress();
-    // Node queues whatever the kernel does not take; the callback of the last write tells us
-    // when everything before it was written.
+    if (chunk === undefined) {
+      if (this._wantsProgress) this._requestProgress();
+      return this._progress();
+    }
+    // Node queues whatever the kernel does not take. A write callback costs time on every
+    // write, so the last write of a pump asks for one only when someone waits for progress.
     while (true) {
       const next = this._takeChunk();
       if (next === undefined) {
-        socket.write(chunk, this.#onWritten);
+        if (this._wantsProgress) socket.write(chunk, this.#onWritten);
+        else socket.write(chunk);
         return;
       }
       socket.write(chunk);
       chunk = next;
     }
+  }
+
+  protected override _requestProgress(): void {
+    const socket = this.#socket;
+    // An empty write's callback runs once every earlier write has reached the kernel.
+    if (socket.writableLength > 0 && !socket.destroyed) socket.write(EMPTY, this.#onWritten);
+    else queueMicrotask(() => this._progress());
   }
 
   protected override _osBufferedAmount(): number {
@@ -305,3 +316,5 @@ function describeRuntime(): string {
   if ("Deno" in globalThis) return "Deno's node:net";
   return `Node ${process.versions.node}`;
 }
+
+const EMPTY = new Uint8Array(0);

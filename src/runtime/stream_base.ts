@@ -196,6 +196,17 @@ export abstract class StreamBase implements Stream {
     return this.#releasing;
   }
 
+  /** Whether anyone waits for `_progress`: a drain, a flush or a pending FIN. */
+  protected get _wantsProgress(): boolean {
+    return this.#needDrain || this.#flushWaiters !== undefined || this.#writeState === WRITE_ENDING;
+  }
+
+  /**
+   * Asks a transport that reports progress only on request to report once more when the
+   * bytes it holds are written. The default does nothing: the transport always reports.
+   */
+  protected _requestProgress(): void {}
+
   /** Call after the OS took bytes: resolves flushes, fires `onDrain`, sends a pending FIN. */
   protected _progress(): void {
     if (this.#closed) return;
@@ -351,7 +362,10 @@ export abstract class StreamBase implements Stream {
       }
     }
     if (this.bufferedAmount > this.highWaterMark) {
-      this.#needDrain = true;
+      if (!this.#needDrain) {
+        this.#needDrain = true;
+        if (!this.#pumpScheduled) this._requestProgress();
+      }
       return false;
     }
     return true;
@@ -371,9 +385,11 @@ export abstract class StreamBase implements Stream {
       );
     }
     if (this.bufferedAmount === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
+    const done = new Promise<void>((resolve, reject) => {
       (this.#flushWaiters ??= []).push({ resolve, reject });
     });
+    if (!this.#pumpScheduled) this._requestProgress();
+    return done;
   }
 
   /** Stops reading from the OS. */
@@ -414,8 +430,12 @@ export abstract class StreamBase implements Stream {
     if (this.bufferedAmount === 0) {
       this.#sendFin();
     } else if (!this.#pumpScheduled) {
-      this.#pumpScheduled = true;
-      queueMicrotask(this.#runPump);
+      if (this.#queuedBytes > 0) {
+        this.#pumpScheduled = true;
+        queueMicrotask(this.#runPump);
+      } else {
+        this._requestProgress();
+      }
     }
   }
 
