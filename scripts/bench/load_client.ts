@@ -50,7 +50,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const frameSize = 4 + payloadSize;
 
   const open = async (c: number) => {
-    const stream = await transport.connect({ hostname: "127.0.0.1", port, timeoutMs: 10_000 });
+    const stream = await transport.connect({ hostname: "127.0.0.1", port, timeoutMs: 30_000 });
     streams.push(stream);
     const sentAt = new Float64Array(inFlight);
     let sendSeq = 0;
@@ -102,8 +102,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     }
   };
 
-  for (let c = 0; c < connections; c += 100) {
-    await Promise.all(Array.from({ length: Math.min(100, connections - c) }, (_, i) => open(c + i)));
+  for (let c = 0; c < connections; c += 50) {
+    await Promise.all(Array.from({ length: Math.min(50, connections - c) }, (_, i) => open(c + i)));
   }
   await sleep(1000); // warm-up
   const cpu0 = cpuSeconds(pid);
