@@ -1,7 +1,9 @@
 /**
- * A TCP listener on 127.0.0.1 whose accept queue is full, so new SYNs are dropped and a
- * connect attempt hangs until its own timeout. It runs in a Deno child process (Deno's listener
- * only accepts when asked, and never is), which fills its own backlog before reporting the port.
+ * A TCP listener whose accept queue is full, so new SYNs are dropped and a connect attempt
+ * hangs: a black hole for one address, on any loopback address (127.0.0.1 or ::1) and,
+ * optionally, on a given port. It runs in a Deno
+ * child process, which fills its own backlog before it reports the port, and which exits by
+ * itself when the test process dies without closing it.
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -9,7 +11,10 @@ import { join } from "node:path";
 import process from "node:process";
 
 const SCRIPT = `
-const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+const [hostname, wanted] = Deno.args;
+// Exit when the parent goes away (its end of stdin closes), even if it never called close().
+(async () => { for await (const _ of Deno.stdin.readable) {} Deno.exit(0); })();
+const listener = Deno.listen({ hostname, port: Number(wanted) });
 const port = listener.addr.port;
 const held = [];
 for (let round = 0; round < 40; round++) {
@@ -17,7 +22,7 @@ for (let round = 0; round < 40; round++) {
   for (let i = 0; i < 64; i++) {
     const ac = new AbortController();
     const t = setTimeout(() => ac.abort(), 400);
-    attempts.push(Deno.connect({ hostname: "127.0.0.1", port, signal: ac.signal })
+    attempts.push(Deno.connect({ hostname, port, signal: ac.signal })
       .then((c) => { clearTimeout(t); held.push(c); return true; }, () => false));
   }
   const results = await Promise.all(attempts);
@@ -34,25 +39,55 @@ function denoBinary(): string {
   throw new Error(`No deno binary found at ${local}; run npm ci first`);
 }
 
-/** Starts the stalled listener; `close()` ends the child process. */
-export async function startStalledListener(): Promise<{ port: number; close(): Promise<void> }> {
-  const child = spawn(denoBinary(), ["eval", SCRIPT], { stdio: ["ignore", "pipe", "inherit"] });
-  const port = await new Promise<number>((resolve, reject) => {
+/** A running stalled listener; `close()` ends its process. */
+export interface StalledListener {
+  hostname: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Starts a stalled listener on `hostname` (127.0.0.1 or ::1) and `port` (0: ephemeral). */
+export async function startStalledListenerOn(
+  hostname: string,
+  port = 0,
+): Promise<StalledListener> {
+  const child = spawn(denoBinary(), ["eval", SCRIPT, hostname, String(port)], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.on(
+    "data",
+    (d: Uint8Array) => (stderr += new TextDecoder().decode(d)),
+  );
+  const close = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        return resolve();
+      }
+      child.once("exit", () => resolve());
+      child.kill("SIGKILL");
+    });
+  const bound = await new Promise<number>((resolve, reject) => {
     let text = "";
     child.stdout!.on("data", (d: Uint8Array) => {
       text += new TextDecoder().decode(d);
       const m = /(\d+)\s*\n/.exec(text);
       if (m) resolve(Number(m[1]));
     });
-    child.once("exit", (code) => reject(new Error(`Stalled listener exited early with code ${code}`)));
+    child.once(
+      "exit",
+      (code) =>
+        reject(
+          new Error(
+            `Stalled listener on ${hostname} exited early with code ${code}: ${stderr.trim()}`,
+          ),
+        ),
+    );
   });
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGKILL");
-      }),
-  };
+  return { hostname, port: bound, close };
+}
+
+/** A stalled listener on 127.0.0.1 with an ephemeral port. */
+export function startStalledListener(): Promise<StalledListener> {
+  return startStalledListenerOn("127.0.0.1");
 }

@@ -24,7 +24,7 @@ import { observe, sleep } from "../helpers/net.ts";
 import {
   type StalledListener,
   startStalledListenerOn,
-} from "./_stalled_listener.ts";
+} from "../helpers/stalled_listener.ts";
 import { CountingClock, hasIpv6, rejection } from "./_helpers.ts";
 
 interface FakeAttempt {

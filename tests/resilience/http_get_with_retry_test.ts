@@ -15,7 +15,7 @@ import {
   HttpStatusError,
 } from "../../examples/http_get_with_retry.ts";
 import { encoder, rejection } from "./_helpers.ts";
-import { startStalledListenerOn } from "./_stalled_listener.ts";
+import { startStalledListenerOn } from "../helpers/stalled_listener.ts";
 
 type Behaviour =
   | "reset"

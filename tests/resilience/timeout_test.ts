@@ -17,7 +17,7 @@ import {
 } from "../../src/runtime/memory.ts";
 import type { Stream, Transport } from "../../src/runtime/types.ts";
 import { observe, sleep, within } from "../helpers/net.ts";
-import { startStalledListenerOn } from "./_stalled_listener.ts";
+import { startStalledListenerOn } from "../helpers/stalled_listener.ts";
 import { CountingClock, deferred, encoder, rejection } from "./_helpers.ts";
 
 describe("timeoutSignal and withTimeout", () => {
