@@ -1,67 +1,13 @@
 /**
- * The blocking echo server of seed 001, one task per client (the seed's thread per client):
- * accept, then recv and send until recv returns 0.
+ * The blocking echo server of seed 001: one task per client. The server is `startBlockingEcho` in
+ * src/apps/echo_blocking.ts; this example runs it from the command line.
  *
  *   deno run -A examples/echo_blocking.ts --port 9000 --framing lp4
- *
- * With `--framing lp4` each client task reads a 4-byte length (READ_LEN), then the body
- * (READ_BODY), and writes the frame back (WRITE_BODY).
  */
-import { type BlockingSocket, listen, serveBlocking } from "../src/models/blocking.ts";
-import { defaultTransport } from "../src/runtime/detect.ts";
-import { type EchoServer, type EchoServerOptions, isMain, MAX_ECHO_FRAME, runEchoCli } from "./echo_common.ts";
-import { FrameTooLargeError } from "../src/framing/mod.ts";
+import { startBlockingEcho } from "../src/apps/echo_blocking.ts";
+import { isMain, runEchoCli } from "./echo_common.ts";
 
-async function echoRaw(sock: BlockingSocket): Promise<void> {
-  const buf = new Uint8Array(64 * 1024);
-  while (true) {
-    const n = await sock.recv(buf);
-    if (n === 0) return; // the client closed
-    await sock.send(buf.subarray(0, n));
-  }
-}
-
-async function echoFrames(sock: BlockingSocket): Promise<void> {
-  const header = new Uint8Array(4);
-  while (true) {
-    // READ_LEN: a clean end of stream is only allowed between frames.
-    const first = await sock.recv(header.subarray(0, 1));
-    if (first === 0) return;
-    header.set(await sock.recvExact(3), 1);
-    const length = new DataView(header.buffer).getUint32(0);
-    if (length > MAX_ECHO_FRAME) throw new FrameTooLargeError(length, MAX_ECHO_FRAME);
-    // READ_BODY, then WRITE_BODY.
-    const body = await sock.recvExact(length);
-    await sock.send(header);
-    await sock.send(body);
-  }
-}
-
-/** Starts the blocking echo server. */
-export async function startEcho(options: EchoServerOptions = {}): Promise<EchoServer> {
-  const transport = options.transport ?? await defaultTransport();
-  const listener = await listen({ transport, hostname: options.hostname ?? "127.0.0.1", port: options.port ?? 0 });
-  const open = new Set<BlockingSocket>();
-  const serving = serveBlocking(listener, async (sock) => {
-    open.add(sock);
-    try {
-      if (options.framing === "lp4") await echoFrames(sock);
-      else await echoRaw(sock);
-    } finally {
-      open.delete(sock);
-    }
-  }, {
-    // A reset peer or a bad frame ends only that client's task.
-    onError: () => {},
-  });
-  return {
-    addr: listener.addr,
-    async close() {
-      await listener.close();
-      for (const sock of open) sock.reset();
-      await serving;
-    },
-  };
-}
+/** Starts the server; the name every echo example exports. */
+export const startEcho: typeof startBlockingEcho = startBlockingEcho;
 
 if (isMain(import.meta.url)) await runEchoCli("echo_blocking", startEcho);

@@ -1,5 +1,5 @@
 /**
- * The engine echo: `serve()` with an echo handler.
+ * The engine echo: `serve()` with an echo handler (`startEngineEcho` in src/apps/echo_engine.ts).
  *
  *   deno run -A examples/echo_engine.ts --port 9000 --framing lp4 --workers 4 [--threads 2]
  *
@@ -7,49 +7,14 @@
  */
 import { parseArgs } from "node:util";
 import process from "node:process";
-import { serve } from "../src/engine/server.ts";
-import { moduleUrl } from "../src/engine/thread_pool.ts";
-import type { FrameCodec, FrameDecoder } from "../src/framing/mod.ts";
-import { type EchoServer, type EchoServerOptions, isMain, lp4, runEchoCli } from "./echo_common.ts";
+import { startEngineEcho } from "../src/apps/echo_engine.ts";
+import { isMain, runEchoCli } from "./echo_common.ts";
 
-/** Every chunk is one message: the engine's framer for `--framing raw`. */
-const RAW: FrameCodec = {
-  name: "raw",
-  trailer: new Uint8Array(0),
-  decoder(): FrameDecoder {
-    return {
-      push: (chunk: Uint8Array) => [chunk],
-      end() {},
-      buffered: 0,
-      error: undefined,
-    };
-  },
-  encode: (payload: Uint8Array) => payload,
-  encodeHeader: () => new Uint8Array(0),
-};
-
-/** Starts the engine echo. */
-export async function startEcho(
-  options: EchoServerOptions & { workers?: number; threads?: number } = {},
-): Promise<EchoServer> {
-  return await serve({
-    transport: options.transport,
-    host: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 0,
-    framer: options.framing === "lp4" ? lp4() : RAW,
-    workers: options.workers,
-    // With threads, each frame is echoed by examples/echo_thread_handler.ts in a thread.
-    threads: options.threads
-      ? { module: moduleUrl("./echo_thread_handler.ts", import.meta.url), size: options.threads }
-      : undefined,
-    onMessage(conn, frame) {
-      conn.send(frame);
-    },
-  });
-}
+/** Starts the engine echo; the name every echo example exports. */
+export const startEcho: typeof startEngineEcho = startEngineEcho;
 
 if (isMain(import.meta.url)) {
-  // --workers is this example's own flag; the rest is the shared echo command line.
+  // --workers and --threads are this example's own flags; the rest is the shared echo command line.
   const { values } = parseArgs({ options: { workers: { type: "string" }, threads: { type: "string" } }, strict: false });
   const workers = values.workers === undefined ? undefined : Number(values.workers);
   const threads = values.threads === undefined ? undefined : Number(values.threads);

@@ -1,126 +1,13 @@
 /**
- * The non-blocking polling echo of seed 003: every socket is non-blocking, and one loop tries
- * accept, recv and send on each of them in turn, moving on whenever a call would block
- * (WSAEWOULDBLOCK). It wastes CPU on idle passes, which is the seed's point about this model.
+ * The non-blocking polling echo of seed 003. The server is `startNonBlockingEcho` in
+ * src/apps/echo_nonblocking.ts; this example runs it from the command line.
  *
- *   deno run -A examples/echo_nonblocking.ts --port 9000 --framing raw
+ *   deno run -A examples/echo_nonblocking.ts --port 9000 --framing lp4
  */
-import { setImmediate } from "node:timers";
-import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../src/models/nonblocking.ts";
-import { defaultTransport } from "../src/runtime/detect.ts";
-import { type EchoServer, type EchoServerOptions, isMain, lp4, runEchoCli } from "./echo_common.ts";
-import type { FrameCodec, FrameDecoder } from "../src/framing/mod.ts";
+import { startNonBlockingEcho } from "../src/apps/echo_nonblocking.ts";
+import { isMain, runEchoCli } from "./echo_common.ts";
 
-/** Stop reading a client while this much echo is still unsent (a slow reader). */
-const MAX_BACKLOG = 1024 * 1024;
-
-interface Client {
-  sock: NonBlockingSocket;
-  out: Uint8Array[]; // bytes still to send, in order
-  outBytes: number;
-  decoder?: FrameDecoder;
-  peerClosed: boolean;
-}
-
-function nextTick(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Starts the non-blocking echo server. */
-export async function startEcho(options: EchoServerOptions = {}): Promise<EchoServer> {
-  const transport = options.transport ?? await defaultTransport();
-  const listener = await NonBlockingListener.listen({
-    transport,
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 0,
-  });
-  const codec: FrameCodec | undefined = options.framing === "lp4" ? lp4() : undefined;
-  const clients: Client[] = [];
-  const buf = new Uint8Array(64 * 1024);
-  let running = true;
-
-  const queue = (c: Client, bytes: Uint8Array) => {
-    c.out.push(bytes);
-    c.outBytes += bytes.byteLength;
-  };
-
-  // Returns true when the pass did any work.
-  const serviceClient = (c: Client): boolean => {
-    let worked = false;
-    try {
-      // recv until it would block (or the backlog is too large).
-      while (!c.peerClosed && c.outBytes < MAX_BACKLOG) {
-        const n = c.sock.tryRecv(buf);
-        if (n === WOULD_BLOCK) break;
-        worked = true;
-        if (n === 0) {
-          c.peerClosed = true;
-          c.decoder?.end();
-          break;
-        }
-        const data = buf.slice(0, n);
-        if (c.decoder) {
-          for (const frame of c.decoder.push(data)) {
-            queue(c, codec!.encodeHeader(frame));
-            queue(c, frame);
-          }
-        } else queue(c, data);
-      }
-      // send until it would block; a partial send keeps the tail.
-      while (c.out.length > 0) {
-        const head = c.out[0];
-        const sent = c.sock.trySend(head);
-        if (sent === WOULD_BLOCK) break;
-        worked = true;
-        c.outBytes -= sent;
-        if (sent === head.byteLength) c.out.shift();
-        else {
-          c.out[0] = head.subarray(sent);
-          break;
-        }
-      }
-    } catch {
-      // A reset or a bad frame: drop this client only.
-      c.sock.reset();
-      c.peerClosed = true;
-      c.out.length = 0;
-      c.outBytes = 0;
-    }
-    return worked;
-  };
-
-  const loop = (async () => {
-    while (running) {
-      let worked = false;
-      for (let s = listener.tryAccept(); s !== WOULD_BLOCK; s = listener.tryAccept()) {
-        clients.push({ sock: s, out: [], outBytes: 0, decoder: codec?.decoder(), peerClosed: false });
-        worked = true;
-      }
-      for (let i = 0; i < clients.length; i++) {
-        const c = clients[i];
-        if (serviceClient(c)) worked = true;
-        if (c.peerClosed && c.out.length === 0) {
-          void c.sock.close();
-          clients[i] = clients[clients.length - 1];
-          clients.pop();
-          i--;
-        }
-      }
-      // Yield to the event loop so that more data can arrive; an idle pass waits a little.
-      if (worked) await nextTick();
-      else await new Promise((r) => setTimeout(r, 1));
-    }
-  })();
-
-  return {
-    addr: listener.addr,
-    async close() {
-      running = false;
-      await loop;
-      await listener.close();
-      await Promise.all(clients.map((c) => c.sock.close()));
-    },
-  };
-}
+/** Starts the server; the name every echo example exports. */
+export const startEcho: typeof startNonBlockingEcho = startNonBlockingEcho;
 
 if (isMain(import.meta.url)) await runEchoCli("echo_nonblocking", startEcho);

@@ -1,7 +1,4 @@
 /**
- * The handler the engine echo runs in its threads with `--threads N`: it returns each frame,
- * so the engine sends it back.
+ * The handler the engine echo runs in its threads with `--threads N` (src/apps/echo_thread_handler.ts).
  */
-export default function echo(frame: Uint8Array): Uint8Array {
-  return frame;
-}
+export { default } from "../src/apps/echo_thread_handler.ts";

@@ -1,0 +1,485 @@
+/**
+ * The process around a program: its command line, standard streams, signals, exit code,
+ * child processes, files, and the CPU time and memory of a process. Every runtime provides
+ * these through `node:process` and its companions, so one module serves Deno, Bun and Node.
+ * The command-line interface uses it; nothing else in sockmodels needs the process.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { spawn } from "node:child_process";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { setImmediate } from "node:timers";
+
+/**
+ * The arguments the program was started with, without the runtime and the script.
+ *
+ * @example
+ * ```ts
+ * const args: string[] = commandLineArguments(); // e.g. ["serve", "chat", "--port", "9000"]
+ * ```
+ */
+export function commandLineArguments(): string[] {
+  return process.argv.slice(2);
+}
+
+/**
+ * The options a command accepts, for {@linkcode parseCommandLine}.
+ *
+ * @example
+ * ```ts
+ * const spec: OptionSpec = { port: { type: "string" }, help: { type: "boolean", short: "h" } };
+ * ```
+ */
+export type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string }>;
+
+/**
+ * One option or positional argument as it was written on the command line.
+ *
+ * @example
+ * ```ts
+ * const token: CommandLineToken = { kind: "option", name: "port", rawName: "--port", value: "9000", inlineValue: false };
+ * ```
+ */
+export interface CommandLineToken {
+  /** An option (`--port`, `-h`) or a positional argument. */
+  kind: "option" | "positional";
+  /** The option's name without dashes, or the positional argument itself. */
+  name: string;
+  /** How the option was written (`--port`, `-h`); the argument itself for a positional one. */
+  rawName: string;
+  /** The value that came with the option, if any. */
+  value: string | undefined;
+  /** The value was written as `--name=value`. */
+  inlineValue: boolean;
+}
+
+/**
+ * What {@linkcode parseCommandLine} found.
+ *
+ * @example
+ * ```ts
+ * const parsed: ParsedCommandLine = parseCommandLine(["chat", "--port", "9000"], { port: { type: "string" } });
+ * console.log(parsed.positionals, parsed.tokens.length); // ["chat"] 2
+ * ```
+ */
+export interface ParsedCommandLine {
+  /** The arguments that are not options, in order. */
+  positionals: string[];
+  /** Every option and positional argument, in order, including options the spec does not know. */
+  tokens: CommandLineToken[];
+}
+
+/**
+ * Splits a command line with `node:util`'s `parseArgs` (leniently: unknown options and missing
+ * values are reported as tokens, so the caller can word its own errors the same way on every
+ * runtime).
+ *
+ * @example
+ * ```ts
+ * const { tokens } = parseCommandLine(["--port=9000", "--json"], { port: { type: "string" }, json: { type: "boolean" } });
+ * console.log(tokens.map((t) => `${t.name}=${t.value}`)); // ["port=9000", "json=undefined"]
+ * ```
+ */
+export function parseCommandLine(args: string[], spec: OptionSpec): ParsedCommandLine {
+  const { positionals, tokens } = parseArgs({ args, options: spec, strict: false, allowPositionals: true, tokens: true });
+  return {
+    positionals,
+    tokens: tokens.flatMap((t): CommandLineToken[] => {
+      if (t.kind === "option") {
+        return [{ kind: "option", name: t.name, rawName: t.rawName, value: t.value, inlineValue: t.inlineValue ?? false }];
+      }
+      if (t.kind === "positional") {
+        return [{ kind: "positional", name: t.value, rawName: t.value, value: t.value, inlineValue: false }];
+      }
+      return [];
+    }),
+  };
+}
+
+/**
+ * Writes text to standard output.
+ *
+ * @example
+ * ```ts
+ * writeStdout("listening on 127.0.0.1:9000\n");
+ * ```
+ */
+export function writeStdout(text: string): void {
+  process.stdout.write(text);
+}
+
+/**
+ * Writes text to standard error.
+ *
+ * @example
+ * ```ts
+ * writeStderr("Port must be 0 to 65535, got 70000\n");
+ * ```
+ */
+export function writeStderr(text: string): void {
+  process.stderr.write(text);
+}
+
+/**
+ * Whether standard output is a terminal (so a live status line may be redrawn in place).
+ *
+ * @example
+ * ```ts
+ * if (stdoutIsTerminal()) writeStdout("\r\x1b[2K3 connections");
+ * ```
+ */
+export function stdoutIsTerminal(): boolean {
+  return process.stdout.isTTY === true;
+}
+
+/**
+ * The width of the terminal on standard output, or 80 when it is not a terminal.
+ *
+ * @example
+ * ```ts
+ * const line = "x".repeat(terminalColumns() - 1);
+ * ```
+ */
+export function terminalColumns(): number {
+  const columns = process.stdout.columns;
+  return typeof columns === "number" && columns > 0 ? columns : 80;
+}
+
+/**
+ * Reads standard input line by line. `onLine` gets each line without its line ending, and
+ * `onEnd` is called once standard input ends. The returned function stops reading.
+ *
+ * @example
+ * ```ts
+ * const stop = readStdinLines((line) => console.log("you typed", line), () => console.log("bye"));
+ * ```
+ */
+export function readStdinLines(onLine: (line: string) => void, onEnd?: () => void): () => void {
+  const lines = createInterface({ input: process.stdin, terminal: false });
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    onEnd?.();
+  };
+  lines.on("line", onLine);
+  lines.on("close", end);
+  return () => {
+    lines.off("close", end);
+    lines.close();
+    process.stdin.pause();
+  };
+}
+
+/**
+ * The signals that ask a program to stop: Ctrl-C and `kill`.
+ *
+ * @example
+ * ```ts
+ * const signal: TerminationSignal = "SIGINT";
+ * ```
+ */
+export type TerminationSignal = "SIGINT" | "SIGTERM";
+
+/**
+ * Calls `handler` on SIGINT (Ctrl-C) and SIGTERM instead of letting them end the process.
+ * The returned function removes the handler.
+ *
+ * @example
+ * ```ts
+ * const off = onTerminationSignal((signal) => console.log(`${signal}: shutting down`));
+ * off();
+ * ```
+ */
+export function onTerminationSignal(handler: (signal: TerminationSignal) => void): () => void {
+  const onInt = () => handler("SIGINT");
+  const onTerm = () => handler("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  return () => {
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+  };
+}
+
+/**
+ * Ends the process with an exit code, once standard output and error are written out.
+ *
+ * @example
+ * ```ts
+ * exitProcess(2); // bad arguments
+ * ```
+ */
+export function exitProcess(code: number): never {
+  process.exit(code);
+}
+
+/**
+ * The path of the runtime executable running this program (deno, bun or node).
+ *
+ * @example
+ * ```ts
+ * console.log(currentExecutable()); // e.g. /usr/bin/node
+ * ```
+ */
+export function currentExecutable(): string {
+  return process.execPath;
+}
+
+/**
+ * The working directory.
+ *
+ * @example
+ * ```ts
+ * console.log(workingDirectory());
+ * ```
+ */
+export function workingDirectory(): string {
+  return process.cwd();
+}
+
+/**
+ * Whether the module at `moduleUrl` is the program being run (its script argument).
+ *
+ * @example
+ * ```ts
+ * if (isMainModule(import.meta.url)) console.log("run directly");
+ * ```
+ */
+export function isMainModule(moduleUrl: string): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(fileURLToPath(moduleUrl)) === realpathSync(script);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The file path of a `file:` URL, such as `import.meta.url`.
+ *
+ * @example
+ * ```ts
+ * const here: string = filePathOf(import.meta.url);
+ * ```
+ */
+export function filePathOf(url: string | URL): string {
+  return fileURLToPath(url);
+}
+
+/**
+ * Joins path segments and makes the result absolute (against the working directory).
+ *
+ * @example
+ * ```ts
+ * const out = absolutePath("bench-results", "models.json");
+ * ```
+ */
+export function absolutePath(...segments: string[]): string {
+  return resolve(...segments);
+}
+
+/**
+ * The directory part of a path.
+ *
+ * @example
+ * ```ts
+ * console.log(parentDirectory("/a/b/c.txt")); // "/a/b"
+ * ```
+ */
+export function parentDirectory(path: string): string {
+  return dirname(path);
+}
+
+/**
+ * Whether a file or directory exists.
+ *
+ * @example
+ * ```ts
+ * if (!pathExists("npm/esm/src/cli/main.js")) console.log("run npm run build first");
+ * ```
+ */
+export function pathExists(path: string): boolean {
+  return existsSync(path);
+}
+
+/**
+ * Writes a text file, creating its directory if needed.
+ *
+ * @example
+ * ```ts
+ * writeTextFile("out/models.json", JSON.stringify({ rows: [] }));
+ * ```
+ */
+export function writeTextFile(path: string, text: string): void {
+  mkdirSync(dirname(resolve(path)), { recursive: true });
+  writeFileSync(path, text);
+}
+
+/**
+ * Finds an executable: first as `node_modules/.bin/<name>` under each of `roots`, then on
+ * `PATH`. Returns its path, or undefined when there is none.
+ *
+ * @example
+ * ```ts
+ * const bun = findExecutable("bun", [workingDirectory()]);
+ * if (!bun) console.error("Bun is not installed");
+ * ```
+ */
+export function findExecutable(name: string, roots: string[]): string | undefined {
+  const candidates = roots.map((root) => join(root, "node_modules", ".bin", name));
+  const path = process.env.PATH ?? "";
+  for (const dir of path.split(delimiter)) if (dir && isAbsolute(dir)) candidates.push(join(dir, name));
+  for (const candidate of candidates) {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not this one
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A child process started by {@linkcode startProcess}.
+ *
+ * @example
+ * ```ts
+ * const child: ChildHandle = startProcess("node", ["--version"], { onStdout: (t) => console.log(t) });
+ * console.log(await child.exited);
+ * ```
+ */
+export interface ChildHandle {
+  /** The process id. */
+  readonly pid: number;
+  /** Resolves with the exit code (or null when a signal ended it). */
+  readonly exited: Promise<number | null>;
+  /** Whether the process has ended. */
+  readonly hasExited: boolean;
+  /** Sends a signal. */
+  kill(signal?: "SIGTERM" | "SIGKILL" | "SIGINT"): void;
+}
+
+/**
+ * Options of {@linkcode startProcess}.
+ *
+ * @example
+ * ```ts
+ * const options: StartProcessOptions = { cwd: "/tmp", onStdout: (text) => console.log(text) };
+ * ```
+ */
+export interface StartProcessOptions {
+  /** The working directory of the child. */
+  cwd?: string;
+  /** Receives the child's standard output as text, as it comes. Ignored when absent. */
+  onStdout?(text: string): void;
+  /** Receives the child's standard error as text. Without it, standard error is inherited. */
+  onStderr?(text: string): void;
+}
+
+/**
+ * Starts a child process with no standard input.
+ *
+ * @example
+ * ```ts
+ * const child = startProcess(currentExecutable(), ["--version"], { onStdout: (t) => console.log(t) });
+ * await child.exited;
+ * ```
+ */
+export function startProcess(command: string, args: string[], options: StartProcessOptions = {}): ChildHandle {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    stdio: ["ignore", options.onStdout ? "pipe" : "ignore", options.onStderr ? "pipe" : "inherit"],
+  });
+  let exited = false;
+  const done = new Promise<number | null>((resolveExit, reject) => {
+    child.once("error", (error) => {
+      exited = true;
+      reject(new Error(`Could not start ${command}: ${error.message}`, { cause: error }));
+    });
+    child.once("exit", (code) => {
+      exited = true;
+      resolveExit(code);
+    });
+  });
+  done.catch(() => {});
+  const decoder = new TextDecoder();
+  const errDecoder = new TextDecoder();
+  child.stdout?.on("data", (d: Uint8Array) => options.onStdout?.(decoder.decode(d, { stream: true })));
+  child.stderr?.on("data", (d: Uint8Array) => options.onStderr?.(errDecoder.decode(d, { stream: true })));
+  return {
+    pid: child.pid ?? -1,
+    exited: done,
+    get hasExited() {
+      return exited;
+    },
+    kill(signal = "SIGTERM") {
+      if (!exited) child.kill(signal);
+    },
+  };
+}
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * The CPU time (user and system, all threads) a process has used, in seconds, read from
+ * `/proc` (Linux only).
+ *
+ * @example
+ * ```ts
+ * const before = processCpuSeconds(child.pid);
+ * ```
+ */
+export function processCpuSeconds(pid: number): number {
+  const stat = readProcFile(pid, "stat");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/**
+ * The resident memory of a process, in bytes, read from `/proc` (Linux only).
+ *
+ * @example
+ * ```ts
+ * console.log(processResidentBytes(child.pid) / 1024 / 1024, "MiB");
+ * ```
+ */
+export function processResidentBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readProcFile(pid, "status"));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+function readProcFile(pid: number, name: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/${name}`, "utf8");
+  } catch (error) {
+    throw new Error(
+      `Cannot read /proc/${pid}/${name}: process statistics need Linux's /proc (${(error as Error).message})`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Resolves on the next turn of the event loop, after pending I/O callbacks have run (like
+ * `setImmediate`), so that a busy loop lets data arrive.
+ *
+ * @example
+ * ```ts
+ * while (polling) {
+ *   pollOnce();
+ *   await nextEventLoopTurn();
+ * }
+ * ```
+ */
+export function nextEventLoopTurn(): Promise<void> {
+  return new Promise((done) => setImmediate(done));
+}
