@@ -1,0 +1,128 @@
+/**
+ * The peer host on WSAAsyncSelect, in MFC's `CAsyncSocket` shape (seed 000): a listening
+ * socket whose `onAccept` accepts into a client socket; client sockets whose `onReceive`
+ * receives until WSAEWOULDBLOCK, whose `onSend` sends what a partial send left, and whose
+ * `onClose` ends them. Every callback runs on one message loop, one message at a time.
+ *
+ * @module
+ */
+
+import { AsyncSocket, type AsyncSocketOptions, MessageLoop } from "../models/async_select.ts";
+import { type NonBlockingSocket, WOULD_BLOCK } from "../models/nonblocking.ts";
+import { defaultTransport } from "../runtime/detect.ts";
+import { closePeers } from "./close_peers.ts";
+import type { PeerApp, PeerHost, PeerHostOptions } from "./peer_host.ts";
+import type { FrameCodec } from "../framing/types.ts";
+import { SocketPeer } from "./socket_peer.ts";
+
+/** The listening socket; it owns the clients. */
+class HostListenSocket extends AsyncSocket {
+  readonly clients: Set<HostClientSocket> = new Set();
+  readonly closing: Set<Promise<void>> = new Set();
+  readonly buf: Uint8Array = new Uint8Array(64 * 1024);
+  readonly codec: FrameCodec;
+  readonly app: PeerApp;
+
+  constructor(loop: MessageLoop, codec: FrameCodec, app: PeerApp, options: AsyncSocketOptions) {
+    super(loop, options);
+    this.codec = codec;
+    this.app = app;
+  }
+
+  override onAccept(errorCode: number): void {
+    if (errorCode !== 0 || this.isClosed) return;
+    const client = this.accept(new HostClientSocket(this.loop, this));
+    if (!client) return;
+    this.clients.add(client);
+    client.peer.remoteAddr = client.remoteAddr;
+    this.app.onOpen?.(client.peer);
+  }
+
+  /** Closes a client, gracefully or at once, and remembers the close for shutting down. */
+  release(client: HostClientSocket, abort: boolean): void {
+    this.clients.delete(client);
+    if (abort) (client.socket as NonBlockingSocket | undefined)?.reset();
+    const done = client.close().catch(() => {});
+    this.closing.add(done);
+    void done.then(() => this.closing.delete(done));
+  }
+}
+
+/** One connected client. */
+class HostClientSocket extends AsyncSocket {
+  readonly peer: SocketPeer;
+  readonly #server: HostListenSocket;
+
+  constructor(loop: MessageLoop, server: HostListenSocket) {
+    super(loop);
+    this.#server = server;
+    this.peer = new SocketPeer(undefined, server.codec, server.app, {
+      trySend: (bytes) => this.send(bytes),
+      socketQueued: () => (this.socket as NonBlockingSocket | undefined)?.core.sendQueued ?? 0,
+      finish: (_peer, abort) => server.release(this, abort),
+      resetSocket: () => (this.socket as NonBlockingSocket | undefined)?.reset(),
+    });
+  }
+
+  override onReceive(errorCode: number): void {
+    if (errorCode !== 0) return this.peer.fail((this.socket as NonBlockingSocket | undefined)?.core.error);
+    const buf = this.#server.buf;
+    try {
+      // Receive until WSAEWOULDBLOCK; 0 means onClose follows.
+      while (!this.peer.closing) {
+        const n = this.receive(buf);
+        if (n === WOULD_BLOCK || n === 0) return;
+        this.peer.receive(buf.slice(0, n));
+      }
+    } catch (error) {
+      this.peer.fail(error as Error);
+    }
+  }
+
+  override onSend(errorCode: number): void {
+    if (errorCode !== 0) return this.peer.fail((this.socket as NonBlockingSocket | undefined)?.core.error);
+    this.peer.flush();
+  }
+
+  override onClose(errorCode: number): void {
+    // errorCode 10054 (WSAECONNRESET): the peer aborted; nothing more can be sent.
+    if (errorCode !== 0) return this.peer.fail((this.socket as NonBlockingSocket | undefined)?.core.error);
+    this.peer.receiveEnd();
+  }
+}
+
+/**
+ * Starts a peer host on WSAAsyncSelect.
+ *
+ * @example
+ * ```ts
+ * import { delimited } from "sockmodels/framing";
+ * const host = await startAsyncSelectHost({ port: 0, codec: delimited(), app: { onFrame: (p, f) => p.send(f) } });
+ * await host.close();
+ * ```
+ */
+export async function startAsyncSelectHost(options: PeerHostOptions): Promise<PeerHost> {
+  const transport = options.transport ?? await defaultTransport();
+  const loop = new MessageLoop({
+    // A handler that failed unexpectedly costs its client only.
+    onError: (error, message) => {
+      if (message.target instanceof HostClientSocket) message.target.peer.fail(error as Error);
+    },
+  });
+  const listenSocket = new HostListenSocket(loop, options.codec, options.app, { transport });
+  await listenSocket.listen({ hostname: options.hostname ?? "127.0.0.1", port: options.port ?? 0 });
+  const running = loop.run();
+  let closed = false;
+  return {
+    addr: listenSocket.addr!,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await listenSocket.close();
+      await closePeers(() => [...listenSocket.clients].map((client) => client.peer));
+      await Promise.all(listenSocket.closing);
+      loop.stop();
+      await running;
+    },
+  };
+}

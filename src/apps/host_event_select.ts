@@ -1,0 +1,150 @@
+/**
+ * The peer host on WSAEventSelect (seed 001's chat loop): an event object per socket,
+ * `waitForMultipleEvents` over at most 64 of them, `enumNetworkEvents`, then FD_ACCEPT,
+ * FD_READ, FD_WRITE and FD_CLOSE. As Winsock servers run one thread per 64 events, the host
+ * runs one waiting loop per group of 64 ({@linkcode EventWaitGroups}).
+ *
+ * @module
+ */
+
+import {
+  closeEvent,
+  createEvent,
+  enumNetworkEvents,
+  eventSelect,
+  FD_ACCEPT,
+  FD_ACCEPT_BIT,
+  FD_CLOSE,
+  FD_CLOSE_BIT,
+  FD_READ,
+  FD_READ_BIT,
+  FD_WRITE,
+  resetEvent,
+  type WsaEvent,
+} from "../models/event_select.ts";
+import { EventWaitGroups } from "./event_wait_groups.ts";
+import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../models/nonblocking.ts";
+import { defaultTransport } from "../runtime/detect.ts";
+import { closePeers } from "./close_peers.ts";
+import type { PeerHost, PeerHostOptions } from "./peer_host.ts";
+import { SocketPeer } from "./socket_peer.ts";
+
+/** The seed's SOCKETINFO: the socket, its event, and the peer it carries. */
+interface SocketInfo {
+  sock: NonBlockingSocket;
+  event: WsaEvent;
+  peer: SocketPeer;
+}
+
+/**
+ * Starts a peer host on WSAEventSelect.
+ *
+ * @example
+ * ```ts
+ * import { delimited } from "sockmodels/framing";
+ * const host = await startEventSelectHost({ port: 0, codec: delimited(), app: { onFrame: (p, f) => p.send(f) } });
+ * await host.close();
+ * ```
+ */
+export async function startEventSelectHost(options: PeerHostOptions): Promise<PeerHost> {
+  const { app, codec } = options;
+  const transport = options.transport ?? await defaultTransport();
+  const listenSocket = await NonBlockingListener.listen({
+    transport,
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port ?? 0,
+  });
+  const buf = new Uint8Array(64 * 1024);
+  const closing = new Set<Promise<void>>();
+  // Every connected client, in the order they came (the seed's g_vSocket).
+  const clients = new Set<SocketInfo>();
+
+  const listenEvent = createEvent();
+  eventSelect(listenSocket, listenEvent, FD_ACCEPT | FD_CLOSE);
+  let closed = false;
+
+  // May run from another group's loop (a broadcast to a client that failed).
+  const removeSocketInfo = (info: SocketInfo, abort: boolean): void => {
+    clients.delete(info);
+    groups.remove(info);
+    if (abort) return info.sock.reset();
+    const done = info.sock.close().catch(() => {});
+    closing.add(done);
+    void done.then(() => closing.delete(done));
+  };
+
+  const addSocketInfo = (sock: NonBlockingSocket): void => {
+    const info: SocketInfo = {
+      sock,
+      event: createEvent(),
+      peer: new SocketPeer(sock.remoteAddr, codec, app, {
+        trySend: (bytes) => sock.trySend(bytes),
+        socketQueued: () => sock.core.sendQueued,
+        finish: (_peer, abort) => removeSocketInfo(info, abort),
+        resetSocket: () => sock.reset(),
+      }),
+    };
+    clients.add(info);
+    groups.add(info);
+    eventSelect(sock, info.event, FD_READ | FD_WRITE | FD_CLOSE);
+    app.onOpen?.(info.peer);
+  };
+
+  // One recv per FD_READ; if data is left, FD_READ is recorded again.
+  const recvOnce = (info: SocketInfo): void => {
+    if (info.peer.closing) return;
+    try {
+      const retval = info.sock.tryRecv(buf);
+      if (retval === WOULD_BLOCK || retval === 0) return; // 0: FD_CLOSE follows
+      info.peer.receive(buf.slice(0, retval));
+    } catch (error) {
+      info.peer.fail(error as Error);
+    }
+  };
+
+  const handleSocket = (info: SocketInfo): void => {
+    const { peer } = info;
+    const { networkEvents, errorCodes } = enumNetworkEvents(info.sock, info.event);
+    if (networkEvents & FD_READ) {
+      if (errorCodes[FD_READ_BIT] !== 0) return peer.fail(info.sock.core.error);
+      recvOnce(info);
+    }
+    if (networkEvents & FD_WRITE && !peer.finished) peer.flush();
+    if (networkEvents & FD_CLOSE && !peer.finished) {
+      // 0: the peer closed gracefully after its last byte was read; else WSAECONNRESET.
+      if (errorCodes[FD_CLOSE_BIT] !== 0) return peer.fail(info.sock.core.error);
+      peer.receiveEnd();
+    }
+  };
+
+  const acceptOne = (): void => {
+    if (closed) {
+      resetEvent(listenEvent); // the listener is closing: nothing more is accepted
+      return;
+    }
+    const { networkEvents, errorCodes } = enumNetworkEvents(listenSocket, listenEvent);
+    if (!(networkEvents & FD_ACCEPT) || errorCodes[FD_ACCEPT_BIT] !== 0) return;
+    // One accept per FD_ACCEPT; if more connections wait, FD_ACCEPT is recorded again.
+    const clientSock = listenSocket.tryAccept();
+    if (clientSock !== WOULD_BLOCK) addSocketInfo(clientSock);
+  };
+
+  const groups = new EventWaitGroups<SocketInfo>(listenEvent, {
+    onListenerEvent: acceptOne,
+    onMemberEvent: handleSocket,
+    isRemoved: (info) => info.peer.finished,
+  });
+
+  return {
+    addr: listenSocket.addr,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await listenSocket.close();
+      await closePeers(() => [...clients].map((info) => info.peer));
+      await groups.stop();
+      closeEvent(listenEvent);
+      await Promise.all(closing);
+    },
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * A peer host: a server on one of the I/O models that frames what each client sends and
+ * hands the frames to an application, which may send frames to any client. The chat and omok
+ * servers are applications; each model has its own host (`host_<model>.ts`), and
+ * `startPeerHost` in host_models.ts starts one by name.
+ *
+ * @module
+ */
+
+import type { FrameCodec } from "../framing/types.ts";
+import type { Addr, Transport } from "../runtime/types.ts";
+
+/**
+ * One connected client, as the application sees it.
+ *
+ * @example
+ * ```ts
+ * const greet = (peer: Peer) => peer.send(new TextEncoder().encode(`hello #${peer.id}`));
+ * ```
+ */
+export interface Peer {
+  /** A process-unique id. */
+  readonly id: number;
+  /** The client's address. */
+  readonly remoteAddr: Addr | undefined;
+  /** Free for the application's state about this client. */
+  data: unknown;
+  /**
+   * Encodes `frame` with the host's codec and queues it. Nothing is dropped: what the socket
+   * cannot take yet waits in the host, and counts in {@linkcode Peer.unsentBytes}. Ignored
+   * once the peer is closing.
+   */
+  send(frame: Uint8Array): void;
+  /** Bytes queued for this client and not yet taken by the OS. */
+  readonly unsentBytes: number;
+  /** True once `close` or `reset` was called, or the client went away. */
+  readonly closing: boolean;
+  /** Stops reading, sends what is queued, then closes. */
+  close(): void;
+  /** Aborts the connection at once; what is queued is dropped. */
+  reset(): void;
+}
+
+/**
+ * An application on a peer host. Every callback runs on the host's own loop, one at a time.
+ *
+ * @example
+ * ```ts
+ * const broadcast: PeerApp = {
+ *   peers: new Set<Peer>(),
+ *   onOpen(peer) { this.peers.add(peer); },
+ *   onFrame(_from, frame) { for (const p of this.peers) p.send(frame); },
+ *   onClose(peer) { this.peers.delete(peer); },
+ * } as PeerApp & { peers: Set<Peer> };
+ * ```
+ */
+export interface PeerApp {
+  /** A client connected. */
+  onOpen?(peer: Peer): void;
+  /** A client sent a frame. The frame is the application's to keep. */
+  onFrame(peer: Peer, frame: Uint8Array): void;
+  /**
+   * A client sent bytes the codec rejects (a line too long, a bad length). The peer still
+   * takes frames; the host closes it gracefully right after this returns.
+   */
+  onFrameError?(peer: Peer, error: Error): void;
+  /** A client is gone; called once per opened peer, with the error if it failed. */
+  onClose?(peer: Peer, error?: Error): void;
+}
+
+/**
+ * Options of every peer host.
+ *
+ * @example
+ * ```ts
+ * import { delimited } from "sockmodels/framing";
+ * const options: PeerHostOptions = { port: 0, codec: delimited(), app: { onFrame() {} } };
+ * ```
+ */
+export interface PeerHostOptions {
+  /** The transport. Default: the runtime's own. */
+  transport?: Transport;
+  /** The address to bind. Default 127.0.0.1. */
+  hostname?: string;
+  /** The port; 0 (the default) picks an ephemeral one. */
+  port?: number;
+  /** How frames are cut from the byte stream and written back. */
+  codec: FrameCodec;
+  /** The application. */
+  app: PeerApp;
+}
+
+/**
+ * A running peer host.
+ *
+ * @example
+ * ```ts
+ * const host: PeerHost = await startPeerHost("select", { port: 0, codec, app });
+ * console.log(host.addr.port);
+ * await host.close();
+ * ```
+ */
+export interface PeerHost {
+  /** The bound address. */
+  readonly addr: Addr;
+  /** Stops accepting, closes every client (each gets `onClose`), and resolves when done. */
+  close(): Promise<void>;
+}

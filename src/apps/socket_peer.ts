@@ -1,0 +1,170 @@
+/**
+ * The peer of the hosts built on non-blocking sockets (select, WSAEventSelect,
+ * WSAAsyncSelect): its decoder, its queue of unsent bytes, and its closing rules. The host's
+ * loop tells it when bytes arrived and when the socket is writable; the peer runs the
+ * application.
+ *
+ * @module
+ */
+
+import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
+import type { WouldBlock } from "../models/nonblocking.ts";
+import type { Addr } from "../runtime/types.ts";
+import { framedParts } from "./echo_framing.ts";
+import type { Peer, PeerApp } from "./peer_host.ts";
+import { SendQueue } from "./send_queue.ts";
+
+/**
+ * What a {@linkcode SocketPeer} needs from its host's socket.
+ *
+ * @example
+ * ```ts
+ * const io: SocketPeerIo = {
+ *   trySend: (bytes) => sock.trySend(bytes),
+ *   socketQueued: () => sock.core.sendQueued,
+ *   finish: (peer, abort) => (abort ? sock.reset() : void sock.close()),
+ *   resetSocket: () => sock.reset(),
+ * };
+ * ```
+ */
+export interface SocketPeerIo {
+  /** A non-blocking send: a count (possibly partial), or WOULD_BLOCK. Throws on a dead socket. */
+  trySend(bytes: Uint8Array): number | WouldBlock;
+  /** Bytes the socket itself holds, not yet taken by the OS. */
+  socketQueued(): number;
+  /** Takes the peer off the host's loop and closes its socket: gracefully, or at once. */
+  finish(peer: SocketPeer, abort: boolean): void;
+  /** Aborts the socket of a peer that finished gracefully but is still sending. */
+  resetSocket(): void;
+}
+
+let lastPeerId = 0;
+
+/**
+ * A client of a non-blocking-socket host.
+ *
+ * @example
+ * ```ts
+ * const peer = new SocketPeer(sock.remoteAddr, codec, app, io);
+ * app.onOpen?.(peer);
+ * peer.receive(bytes); // on FD_READ: frames go to app.onFrame
+ * peer.flush(); // on FD_WRITE
+ * ```
+ */
+export class SocketPeer implements Peer {
+  /** A process-unique id. */
+  readonly id: number = ++lastPeerId;
+  /** The client's address (set by the host once it knows it). */
+  remoteAddr: Addr | undefined;
+  /** The application's state. */
+  data: unknown = undefined;
+  /** The bytes the socket could not take yet. */
+  readonly out: SendQueue = new SendQueue();
+  readonly #codec: FrameCodec;
+  readonly #decoder: FrameDecoder;
+  readonly #app: PeerApp;
+  readonly #io: SocketPeerIo;
+  #closing = false;
+  #finished = false;
+
+  constructor(remoteAddr: Addr | undefined, codec: FrameCodec, app: PeerApp, io: SocketPeerIo) {
+    this.remoteAddr = remoteAddr;
+    this.#codec = codec;
+    this.#decoder = codec.decoder();
+    this.#app = app;
+    this.#io = io;
+  }
+
+  /** True once closing was asked for or the client went away. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  /** True once the peer is off the host's loop. */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** Bytes waiting here and in the socket. */
+  get unsentBytes(): number {
+    return this.out.bytes + this.#io.socketQueued();
+  }
+
+  /** Queues one frame and sends what the socket takes now. */
+  send(frame: Uint8Array): void {
+    if (this.#closing) return;
+    for (const part of framedParts(this.#codec, frame)) this.out.push(part);
+    this.flush();
+  }
+
+  /** Sends what is queued, as far as the socket takes it; a closing peer finishes once empty. */
+  flush(): void {
+    if (this.#finished) return;
+    let empty: boolean;
+    try {
+      empty = this.out.drain(this.#io.trySend);
+    } catch (error) {
+      this.fail(error as Error);
+      return;
+    }
+    if (empty && this.#closing) this.#finish(false);
+  }
+
+  /** Stops reading; closes once what is queued has gone out. */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.flush();
+  }
+
+  /** Aborts at once, also a socket that is still sending after a graceful close. */
+  reset(): void {
+    this.#closing = true;
+    if (this.#finished) this.#io.resetSocket();
+    else this.#finish(true);
+  }
+
+  /** The socket failed (a reset, a send or recv error): aborts and reports the error. */
+  fail(error?: Error): void {
+    this.#closing = true;
+    this.#finish(true, error);
+  }
+
+  /** Bytes arrived: the frames they complete go to the application, until the peer is closing. */
+  receive(bytes: Uint8Array): void {
+    if (this.#closing) return;
+    let frames: Uint8Array[];
+    try {
+      frames = this.#decoder.push(bytes);
+    } catch (error) {
+      for (const frame of (error as { frames?: Uint8Array[] }).frames ?? []) this.#app.onFrame(this, frame);
+      if (!this.#closing) this.#app.onFrameError?.(this, error as Error);
+      this.close();
+      return;
+    }
+    for (const frame of frames) {
+      if (this.#closing) return;
+      this.#app.onFrame(this, frame);
+    }
+  }
+
+  /** The client sent FIN: a trailing partial frame is dropped, and the peer closes. */
+  receiveEnd(): void {
+    if (!this.#closing) {
+      try {
+        this.#decoder.end();
+      } catch {
+        // A truncated last frame cannot be answered.
+      }
+    }
+    this.close();
+  }
+
+  #finish(abort: boolean, error?: Error): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    if (abort) this.out.clear();
+    this.#io.finish(this, abort);
+    this.#app.onClose?.(this, error);
+  }
+}
