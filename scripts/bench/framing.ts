@@ -31,6 +31,7 @@ import type { Uint8ArrayList } from "uint8arraylist";
 import {
   encodeVarint,
   type FrameCodec,
+  FramePool,
   lengthPrefixed,
   varint,
   varintLength,
@@ -85,6 +86,7 @@ const CASES: CaseSpec[] = [
 const RUNS = 5;
 const DECODERS = [
   "sockmodels",
+  "sockmodels+pool",
   "it-length-prefixed",
   "length-prefixed-stream",
   "memcpy",
@@ -153,10 +155,14 @@ function check(
   }
 }
 
-function runOurs(spec: CaseSpec, chunks: Uint8Array[]): void {
+/**
+ * Our decoder. With a pool, each frame is released once counted, as an application that is
+ * done with a frame does; frames that are views of a chunk are not pooled and are ignored.
+ */
+function runOurs(spec: CaseSpec, chunks: Uint8Array[], pool?: FramePool): void {
   const codec: FrameCodec = spec.prefix === "u32"
-    ? lengthPrefixed({ lengthFieldLength: 4 })
-    : varint();
+    ? lengthPrefixed({ lengthFieldLength: 4, pool })
+    : varint({ pool });
   const d = codec.decoder();
   let frames = 0;
   let bytes = 0;
@@ -165,10 +171,11 @@ function runOurs(spec: CaseSpec, chunks: Uint8Array[]): void {
     for (let i = 0; i < out.length; i++) {
       frames++;
       bytes += out[i].length;
+      pool?.release(out[i]);
     }
   }
   d.end();
-  check(spec, "sockmodels", frames, bytes);
+  check(spec, pool ? "sockmodels+pool" : "sockmodels", frames, bytes);
 }
 
 const u32Decoder: LengthDecoderFunction = Object.assign(
@@ -284,6 +291,7 @@ async function runCase(spec: CaseSpec): Promise<CaseResult> {
   const target = new Uint8Array(Math.max(spec.chunk, spec.payload + 8));
   const times: Record<DecoderName, number[]> = {
     "sockmodels": [],
+    "sockmodels+pool": [],
     "it-length-prefixed": [],
     "length-prefixed-stream": [],
     "memcpy": [],
@@ -292,12 +300,14 @@ async function runCase(spec: CaseSpec): Promise<CaseResult> {
   const usable = (name: DecoderName): boolean =>
     (name !== "length-prefixed-stream" || spec.prefix === "varint") &&
     (name !== "alloc+memcpy" || spec.payload > spec.chunk);
+  const pool = new FramePool();
   // One untimed warm-up run, then RUNS timed runs, interleaved across decoders.
   for (let run = 0; run <= RUNS; run++) {
     for (const name of DECODERS) {
       if (!usable(name)) continue;
       const t0 = performance.now();
       if (name === "sockmodels") runOurs(spec, chunks);
+      else if (name === "sockmodels+pool") runOurs(spec, chunks, pool);
       else if (name === "it-length-prefixed") runItlp(spec, chunks);
       else if (name === "length-prefixed-stream") await runLps(spec, chunks);
       else if (name === "memcpy") runMemcpy(chunks, target);

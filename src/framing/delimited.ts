@@ -20,6 +20,7 @@ import {
   type FramingError,
   MalformedFrameError,
 } from "./errors.ts";
+import { allocFrame, type FramePool, poolOption } from "./frame_pool.ts";
 import type { FrameCodec, FrameDecoder } from "./types.ts";
 
 /**
@@ -68,6 +69,8 @@ export interface DelimitedOptions {
   stripDelimiter?: boolean;
   /** What a lone `"\n"` means when `"\r\n"` is a delimiter and `"\n"` is not. Default `"data"`. */
   bareLf?: BareLf;
+  /** Buffers for frames that span chunks come from this pool (see {@linkcode FramePool}). */
+  pool?: FramePool;
 }
 
 /**
@@ -89,6 +92,8 @@ export interface DelimitedCodec extends FrameCodec {
   readonly stripDelimiter: boolean;
   /** What a lone `"\n"` means (always `"data"` unless `"\r\n"` is a delimiter). */
   readonly bareLf: BareLf;
+  /** The pool frames that span chunks are allocated from, if any. */
+  readonly pool: FramePool | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -177,6 +182,7 @@ interface Config {
   readonly automaton: Automaton;
   readonly max: number;
   readonly strip: boolean;
+  readonly pool: FramePool | undefined;
 }
 
 function missingDelimiter(max: number, seen: number): MalformedFrameError {
@@ -316,7 +322,7 @@ class DelimitedDecoder extends DecoderBase {
     this.#pending = 0;
     this.#cr = false;
     if (length <= pieces[0].length) return view(pieces[0], 0, length);
-    const frame = new Uint8Array(length);
+    const frame = allocFrame(this.#c.pool, length);
     let at = 0;
     for (const piece of pieces) {
       const n = Math.min(piece.length, length - at);
@@ -344,6 +350,7 @@ class DelimitedCodecImpl implements DelimitedCodec {
   readonly maxFrameLength: number;
   readonly stripDelimiter: boolean;
   readonly bareLf: BareLf;
+  readonly pool: FramePool | undefined;
   readonly #c: Config;
 
   constructor(delimiters: Uint8Array[], config: Config) {
@@ -352,6 +359,7 @@ class DelimitedCodecImpl implements DelimitedCodec {
     this.maxFrameLength = config.max;
     this.stripDelimiter = config.strip;
     this.bareLf = config.bareLf;
+    this.pool = config.pool;
     this.#c = config;
   }
 
@@ -487,6 +495,7 @@ export function delimited(options?: DelimitedOptions): DelimitedCodec {
     "maxFrameLength",
     "stripDelimiter",
     "bareLf",
+    "pool",
   ]);
   const given = o.delimiter === undefined
     ? ["\n"]
@@ -553,6 +562,7 @@ export function delimited(options?: DelimitedOptions): DelimitedCodec {
     automaton: new Automaton(patterns),
     max,
     strip,
+    pool: poolOption(o.pool),
   };
   return new DelimitedCodecImpl(delimiters, config);
 }

@@ -4,8 +4,9 @@
  * @module
  */
 
-import { checkPayload, DecoderBase, EMPTY, show, view } from "./_internal.ts";
+import { checkOptions, checkPayload, DecoderBase, EMPTY, show, view } from "./_internal.ts";
 import { type FramingError, MalformedFrameError } from "./errors.ts";
+import { allocFrame, type FramePool, poolOption } from "./frame_pool.ts";
 import type { FrameCodec, FrameDecoder } from "./types.ts";
 
 /**
@@ -20,6 +21,22 @@ import type { FrameCodec, FrameDecoder } from "./types.ts";
 export interface FixedSizeCodec extends FrameCodec {
   /** The size of every frame, in bytes. */
   readonly size: number;
+  /** The pool frames that span chunks are allocated from, if any. */
+  readonly pool: FramePool | undefined;
+}
+
+/**
+ * Options of {@linkcode fixedSize}.
+ *
+ * @example
+ * ```ts
+ * import { FramePool } from "./frame_pool.ts";
+ * const options: FixedSizeOptions = { pool: new FramePool() };
+ * ```
+ */
+export interface FixedSizeOptions {
+  /** Buffers for frames that span chunks come from this pool (see {@linkcode FramePool}). */
+  pool?: FramePool;
 }
 
 /** The largest fixed frame size: 2^31 - 1 bytes, which every runtime can allocate. */
@@ -27,13 +44,15 @@ const MAX_FIXED_SIZE = 0x7fffffff;
 
 class FixedDecoder extends DecoderBase {
   readonly #size: number;
+  readonly #pool: FramePool | undefined;
   /** The frame buffer of a frame split across chunks, or EMPTY. */
   #buf: Uint8Array = EMPTY;
   #fill = 0;
 
-  constructor(size: number) {
+  constructor(size: number, pool: FramePool | undefined) {
     super();
     this.#size = size;
+    this.#pool = pool;
   }
 
   get buffered(): number {
@@ -61,7 +80,7 @@ class FixedDecoder extends DecoderBase {
       pos += size;
     }
     if (pos < end) {
-      this.#buf = new Uint8Array(size);
+      this.#buf = allocFrame(this.#pool, size);
       this.#buf.set(view(chunk, pos, end - pos));
       this.#fill = end - pos;
     }
@@ -81,13 +100,15 @@ class FixedSizeCodecImpl implements FixedSizeCodec {
   readonly name = "fixed-size";
   readonly trailer: Uint8Array = EMPTY;
   readonly size: number;
+  readonly pool: FramePool | undefined;
 
-  constructor(size: number) {
+  constructor(size: number, pool: FramePool | undefined) {
     this.size = size;
+    this.pool = pool;
   }
 
   decoder(): FrameDecoder {
-    return new FixedDecoder(this.size);
+    return new FixedDecoder(this.size, this.pool);
   }
 
   #check(payload: Uint8Array): void {
@@ -125,7 +146,8 @@ class FixedSizeCodecImpl implements FixedSizeCodec {
  * d.end();
  * ```
  */
-export function fixedSize(size: number): FixedSizeCodec {
+export function fixedSize(size: number, options?: FixedSizeOptions): FixedSizeCodec {
+  const o = checkOptions("fixedSize", options, ["pool"]);
   if (typeof size !== "number") {
     throw new TypeError(`Fixed frame size must be a number, got ${show(size)}`);
   }
@@ -134,5 +156,5 @@ export function fixedSize(size: number): FixedSizeCodec {
       `Fixed frame size must be an integer from 1 to ${MAX_FIXED_SIZE}, got ${size}`,
     );
   }
-  return new FixedSizeCodecImpl(size);
+  return new FixedSizeCodecImpl(size, poolOption(o.pool));
 }

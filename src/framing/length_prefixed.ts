@@ -26,6 +26,7 @@ import {
   type FramingError,
   MalformedFrameError,
 } from "./errors.ts";
+import { allocFrame, type FramePool, poolOption } from "./frame_pool.ts";
 import type { FrameCodec, FrameDecoder } from "./types.ts";
 
 /**
@@ -97,6 +98,11 @@ export interface LengthPrefixedOptions {
    * frame (never storing it), then throws. The decoder is poisoned either way.
    */
   failFast?: boolean;
+  /**
+   * Buffers for frames that span chunks come from this pool, and go back to it when the
+   * application releases them (see {@linkcode FramePool}). Default: a new buffer per frame.
+   */
+  pool?: FramePool;
 }
 
 /**
@@ -110,8 +116,10 @@ export interface LengthPrefixedOptions {
  * ```
  */
 export interface LengthPrefixedCodec extends FrameCodec {
-  /** The options with every default filled in. */
-  readonly options: Readonly<Required<LengthPrefixedOptions>>;
+  /** The options with every default filled in (the pool is {@linkcode LengthPrefixedCodec.pool}). */
+  readonly options: Readonly<Required<Omit<LengthPrefixedOptions, "pool">>>;
+  /** The pool frames that span chunks are allocated from, if any. */
+  readonly pool: FramePool | undefined;
 }
 
 const OPTION_KEYS = [
@@ -123,6 +131,7 @@ const OPTION_KEYS = [
   "lengthIncludesHeader",
   "maxFrameLength",
   "failFast",
+  "pool",
 ] as const;
 
 const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
@@ -147,6 +156,8 @@ interface Config {
   readonly failFast: boolean;
   /** Largest value the field can hold (2^53 - 1 for 8 bytes). */
   readonly fieldMax: number;
+  /** Where frames that span chunks are allocated. */
+  readonly pool: FramePool | undefined;
 }
 
 /** Reads the length field value at `at`. 8-byte fields are read as a BigInt. */
@@ -388,7 +399,7 @@ class LengthPrefixedDecoder extends DecoderBase {
       out.push(view(chunk, pos + strip - before, total - strip));
       return pos + rest;
     }
-    this.#buf = new Uint8Array(total - strip);
+    this.#buf = allocFrame(c.pool, total - strip);
     this.#total = total;
     this.#got = 0;
     if (before > 0) this.#feed(this.#scratch as Uint8Array, 0, before);
@@ -441,15 +452,19 @@ class LengthPrefixedDecoder extends DecoderBase {
 class LengthPrefixedCodecImpl implements LengthPrefixedCodec {
   readonly name = "length-prefixed";
   readonly trailer: Uint8Array = EMPTY;
-  readonly options: Readonly<Required<LengthPrefixedOptions>>;
+  readonly options: Readonly<Required<Omit<LengthPrefixedOptions, "pool">>>;
   readonly #c: Config;
 
   constructor(
-    options: Readonly<Required<LengthPrefixedOptions>>,
+    options: Readonly<Required<Omit<LengthPrefixedOptions, "pool">>>,
     config: Config,
   ) {
     this.options = options;
     this.#c = config;
+  }
+
+  get pool(): FramePool | undefined {
+    return this.#c.pool;
   }
 
   decoder(): FrameDecoder {
@@ -618,7 +633,7 @@ export function lengthPrefixed(
     false,
   );
   const failFast = boolOption("failFast", o.failFast, true);
-  const resolved: Readonly<Required<LengthPrefixedOptions>> = Object.freeze({
+  const resolved: Readonly<Required<Omit<LengthPrefixedOptions, "pool">>> = Object.freeze({
     lengthFieldLength: size,
     byteOrder,
     lengthFieldOffset: offset,
@@ -638,6 +653,7 @@ export function lengthPrefixed(
     max: maxFrameLength,
     failFast,
     fieldMax: size === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * size) - 1,
+    pool: poolOption(o.pool),
   };
   return new LengthPrefixedCodecImpl(resolved, config);
 }

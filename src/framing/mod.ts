@@ -56,7 +56,8 @@ export {
   type DelimitedOptions,
   type Delimiter,
 } from "./delimited.ts";
-export { fixedSize, type FixedSizeCodec } from "./fixed.ts";
+export { FramePool, type FramePoolOptions } from "./frame_pool.ts";
+export { fixedSize, type FixedSizeCodec, type FixedSizeOptions } from "./fixed.ts";
 export {
   defineStruct,
   type Endian,

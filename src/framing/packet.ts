@@ -14,6 +14,7 @@ import {
   show,
 } from "./_internal.ts";
 import { FramingError, MalformedFrameError } from "./errors.ts";
+import type { FramePool } from "./frame_pool.ts";
 import type { FrameDecoder } from "./types.ts";
 import {
   lengthPrefixed,
@@ -264,13 +265,15 @@ class PacketDecoder extends DecoderBase {
 class PacketCodec implements LengthPrefixedCodec {
   readonly name = "packet";
   readonly trailer: Uint8Array;
-  readonly options: Readonly<Required<LengthPrefixedOptions>>;
+  readonly options: Readonly<Required<Omit<LengthPrefixedOptions, "pool">>>;
+  readonly pool: FramePool | undefined;
   readonly #inner: LengthPrefixedCodec;
 
   constructor(inner: LengthPrefixedCodec) {
     this.#inner = inner;
     this.trailer = inner.trailer;
     this.options = inner.options;
+    this.pool = inner.pool;
   }
 
   decoder(): FrameDecoder {

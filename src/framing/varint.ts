@@ -18,6 +18,7 @@ import {
   type FramingError,
   MalformedFrameError,
 } from "./errors.ts";
+import { allocFrame, type FramePool, poolOption } from "./frame_pool.ts";
 import type { FrameCodec, FrameDecoder } from "./types.ts";
 
 /**
@@ -31,6 +32,8 @@ import type { FrameCodec, FrameDecoder } from "./types.ts";
 export interface VarintOptions {
   /** The largest payload, in bytes (the prefix is not counted). Default 8 MiB. */
   maxFrameLength?: number;
+  /** Buffers for frames that span chunks come from this pool (see {@linkcode FramePool}). */
+  pool?: FramePool;
 }
 
 /**
@@ -44,7 +47,9 @@ export interface VarintOptions {
  */
 export interface VarintCodec extends FrameCodec {
   /** The options with every default filled in. */
-  readonly options: Readonly<Required<VarintOptions>>;
+  readonly options: Readonly<Required<Omit<VarintOptions, "pool">>>;
+  /** The pool frames that span chunks are allocated from, if any. */
+  readonly pool: FramePool | undefined;
 }
 
 function badVarint(message: string): MalformedFrameError {
@@ -79,6 +84,7 @@ const BODY = 2;
 
 class VarintDecoder extends DecoderBase {
   readonly #max: number;
+  readonly #pool: FramePool | undefined;
   #state = IDLE;
   /** Value of the varint read so far. */
   #value = 0;
@@ -89,9 +95,10 @@ class VarintDecoder extends DecoderBase {
   /** Payload bytes received. */
   #fill = 0;
 
-  constructor(max: number) {
+  constructor(max: number, pool: FramePool | undefined) {
     super();
     this.#max = max;
+    this.#pool = pool;
   }
 
   get buffered(): number {
@@ -155,7 +162,7 @@ class VarintDecoder extends DecoderBase {
           out.push(new Uint8Array(buffer, base + pos, n));
           pos += n;
         } else {
-          const buf = new Uint8Array(n);
+          const buf = allocFrame(this.#pool, n);
           buf.set(view(chunk, pos, end - pos));
           this.#fill = end - pos;
           this.#buf = buf;
@@ -262,14 +269,16 @@ export function decodeVarint(
 class VarintCodecImpl implements VarintCodec {
   readonly name = "varint";
   readonly trailer: Uint8Array = EMPTY;
-  readonly options: Readonly<Required<VarintOptions>>;
+  readonly options: Readonly<Required<Omit<VarintOptions, "pool">>>;
+  readonly pool: FramePool | undefined;
 
-  constructor(max: number) {
+  constructor(max: number, pool: FramePool | undefined) {
     this.options = Object.freeze({ maxFrameLength: max });
+    this.pool = pool;
   }
 
   decoder(): FrameDecoder {
-    return new VarintDecoder(this.options.maxFrameLength);
+    return new VarintDecoder(this.options.maxFrameLength, this.pool);
   }
 
   encodeHeader(payload: Uint8Array): Uint8Array {
@@ -318,6 +327,6 @@ class VarintCodecImpl implements VarintCodec {
  * ```
  */
 export function varint(options?: VarintOptions): VarintCodec {
-  const o = checkOptions("varint", options, ["maxFrameLength"]);
-  return new VarintCodecImpl(maxFrameLengthOption(o.maxFrameLength));
+  const o = checkOptions("varint", options, ["maxFrameLength", "pool"]);
+  return new VarintCodecImpl(maxFrameLengthOption(o.maxFrameLength), poolOption(o.pool));
 }

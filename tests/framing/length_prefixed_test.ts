@@ -31,7 +31,7 @@ function fieldBytes(size: number, le: boolean, value: number): Uint8Array {
   return out;
 }
 
-interface Combo extends Required<LengthPrefixedOptions> {
+interface Combo extends Required<Omit<LengthPrefixedOptions, "pool">> {
   header: number;
   adjust: number;
 }
