@@ -662,6 +662,10 @@ export interface PollOptions {
 }
 
 function fillRevents(fds: readonly PollFd[]): number {
+  // The array's subscription, if it has one, knows the core of each entry it last saw.
+  const known = pollSubscriptions.get(fds);
+  const sockets = known?.sockets;
+  const cores = known?.cores;
   let count = 0;
   for (let i = 0; i < fds.length; i++) {
     const fd = fds[i];
@@ -671,7 +675,8 @@ function fillRevents(fds: readonly PollFd[]): number {
       continue;
     }
     const events = fd.events;
-    const revents = readyBits(coreOf(socket), events) & (events | ALWAYS);
+    const core = sockets !== undefined && sockets[i] === socket ? cores![i]! : coreOf(socket);
+    const revents = readyBits(core, events) & (events | ALWAYS);
     fd.revents = revents;
     if (revents !== 0) count++;
   }
@@ -708,37 +713,132 @@ export function poll(fds: readonly PollFd[], timeoutMs?: number, options: PollOp
   if (timeout === 0) return Promise.resolve(fillRevents(fds));
 
   return new Promise<number>((resolve, reject) => {
+    let subscription: PollSubscription | undefined;
+    const done = (): boolean => {
+      if (!wait.finish()) return false;
+      subscription?.wakers.delete(onChange);
+      return true;
+    };
     const wait: PendingWait = new PendingWait(
       timeout,
       signal,
       () => {
-        if (wait.finish()) resolve(fillRevents(fds));
+        if (done()) resolve(fillRevents(fds));
       },
       () => {
-        if (wait.finish()) reject(cancelled("poll", signal));
+        if (done()) reject(cancelled("poll", signal));
       },
     );
     // As in select: the first check after this turn's I/O, subscriptions only if still idle.
     const check = (): void => {
       if (wait.aborted) {
-        wait.finish();
+        done();
         return reject(cancelled("poll", signal));
       }
       const count = fillRevents(fds);
       if (count > 0) {
-        wait.finish();
+        done();
         resolve(count);
-      } else if (!wait.watching) {
-        for (let i = 0; i < fds.length; i++) {
-          const socket = fds[i].socket;
-          if (socket !== null && socket !== undefined) wait.watch(coreOf(socket), onChange);
-        }
+      } else if (subscription === undefined) {
+        subscription = subscriptionOf(fds);
+        subscription.sync();
+        subscription.wakers.add(onChange);
         wait.arm();
       }
     };
     const onChange = (): void => wait.schedule(check);
     wait.schedule(check);
   });
+}
+
+/**
+ * The watch subscriptions of one poll array, kept from call to call. A loop that polls the
+ * same array again and again, the usual shape, then subscribes each socket once instead of
+ * once per call that sleeps; `sync` brings the subscriptions up to date with the array's
+ * entries (an O(n) comparison that allocates only for entries that changed).
+ */
+class PollSubscription {
+  readonly fds: readonly PollFd[];
+  /** The pending polls on this array; each is told of every change. */
+  readonly wakers = new Set<() => void>();
+  /** The entries' sockets and their cores, as of the last `sync`. */
+  sockets: (Selectable | null | undefined)[] = [];
+  cores: (Watchable | undefined)[] = [];
+  /** How many entries name each core, and its unsubscribe. */
+  #watched = new Map<Watchable, { count: number; unwatch: () => void }>();
+  readonly #onChange = (): void => {
+    for (const wake of this.wakers) wake();
+  };
+
+  constructor(fds: readonly PollFd[]) {
+    this.fds = fds;
+  }
+
+  sync(): void {
+    const fds = this.fds;
+    const cores = this.cores;
+    const sockets = this.sockets;
+    for (let i = 0; i < fds.length; i++) {
+      const socket = fds[i].socket;
+      if (sockets[i] === socket && i < cores.length) continue;
+      sockets[i] = socket;
+      const core = socket === null || socket === undefined ? undefined : coreOf(socket);
+      if (cores[i] === core) continue;
+      this.#drop(cores[i]);
+      cores[i] = core;
+      if (core === undefined) continue;
+      const entry = this.#watched.get(core);
+      if (entry) entry.count++;
+      else this.#watched.set(core, { count: 1, unwatch: core.watch(this.#onChange) });
+    }
+    for (let i = fds.length; i < cores.length; i++) this.#drop(cores[i]);
+    cores.length = fds.length;
+    sockets.length = fds.length;
+  }
+
+  #drop(core: Watchable | undefined): void {
+    if (core === undefined) return;
+    const entry = this.#watched.get(core)!;
+    if (--entry.count > 0) return;
+    entry.unwatch();
+    this.#watched.delete(core);
+  }
+
+  dispose(): void {
+    for (const entry of this.#watched.values()) entry.unwatch();
+    this.#watched.clear();
+    this.cores = [];
+    this.sockets = [];
+  }
+}
+
+/** Poll arrays whose subscriptions are kept: the most recently polled ones. */
+const pollSubscriptions = new Map<readonly PollFd[], PollSubscription>();
+const KEPT_POLL_ARRAYS = 8;
+
+/**
+ * The subscription of `fds`, most recently used last. Beyond the few arrays kept, the least
+ * recently polled idle one is dropped, so a loop that builds a new array for every call costs
+ * what it did without the cache, and holds on to nothing.
+ */
+function subscriptionOf(fds: readonly PollFd[]): PollSubscription {
+  let subscription = pollSubscriptions.get(fds);
+  if (subscription !== undefined) {
+    pollSubscriptions.delete(fds);
+    pollSubscriptions.set(fds, subscription);
+    return subscription;
+  }
+  subscription = new PollSubscription(fds);
+  pollSubscriptions.set(fds, subscription);
+  if (pollSubscriptions.size > KEPT_POLL_ARRAYS) {
+    for (const [key, old] of pollSubscriptions) {
+      if (old.wakers.size > 0) continue;
+      pollSubscriptions.delete(key);
+      old.dispose();
+      break;
+    }
+  }
+  return subscription;
 }
 
 // ---- Selector -------------------------------------------------------------------------------

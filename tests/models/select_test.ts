@@ -207,7 +207,7 @@ describe("select, poll and Selector argument checks and subscriptions", () => {
     assert.throws(() => select(set, null, null, { timeoutMs: 2 ** 31 }), RangeError);
   });
 
-  test("select and poll unsubscribe from every core when they return", async () => {
+  test("select unsubscribes from every core when it returns; poll keeps one subscription per recent array", async () => {
     const cores = Array.from({ length: 10 }, () => new FakeCore());
     // A timeout.
     assert.equal(await select(new FdSet(cores), new FdSet(cores.slice(0, 3)), null, { timeoutMs: 20 }), 0);
@@ -221,7 +221,8 @@ describe("select, poll and Selector argument checks and subscriptions", () => {
     assert.equal(await within(pending, 5000, "select"), 1);
     assert.deepEqual([...readSet], [cores[7]]);
     assert.ok(cores.every((c) => c.watchers === 0));
-    // poll, with an abort.
+    // poll, with an abort. The array's subscriptions outlive the call, so that a loop polling
+    // the same array subscribes each socket once, not once per call.
     const controller = new AbortController();
     const fds: PollFd[] = cores.map((socket) => ({ socket, events: POLLOUT, revents: 0 }));
     const polled = poll(fds, -1, { signal: controller.signal });
@@ -229,7 +230,32 @@ describe("select, poll and Selector argument checks and subscriptions", () => {
     assert.ok(cores.every((c) => c.watchers === 1));
     controller.abort();
     await rejectsWith(polled, "ECANCELED");
-    assert.ok(cores.every((c) => c.watchers === 0));
+    assert.ok(cores.every((c) => c.watchers === 1), "kept for the next call on this array");
+    // The next call on the same array, woken by a change, adds nothing.
+    const again = poll(fds, -1);
+    await sleep(10);
+    assert.ok(cores.every((c) => c.watchers === 1), "one subscription per core, not one per call");
+    cores[2].set({ writable: true });
+    assert.equal(await within(again, 5000, "poll"), 1);
+    assert.equal(fds[2].revents, POLLOUT);
+    cores[2].set({ writable: false });
+    // An entry set to null, or taken out of the array, is unsubscribed at the next sleep.
+    fds[0].socket = null;
+    fds.pop();
+    assert.equal(await poll(fds, 20), 0);
+    assert.equal(cores[0].watchers, 0);
+    assert.equal(cores[9].watchers, 0);
+    assert.ok(cores.slice(1, 9).every((c) => c.watchers === 1));
+    // A socket named twice in one array is subscribed once, and stays so while one entry names it.
+    fds[0].socket = cores[1];
+    assert.equal(await poll(fds, 20), 0);
+    assert.equal(cores[1].watchers, 1);
+    fds[0].socket = null;
+    assert.equal(await poll(fds, 20), 0);
+    assert.equal(cores[1].watchers, 1);
+    // Polling enough other arrays drops this one's subscriptions.
+    for (let i = 0; i < 8; i++) assert.equal(await poll([{ socket: new FakeCore(), events: POLLIN, revents: 0 }], 1), 0);
+    assert.ok(cores.every((c) => c.watchers === 0), "an array no longer polled holds on to nothing");
     // An abort before the first check.
     const early = new AbortController();
     const selected = select(new FdSet(cores), null, null, { signal: early.signal });
