@@ -243,6 +243,9 @@ class Engine {
   readonly queueLimit: number;
   readonly framer: FrameCodec;
   readonly trailer: Uint8Array;
+  readonly canEncodeInto: boolean;
+  /** The connection whose chunk is being dispatched right now, if any. */
+  #dispatching: EngineConnection | undefined = undefined;
   readonly pool: ThreadPool<Uint8Array, Uint8Array | undefined | null> | undefined;
   // Connections with frames ready and no frame running (or any, when unordered).
   #ready: EngineConnection[] = [];
@@ -289,6 +292,7 @@ class Engine {
     }
     this.framer = options.framer;
     this.trailer = options.framer.trailer;
+    this.canEncodeInto = typeof options.framer.encodeInto === "function";
   }
 
   event(e: ServerEvent): void {
@@ -358,12 +362,20 @@ class Engine {
     let i = 0;
     // Fast path: nothing is queued or running for this connection and a slot is free, so a
     // synchronous handler runs right here, with no queueing at all.
-    while (
-      i < frames.length && conn.pending === 0 && !conn.scheduled && conn.running === 0 &&
-      this.stats.busyWorkers < this.workers && !conn.closed
-    ) {
-      this.stats.framesIn++;
-      this.#run(conn, frames[i++]);
+    const outer = this.#dispatching;
+    this.#dispatching = conn;
+    try {
+      while (
+        i < frames.length && conn.pending === 0 && !conn.scheduled && conn.running === 0 &&
+        this.stats.busyWorkers < this.workers && !conn.closed
+      ) {
+        this.stats.framesIn++;
+        this.#run(conn, frames[i++]);
+      }
+    } finally {
+      this.#dispatching = outer;
+      // The replies of this chunk leave now, in one write, without waiting for a microtask.
+      if (conn.outLength > 0 && !conn.flushScheduled) this.#flushOut(conn);
     }
     if (i === frames.length) return;
     for (; i < frames.length; i++) this.#enqueue(conn, frames[i]);
@@ -503,6 +515,22 @@ class Engine {
       throw new NetError("ENOTCONN", `Cannot send on connection ${conn.id}: it is closed`, { syscall: "send" });
     }
     const stream = conn.stream;
+    if (this.canEncodeInto && frame.byteLength <= BATCH_FRAME_LIMIT) {
+      // The codec writes header, payload and trailer straight into the batch buffer.
+      const framer = this.framer;
+      let out = conn.out;
+      let n = out === undefined ? -1 : framer.encodeInto!(frame, out, conn.outLength);
+      if (n < 0) {
+        this.#flushOut(conn);
+        out = conn.out = new Uint8Array(BATCH_SIZE);
+        n = framer.encodeInto!(frame, out, 0);
+      }
+      if (n >= 0) {
+        conn.outLength += n;
+        this.#scheduleFlush(conn);
+        return this.#sent(conn, frame);
+      }
+    }
     const header = this.framer.encodeHeader(frame);
     const size = header.byteLength + frame.byteLength + this.trailer.byteLength;
     if (size <= BATCH_FRAME_LIMIT) {
@@ -522,16 +550,30 @@ class Engine {
         at += this.trailer.byteLength;
       }
       conn.outLength = at;
-      if (!conn.flushScheduled) {
-        conn.flushScheduled = true;
-        queueMicrotask(() => this.#flushOut(conn));
-      }
+      this.#scheduleFlush(conn);
     } else {
       this.#flushOut(conn);
       if (header.byteLength > 0) stream.write(header);
       stream.write(frame);
       if (this.trailer.byteLength > 0) stream.write(this.trailer);
     }
+    return this.#sent(conn, frame);
+  }
+
+  /**
+   * Makes sure the batch of `conn` is written this tick. Replies made while its own chunk is
+   * being dispatched go out at the end of that dispatch; any other send (an asynchronous
+   * handler, a broadcast from another connection) flushes in a microtask.
+   */
+  #scheduleFlush(conn: EngineConnection): void {
+    if (conn.flushScheduled || conn === this.#dispatching) return;
+    conn.flushScheduled = true;
+    queueMicrotask(() => this.#flushOut(conn));
+  }
+
+  /** Counts a frame queued on `conn`, and applies the slow-reader policy. */
+  #sent(conn: EngineConnection, frame: Uint8Array): boolean {
+    const stream = conn.stream;
     this.stats.framesOut++;
     this.stats.bytesOut += frame.byteLength;
     if (stream.bufferedAmount + conn.outLength <= this.highWaterMark) return true;

@@ -402,6 +402,15 @@ class DelimitedCodecImpl implements DelimitedCodec {
     return new Uint8Array(0);
   }
 
+  encodeInto(payload: Uint8Array, target: Uint8Array, offset: number): number {
+    this.#check(payload);
+    const size = payload.length + this.trailer.length;
+    if (target.length - offset < size) return -1;
+    target.set(payload, offset);
+    target.set(this.trailer, offset + payload.length);
+    return size;
+  }
+
   encode(payload: Uint8Array): Uint8Array {
     this.#check(payload);
     const wire = new Uint8Array(payload.length + this.trailer.length);

@@ -125,6 +125,13 @@ class FixedSizeCodecImpl implements FixedSizeCodec {
     return new Uint8Array(0);
   }
 
+  encodeInto(payload: Uint8Array, target: Uint8Array, offset: number): number {
+    this.#check(payload);
+    if (target.length - offset < payload.length) return -1;
+    target.set(payload, offset);
+    return payload.length;
+  }
+
   encode(payload: Uint8Array): Uint8Array {
     this.#check(payload);
     return new Uint8Array(payload);

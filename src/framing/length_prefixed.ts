@@ -526,6 +526,26 @@ class LengthPrefixedCodecImpl implements LengthPrefixedCodec {
     return header;
   }
 
+  encodeInto(payload: Uint8Array, target: Uint8Array, offset: number): number {
+    const c = this.#c;
+    const value = this.#measure(payload);
+    const size = c.strip + payload.length;
+    if (target.length - offset < size) return -1;
+    for (let i = offset; i < offset + c.strip; i++) target[i] = 0;
+    // As in encode: the payload first, then the field, which may reach into the payload.
+    target.set(payload, offset + c.strip);
+    if (c.size === 4 && !c.le) {
+      const at = offset + c.offset;
+      target[at] = value >>> 24;
+      target[at + 1] = (value >>> 16) & 0xff;
+      target[at + 2] = (value >>> 8) & 0xff;
+      target[at + 3] = value & 0xff;
+    } else {
+      writeField(c, target, offset + c.offset, value);
+    }
+    return size;
+  }
+
   encode(payload: Uint8Array): Uint8Array {
     const value = this.#measure(payload);
     const c = this.#c;

@@ -290,6 +290,11 @@ class PacketCodec implements LengthPrefixedCodec {
     return this.#inner.encodeHeader(payload);
   }
 
+  encodeInto(payload: Uint8Array, target: Uint8Array, offset: number): number {
+    this.#check(payload);
+    return this.#inner.encodeInto!(payload, target, offset);
+  }
+
   #check(payload: Uint8Array): void {
     checkPayload(payload);
     if (payload.length < 4) {

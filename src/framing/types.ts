@@ -81,4 +81,12 @@ export interface FrameCodec {
    * the codec cannot carry `payload` (see each codec).
    */
   encodeHeader(payload: Uint8Array): Uint8Array;
+  /**
+   * Writes the whole wire form of `payload` (header, payload, trailer) into `target` at
+   * `offset`, allocating nothing, and returns the number of bytes written; returns -1 and
+   * writes nothing when `target` has too little room from `offset`. Throws as `encode` does.
+   * Optional: every codec of this module has it, and batching writers (the engine) fall back
+   * to `encodeHeader` without it.
+   */
+  encodeInto?(payload: Uint8Array, target: Uint8Array, offset: number): number;
 }

@@ -292,6 +292,19 @@ class VarintCodecImpl implements VarintCodec {
     return header;
   }
 
+  encodeInto(payload: Uint8Array, target: Uint8Array, offset: number): number {
+    checkPayload(payload);
+    const n = payload.length;
+    if (n > this.options.maxFrameLength) {
+      throw new FrameTooLargeError(n, this.options.maxFrameLength);
+    }
+    const size = varintLength(n);
+    if (target.length - offset < size + n) return -1;
+    encodeVarint(n, target, offset);
+    target.set(payload, offset + size);
+    return size + n;
+  }
+
   encode(payload: Uint8Array): Uint8Array {
     checkPayload(payload);
     const n = payload.length;
