@@ -8,25 +8,50 @@
 import { type Connection, serve } from "../engine/server.ts";
 import { FramingError } from "../framing/errors.ts";
 import { defaultTransport } from "../runtime/detect.ts";
-import type { Addr, Listener, ListenOptions, Stream, Transport } from "../runtime/types.ts";
+import type { Addr, Listener, ListenOptions, Transport } from "../runtime/types.ts";
 import type { Peer, PeerHost, PeerHostOptions } from "./peer_host.ts";
+import { DelegatingStream } from "./delegating_stream.ts";
 
 /** How long closing the host lets clients take what is queued for them before resetting them. */
 const CLOSE_GRACE_MS = 2000;
+
+/**
+ * The stream the engine gets: it remembers when the engine ended it (after the client's FIN),
+ * since the engine's `Connection.send` would then fail later, when its batch is written.
+ */
+class EndWatchingStream extends DelegatingStream {
+  ended = false;
+  override end(): void {
+    this.ended = true;
+    super.end();
+  }
+  override close(): Promise<void> {
+    this.ended = true;
+    return super.close();
+  }
+}
 
 class EnginePeer implements Peer {
   readonly id: number;
   readonly remoteAddr: Addr;
   data: unknown = undefined;
-  closing = false;
+  #closing = false;
   readonly #conn: Connection;
-  readonly #stream: Stream | undefined;
+  readonly #stream: EndWatchingStream | undefined;
 
-  constructor(conn: Connection, stream: Stream | undefined) {
+  constructor(conn: Connection, stream: EndWatchingStream | undefined) {
     this.#conn = conn;
     this.#stream = stream;
     this.id = conn.id;
     this.remoteAddr = conn.remoteAddr;
+  }
+
+  get closing(): boolean {
+    return this.#closing || this.#stream?.ended === true;
+  }
+
+  set closing(value: boolean) {
+    this.#closing = value;
   }
 
   send(frame: Uint8Array): void {
@@ -55,7 +80,7 @@ class EnginePeer implements Peer {
  * A transport whose listeners also report every stream they accept, so that the host can
  * reset a connection (the engine's `Connection` only closes gracefully).
  */
-function trackingTransport(transport: Transport, streams: Map<number, Stream>): Transport {
+function trackingTransport(transport: Transport, streams: Map<number, EndWatchingStream>): Transport {
   return {
     name: transport.name,
     capabilities: transport.capabilities,
@@ -65,8 +90,9 @@ function trackingTransport(transport: Transport, streams: Map<number, Stream>): 
       return transport.listen({
         ...options,
         onAccept(stream) {
-          streams.set(stream.id, stream);
-          options.onAccept(stream);
+          const watched = new EndWatchingStream(stream);
+          streams.set(stream.id, watched);
+          options.onAccept(watched);
         },
       });
     },
@@ -89,7 +115,7 @@ function trackingTransport(transport: Transport, streams: Map<number, Stream>): 
  */
 export async function startEngineHost(options: PeerHostOptions): Promise<PeerHost> {
   const { app } = options;
-  const streams = new Map<number, Stream>();
+  const streams = new Map<number, EndWatchingStream>();
   const peers = new Map<number, EnginePeer>();
   const transport = trackingTransport(options.transport ?? await defaultTransport(), streams);
   const peerOf = (conn: Connection): EnginePeer => {

@@ -122,7 +122,10 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
     const op = (s.overlapped as PerIo).op;
     if (op === "send") {
       c.sendsInFlight--;
-      if (!s.ok) return c.peer.fail(s.error);
+      if (!s.ok) {
+        draining.delete(c); // a failed send ends a client that was closing, too
+        return c.peer.fail(s.error);
+      }
       if (c.closeWhenSent && c.sendsInFlight === 0) closeSocket(c);
       return;
     }

@@ -1,0 +1,97 @@
+/**
+ * A stream that passes every call on to another one: the base of wrappers that watch or
+ * count what goes through a stream without changing it.
+ *
+ * @module
+ */
+
+import type { Addr, Stream, StreamHandlers } from "../runtime/types.ts";
+
+/**
+ * Passes every member of {@linkcode Stream} on to `inner`; subclasses override what they
+ * watch.
+ *
+ * @example
+ * ```ts
+ * class CountingStream extends DelegatingStream {
+ *   written = 0;
+ *   override write(bytes: Uint8Array): boolean {
+ *     this.written += bytes.byteLength;
+ *     return super.write(bytes);
+ *   }
+ * }
+ * ```
+ */
+export class DelegatingStream implements Stream {
+  /** The stream underneath. */
+  readonly inner: Stream;
+
+  constructor(inner: Stream) {
+    this.inner = inner;
+  }
+
+  /** The inner stream's id. */
+  get id(): number {
+    return this.inner.id;
+  }
+  /** The inner stream's local address. */
+  get localAddr(): Addr {
+    return this.inner.localAddr;
+  }
+  /** The inner stream's peer address. */
+  get remoteAddr(): Addr {
+    return this.inner.remoteAddr;
+  }
+  /** Bytes queued in the inner stream. */
+  get bufferedAmount(): number {
+    return this.inner.bufferedAmount;
+  }
+  /** Whether the inner stream has closed. */
+  get closed(): boolean {
+    return this.inner.closed;
+  }
+  /** Sets the inner stream's handlers. */
+  setHandlers(handlers: StreamHandlers): void {
+    this.inner.setHandlers(handlers);
+  }
+  /** Writes to the inner stream. */
+  write(bytes: Uint8Array): boolean {
+    return this.inner.write(bytes);
+  }
+  /** Flushes the inner stream. */
+  flush(): Promise<void> {
+    return this.inner.flush();
+  }
+  /** Pauses the inner stream. */
+  pause(): void {
+    this.inner.pause();
+  }
+  /** Resumes the inner stream. */
+  resume(): void {
+    this.inner.resume();
+  }
+  /** Half-closes the inner stream. */
+  end(): void {
+    this.inner.end();
+  }
+  /** Closes the inner stream. */
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+  /** Resets the inner stream. */
+  reset(): void {
+    this.inner.reset();
+  }
+  /** Sets Nagle on the inner stream. */
+  setNoDelay(noDelay?: boolean): void {
+    this.inner.setNoDelay(noDelay);
+  }
+  /** Sets keepalive on the inner stream. */
+  setKeepAlive(enable: boolean, initialDelayMs?: number): void {
+    this.inner.setKeepAlive(enable, initialDelayMs);
+  }
+  /** Closes the inner stream. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.inner.close();
+  }
+}
