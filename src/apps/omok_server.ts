@@ -1,0 +1,91 @@
+/**
+ * The omok server: {@linkcode OmokTable} on the peer host of a chosen model (the engine by
+ * default), speaking lines.
+ *
+ * @module
+ */
+
+import { delimited } from "../framing/mod.ts";
+import type { Addr, Transport } from "../runtime/types.ts";
+import { type HostModel, startPeerHost } from "./host_models.ts";
+import { OmokTable, type OmokTableOptions } from "./omok_table.ts";
+
+/**
+ * Options of {@linkcode startOmokServer}.
+ *
+ * @example
+ * ```ts
+ * const options: OmokServerOptions = { port: 9001, graceMs: 30_000 };
+ * ```
+ */
+export interface OmokServerOptions extends OmokTableOptions {
+  /** The transport. Default: the runtime's own. */
+  transport?: Transport;
+  /** The address to bind. Default 127.0.0.1. */
+  hostname?: string;
+  /** The port; 0 (the default) picks an ephemeral one. */
+  port?: number;
+  /** The I/O model. Default engine. */
+  model?: HostModel;
+}
+
+/**
+ * A running omok server.
+ *
+ * @example
+ * ```ts
+ * const server: OmokServer = await startOmokServer({ port: 0 });
+ * console.log(server.addr.port, server.table.playing);
+ * await server.close();
+ * ```
+ */
+export interface OmokServer {
+  /** The bound address. */
+  readonly addr: Addr;
+  /** The table: seats, spectators and the game. */
+  readonly table: OmokTable;
+  /** Stops accepting, closes every client and resolves once done. */
+  close(): Promise<void>;
+}
+
+/**
+ * The longest line a client may send to the omok server.
+ *
+ * @example
+ * ```ts
+ * console.log(MAX_OMOK_LINE); // 256
+ * ```
+ */
+export const MAX_OMOK_LINE = 256;
+
+/**
+ * Starts the omok server.
+ *
+ * @example
+ * ```ts
+ * const server = await startOmokServer({ port: 9001 });
+ * // then: sockmodels client omok --port 9001, twice
+ * await server.close();
+ * ```
+ */
+export async function startOmokServer(options: OmokServerOptions = {}): Promise<OmokServer> {
+  const table = new OmokTable(options);
+  const host = await startPeerHost(options.model ?? "engine", {
+    transport: options.transport,
+    hostname: options.hostname,
+    port: options.port,
+    codec: delimited({ delimiter: "\n", maxFrameLength: MAX_OMOK_LINE }),
+    app: table,
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    addr: host.addr,
+    table,
+    close() {
+      return closing ??= (async () => {
+        table.close();
+        await host.close();
+      })();
+    },
+  };
+}
