@@ -3,7 +3,7 @@
  * time and memory from /proc, and percentiles.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
@@ -63,28 +63,14 @@ export async function startServer(cmd: string[]): Promise<Server> {
   };
 }
 
-const TICKS_PER_SECOND = 100;
-
-/** CPU seconds (user + system, all threads) the process has used. */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-}
-
-/** Resident memory of the process, in bytes. */
-export function rssBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const m = /VmRSS:\s+(\d+) kB/.exec(status);
-  return m ? Number(m[1]) * 1024 : 0;
-}
+/** CPU seconds (user + system, all threads) the process has used, and its resident memory. */
+export {
+  processCpuSeconds as cpuSeconds,
+  processResidentBytes as rssBytes,
+} from "../../src/runtime/process.ts";
 
 /** The p-th percentile (0..100) of sorted numbers. */
-export function percentile(sorted: Float64Array | number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i];
-}
+export { percentile } from "../../src/cli/load_client.ts";
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
