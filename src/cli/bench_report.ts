@@ -1,0 +1,115 @@
+/**
+ * The models benchmark's results as a Markdown table, a JSON document and an SVG chart of
+ * throughput and CPU per message, per model and per runtime.
+ *
+ * @module
+ */
+
+import type { ModelsBenchRow } from "./models_bench.ts";
+import { type BarChart, barChartsSvg } from "./svg_chart.ts";
+
+/**
+ * How the benchmark ran, for the reports.
+ *
+ * @example
+ * ```ts
+ * const setup: BenchSetup = { seconds: 3, warmupMs: 1000, framing: "raw", inFlight: 16, payloadSize: 64, date: new Date().toISOString() };
+ * ```
+ */
+export interface BenchSetup {
+  /** Seconds measured per cell. */
+  seconds: number;
+  /** Warm-up per cell, in milliseconds. */
+  warmupMs: number;
+  /** The servers' framing. */
+  framing: string;
+  /** Frames in flight per connection. */
+  inFlight: number;
+  /** Payload bytes per frame. */
+  payloadSize: number;
+  /** When it ran (ISO 8601). */
+  date: string;
+}
+
+function fixed(n: number, digits: number): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : "-";
+}
+
+/**
+ * The Markdown table: one row per runtime, connection count and model.
+ *
+ * @example
+ * ```ts
+ * console.log(benchMarkdown(rows, setup));
+ * ```
+ */
+export function benchMarkdown(rows: ModelsBenchRow[], setup: BenchSetup): string {
+  const lines = [
+    `Every model's echo server under the same load: ${setup.inFlight} frames of ${setup.payloadSize} B in flight per ` +
+    `connection, ${setup.seconds} s measured after ${setup.warmupMs / 1000} s of warm-up, framing ${setup.framing}.`,
+    "",
+    "| runtime | connections | model | msgs/s | p50 µs | p99 µs | server CPU µs/msg | memory/conn KiB | errors |",
+    "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const r of rows) {
+    if (r.error) {
+      lines.push(`| ${r.runtime} | ${r.connections} | ${r.model} | failed: ${r.error.replace(/\|/g, "\\|")} | | | | | |`);
+      continue;
+    }
+    lines.push(
+      `| ${r.runtime} | ${r.connections} | ${r.model} | ${Math.round(r.msgsPerSec)} | ${fixed(r.p50us, 0)} | ` +
+        `${fixed(r.p99us, 0)} | ${fixed(r.cpuUsPerMsg, 2)} | ${fixed(r.memoryPerConnectionBytes / 1024, 1)} | ${r.byteErrors} |`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * The JSON document: the setup and every row.
+ *
+ * @example
+ * ```ts
+ * const json = JSON.parse(benchJson(rows, setup));
+ * console.log(json.rows.length);
+ * ```
+ */
+export function benchJson(rows: ModelsBenchRow[], setup: BenchSetup): string {
+  const clean = rows.map((r) =>
+    Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === "number" && !Number.isFinite(v) ? null : v]))
+  );
+  return JSON.stringify({ benchmark: "models", ...setup, rows: clean }, null, 2) + "\n";
+}
+
+/**
+ * The SVG chart: for each connection count, throughput and server CPU per message, with a
+ * bar per runtime for every model.
+ *
+ * @example
+ * ```ts
+ * writeTextFile("models.svg", benchSvg(rows));
+ * ```
+ */
+export function benchSvg(rows: ModelsBenchRow[]): string {
+  const runtimes = [...new Set(rows.map((r) => r.runtime))];
+  const models = [...new Set(rows.map((r) => r.model))];
+  const charts: BarChart[] = [];
+  for (const connections of [...new Set(rows.map((r) => r.connections))]) {
+    const value = (runtime: string, model: string, pick: (r: ModelsBenchRow) => number) => {
+      const row = rows.find((r) => r.runtime === runtime && r.model === model && r.connections === connections);
+      return row && !row.error ? pick(row) : Number.NaN;
+    };
+    charts.push({
+      title: `Throughput, ${connections} connections (higher is better)`,
+      unit: "msgs/s",
+      categories: models,
+      series: runtimes.map((rt) => ({ name: rt, values: models.map((m) => value(rt, m, (r) => r.msgsPerSec)) })),
+    });
+    charts.push({
+      title: `Server CPU per message, ${connections} connections (lower is better)`,
+      unit: "µs/msg",
+      categories: models,
+      series: runtimes.map((rt) => ({ name: rt, values: models.map((m) => value(rt, m, (r) => r.cpuUsPerMsg)) })),
+    });
+  }
+  return barChartsSvg(charts);
+}

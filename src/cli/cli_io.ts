@@ -1,0 +1,67 @@
+/**
+ * The process around a CLI command, as one object: standard output and error, whether
+ * output is a terminal, standard input lines, and the request to stop (Ctrl-C). Tests give
+ * commands an object of their own.
+ *
+ * @module
+ */
+
+import {
+  exitProcess,
+  onTerminationSignal,
+  readStdinLines,
+  stdoutIsTerminal,
+  writeStderr,
+  writeStdout,
+} from "../runtime/process.ts";
+
+/**
+ * What a command uses of its process.
+ *
+ * @example
+ * ```ts
+ * const io: CliIo = processIo();
+ * io.stdout("hello\n");
+ * ```
+ */
+export interface CliIo {
+  /** Writes to standard output. */
+  stdout(text: string): void;
+  /** Writes to standard error. */
+  stderr(text: string): void;
+  /** Standard output is a terminal. */
+  readonly terminal: boolean;
+  /** Resolves with the signal's name once the user asks the program to stop (Ctrl-C). */
+  stopRequested(): Promise<string>;
+  /** Reads standard input line by line; the returned function stops reading. */
+  readLines(onLine: (line: string) => void, onEnd: () => void): () => void;
+}
+
+/**
+ * The real process: its standard streams, and SIGINT or SIGTERM as the request to stop (a
+ * second one ends the process at once, with code 130).
+ *
+ * @example
+ * ```ts
+ * const code = await runCli(["serve", "chat"], processIo());
+ * ```
+ */
+export function processIo(): CliIo {
+  let stop: Promise<string> | undefined;
+  return {
+    stdout: writeStdout,
+    stderr: writeStderr,
+    terminal: stdoutIsTerminal(),
+    stopRequested() {
+      return stop ??= new Promise((resolve) => {
+        let asked = false;
+        onTerminationSignal((signal) => {
+          if (asked) exitProcess(130);
+          asked = true;
+          resolve(signal);
+        });
+      });
+    },
+    readLines: readStdinLines,
+  };
+}

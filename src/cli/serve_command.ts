@@ -1,0 +1,171 @@
+/**
+ * `sockmodels serve chat|echo|omok`: starts a server, prints `listening on HOST:PORT`, logs
+ * and counts its traffic, and shuts down gracefully when asked to stop (Ctrl-C).
+ *
+ * @module
+ */
+
+import { CHAT_FRAMINGS, type ChatFraming, startChatServer } from "../apps/chat_server.ts";
+import { echoCodec, ECHO_FRAMINGS, type EchoFraming } from "../apps/echo_framing.ts";
+import { ECHO_MODELS, type EchoModel, startModelEcho } from "../apps/echo_models.ts";
+import { HOST_MODELS, type HostModel } from "../apps/host_models.ts";
+import { startOmokServer } from "../apps/omok_server.ts";
+import type { AppLogEvent } from "../apps/app_log.ts";
+import { formatHostPort } from "../core/errors.ts";
+import { defaultTransport } from "../runtime/detect.ts";
+import type { Addr, Transport } from "../runtime/types.ts";
+import { choiceValue, numberValue, type OptionDefinition } from "./arguments.ts";
+import { parseSubcommand, type Subcommand, type SubcommandGroup, subcommandUsage } from "./subcommands.ts";
+import type { CliIo } from "./cli_io.ts";
+import { ServerOutput } from "./server_output.ts";
+import { TrafficCounter } from "./traffic_counter.ts";
+
+const COMMON: Record<string, OptionDefinition> = {
+  host: { type: "string", value: "HOST", default: "127.0.0.1", help: "the address to listen on" },
+  port: { type: "string", value: "PORT", default: "9000", help: "the port to listen on; 0 picks a free one" },
+  json: { type: "boolean", help: "log one JSON object per line" },
+  quiet: { type: "boolean", help: "print only the listening line and errors" },
+  help: { type: "boolean", short: "h", help: "show this help" },
+};
+
+const CHAT_OPTIONS: Record<string, OptionDefinition> = {
+  model: { type: "string", value: HOST_MODELS.join("|"), default: "engine", help: "the I/O model" },
+  framing: { type: "string", value: CHAT_FRAMINGS.join("|"), default: "lines", help: "how messages are delimited" },
+  "high-water-mark": {
+    type: "string",
+    value: "BYTES",
+    default: String(1024 * 1024),
+    help: "a client with more than this queued for it is disconnected as too slow",
+  },
+  ...COMMON,
+};
+
+const ECHO_OPTIONS: Record<string, OptionDefinition> = {
+  model: { type: "string", value: ECHO_MODELS.join("|"), default: "engine", help: "the I/O model" },
+  framing: { type: "string", value: ECHO_FRAMINGS.join("|"), default: "raw", help: "what is echoed: chunks or frames" },
+  ...COMMON,
+};
+
+const OMOK_OPTIONS: Record<string, OptionDefinition> = {
+  model: { type: "string", value: HOST_MODELS.join("|"), default: "engine", help: "the I/O model" },
+  grace: {
+    type: "string",
+    value: "SECONDS",
+    default: "30",
+    help: "how long a player who disconnects mid-game may take to come back before forfeiting",
+  },
+  ...COMMON,
+};
+
+const SERVERS: Record<string, Subcommand> = {
+  chat: {
+    options: CHAT_OPTIONS,
+    about: "A chat server: every line goes to everyone in the sender's room.\n" +
+      "Commands: /nick NAME, /join ROOM, /who, /quit. Try it with: nc 127.0.0.1 9000",
+  },
+  echo: {
+    options: ECHO_OPTIONS,
+    about: "An echo server on the chosen I/O model: every chunk (raw) or frame comes back.",
+  },
+  omok: {
+    options: OMOK_OPTIONS,
+    about: "Two-player omok (gomoku) on a 15x15 board. The first client plays black and moves first;\n" +
+      "exactly five in a row wins, an overline (six or more) does not. Later clients spectate.\n" +
+      "Play with: sockmodels client omok (or nc 127.0.0.1 9000, typing moves such as h8).",
+  },
+};
+
+const SERVE: SubcommandGroup = { group: "serve", noun: "server", needs: "a server", kinds: SERVERS };
+
+/**
+ * The usage of `sockmodels serve`, or of one server.
+ *
+ * @example
+ * ```ts
+ * console.log(serveUsage("chat"));
+ * ```
+ */
+export function serveUsage(server?: string): string {
+  return subcommandUsage(SERVE, server);
+}
+
+/**
+ * Runs `sockmodels serve …` until the user asks it to stop; returns the exit code.
+ *
+ * @example
+ * ```ts
+ * const code = await runServe(["chat", "--port", "9000"], processIo());
+ * ```
+ */
+export async function runServe(args: string[], io: CliIo, transport?: Transport): Promise<number> {
+  const parsed = parseSubcommand(SERVE, args);
+  if (typeof parsed === "string") {
+    io.stdout(parsed + "\n");
+    return 0;
+  }
+  const { name: server, command, values, host, port } = parsed;
+  const framingChoices = server === "chat" ? CHAT_FRAMINGS : server === "echo" ? ECHO_FRAMINGS : ["lines" as const];
+  const framing = server === "omok"
+    ? "lines"
+    : choiceValue(values.framing as string, framingChoices as readonly string[], "Framing", command) as EchoFraming;
+  const models: readonly string[] = server === "echo" ? ECHO_MODELS : HOST_MODELS;
+  const model = choiceValue(values.model as string, models, "Model", command);
+  const highWaterMark = server === "chat"
+    ? numberValue(values["high-water-mark"] as string, "High water mark", command, { min: 1, max: 2 ** 40, integer: true })
+    : 0;
+  const graceMs = server === "omok" ? numberValue(values.grace as string, "Grace", command, { min: 0, max: 86_400 }) * 1000 : 0;
+
+  const output = new ServerOutput({
+    write: io.stdout,
+    terminal: io.terminal,
+    json: values.json === true,
+    quiet: values.quiet === true,
+  });
+  const counter = new TrafficCounter(transport ?? await defaultTransport(), echoCodec(framing), {
+    onOpen: (id, remote) =>
+      output.log({ event: "open", message: `#${id} connected from ${formatHostPort(remote.hostname, remote.port)}`, id }),
+    onClose: (id, error) =>
+      output.log({
+        event: "close",
+        message: `#${id} closed${error ? ` (${error.code}: ${error.message})` : ""}`,
+        id,
+        ...(error ? { error: error.code } : {}),
+      }),
+  });
+  const onLog = (e: AppLogEvent) => output.log(e);
+  let running: { addr: Addr; close(): Promise<void> };
+  try {
+    const where = { transport: counter.transport, hostname: host, port };
+    if (server === "chat") {
+      running = await startChatServer({ ...where, model: model as HostModel, framing: framing as ChatFraming, highWaterMark, onLog });
+    } else if (server === "echo") {
+      running = await startModelEcho(model as EchoModel, { ...where, framing: framing as EchoFraming });
+    } else {
+      running = await startOmokServer({ ...where, model: model as HostModel, graceMs, onLog });
+    }
+  } catch (error) {
+    io.stderr(`sockmodels: Cannot listen on ${formatHostPort(host, port)}: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const address = formatHostPort(running.addr.hostname, running.addr.port);
+  output.log({
+    event: "listening",
+    message: `listening on ${address}`,
+    address,
+    server,
+    model,
+    framing,
+  });
+  output.startStats(() => counter.totals());
+  const signal = await io.stopRequested();
+  output.stop();
+  output.log({ event: "stopping", message: `${signal}: shutting down` });
+  await running.close();
+  const t = counter.totals();
+  output.log({
+    event: "stopped",
+    message: `stopped after ${t.accepted} connection${t.accepted === 1 ? "" : "s"}, ${t.messagesIn} messages in and ${t.messagesOut} out`,
+    ...t,
+  });
+  return 0;
+}

@@ -1,0 +1,164 @@
+/**
+ * What a `sockmodels serve` command prints: on a terminal, a live stats line redrawn once a
+ * second (connections, messages per second in and out, bytes, errors, queued bytes) with log
+ * lines printed above it; otherwise plain log lines, and a stats line every ten seconds while
+ * there is traffic; with `--json`, one JSON object per line instead.
+ *
+ * @module
+ */
+
+import type { TrafficTotals } from "./traffic_counter.ts";
+
+/**
+ * Where and how the output goes.
+ *
+ * @example
+ * ```ts
+ * const options: ServerOutputOptions = { write: (t) => console.log(t), terminal: false, json: true };
+ * ```
+ */
+export interface ServerOutputOptions {
+  /** Writes text to standard output. */
+  write(text: string): void;
+  /** Standard output is a terminal: draw the live line. */
+  terminal: boolean;
+  /** Print JSON lines instead of text. */
+  json: boolean;
+  /** Print only the `listening on` line and errors. */
+  quiet?: boolean;
+  /** The clock, for tests. Default `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * A log record: a short event name, a sentence, and fields.
+ *
+ * @example
+ * ```ts
+ * const record: LogRecord = { event: "open", message: "#3 connected from 127.0.0.1:50123", id: 3 };
+ * ```
+ */
+export interface LogRecord {
+  /** A short, stable name such as `listening`, `open`, `close`, `stats`. */
+  event: string;
+  /** A sentence for people. */
+  message: string;
+  /** Further fields for machines. */
+  [field: string]: unknown;
+}
+
+/**
+ * Formats a byte count for people: `512 B`, `1.5 KiB`, `3.2 MiB`, `1.1 GiB`.
+ *
+ * @example
+ * ```ts
+ * console.log(formatBytes(1536)); // "1.5 KiB"
+ * ```
+ */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/**
+ * The stats line: connections, messages per second in and out, bytes, errors, queue.
+ *
+ * @example
+ * ```ts
+ * console.log(formatStatsLine(totals, 1200, 3600));
+ * // "3 connections | in 1200 msg/s, out 3600 msg/s | 1.2 MiB in, 3.5 MiB out | 0 errors | queue 0 B"
+ * ```
+ */
+export function formatStatsLine(totals: TrafficTotals, inPerSecond: number, outPerSecond: number): string {
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  return [
+    plural(totals.connections, "connection"),
+    `in ${Math.round(inPerSecond)} msg/s, out ${Math.round(outPerSecond)} msg/s`,
+    `${formatBytes(totals.bytesIn)} in, ${formatBytes(totals.bytesOut)} out`,
+    plural(totals.errors, "error"),
+    `queue ${formatBytes(totals.queuedBytes)}`,
+  ].join(" | ");
+}
+
+const CLEAR_LINE = "\r\x1b[2K";
+
+/**
+ * A server's output.
+ *
+ * @example
+ * ```ts
+ * const out = new ServerOutput({ write: writeStdout, terminal: stdoutIsTerminal(), json: false });
+ * out.log({ event: "listening", message: "listening on 127.0.0.1:9000" });
+ * out.startStats(() => counter.totals());
+ * ```
+ */
+export class ServerOutput {
+  readonly #options: ServerOutputOptions;
+  readonly #now: () => number;
+  #liveLine = "";
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #last: { at: number; in: number; out: number } | undefined;
+  #ticks = 0;
+  #lastLogged = "";
+
+  constructor(options: ServerOutputOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Prints a record (quiet output prints only `listening` and `error` records). */
+  log(record: LogRecord): void {
+    if (this.#options.quiet && record.event !== "listening" && record.event !== "error") return;
+    const line = this.#options.json
+      ? JSON.stringify({ time: new Date(this.#now()).toISOString(), ...record })
+      : record.message;
+    if (this.#liveLine) this.#options.write(`${CLEAR_LINE}${line}\n${this.#liveLine}`);
+    else this.#options.write(`${line}\n`);
+  }
+
+  /**
+   * Samples `totals` once a second: redraws the live line on a terminal, and otherwise logs a
+   * `stats` record every ten seconds when something changed.
+   */
+  startStats(totals: () => TrafficTotals): void {
+    if (this.#options.quiet || this.#timer !== undefined) return;
+    const first = totals();
+    this.#last = { at: this.#now(), in: first.messagesIn, out: first.messagesOut };
+    this.#timer = setInterval(() => this.#sample(totals()), 1000);
+  }
+
+  /** Stops sampling and clears the live line. */
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#liveLine) this.#options.write(CLEAR_LINE);
+    this.#liveLine = "";
+  }
+
+  #sample(t: TrafficTotals): void {
+    const now = this.#now();
+    const last = this.#last!;
+    const seconds = Math.max(0.001, (now - last.at) / 1000);
+    const inRate = (t.messagesIn - last.in) / seconds;
+    const outRate = (t.messagesOut - last.out) / seconds;
+    this.#last = { at: now, in: t.messagesIn, out: t.messagesOut };
+    const line = formatStatsLine(t, inRate, outRate);
+    if (this.#options.terminal && !this.#options.json) {
+      this.#liveLine = line;
+      this.#options.write(`${CLEAR_LINE}${line}`);
+      return;
+    }
+    this.#ticks++;
+    const summary = `${t.connections} ${t.messagesIn} ${t.messagesOut} ${t.errors}`;
+    if (this.#ticks % 10 !== 0 || summary === this.#lastLogged) return;
+    this.#lastLogged = summary;
+    this.log({ event: "stats", message: line, ...t, messagesInPerSecond: Math.round(inRate), messagesOutPerSecond: Math.round(outRate) });
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Counts what a server does, whatever its model: a transport wrapper that sees every
+ * accepted connection, every byte in and out, every message (by framing both directions with
+ * the server's codec), every error, and the bytes queued for sending.
+ *
+ * @module
+ */
+
+import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
+import type { NetError } from "../core/errors.ts";
+import { DelegatingStream } from "../apps/delegating_stream.ts";
+import type {
+  Addr,
+  ConnectOptions,
+  DatagramOptions,
+  DatagramSocket,
+  Listener,
+  ListenOptions,
+  Stream,
+  StreamHandlers,
+  Transport,
+  TransportCapabilities,
+  TransportName,
+} from "../runtime/types.ts";
+
+/**
+ * The totals a {@linkcode TrafficCounter} keeps.
+ *
+ * @example
+ * ```ts
+ * const totals: TrafficTotals = counter.totals();
+ * console.log(`${totals.connections} connections, ${totals.messagesIn} messages in`);
+ * ```
+ */
+export interface TrafficTotals {
+  /** Connections open now. */
+  connections: number;
+  /** Connections accepted since start. */
+  accepted: number;
+  /** Messages received (frames of the server's codec; chunks for raw). */
+  messagesIn: number;
+  /** Messages sent. */
+  messagesOut: number;
+  /** Bytes received. */
+  bytesIn: number;
+  /** Bytes sent (queued with `write`). */
+  bytesOut: number;
+  /** Connections that closed on an error. */
+  errors: number;
+  /** Bytes queued for sending on all connections, not yet taken by the OS. */
+  queuedBytes: number;
+}
+
+/**
+ * What the counter reports about each connection.
+ *
+ * @example
+ * ```ts
+ * const events: TrafficEvents = {
+ *   onOpen: (id, from) => console.log(`#${id} from ${from.hostname}`),
+ *   onClose: (id, error) => console.log(`#${id} closed`, error?.code ?? ""),
+ * };
+ * ```
+ */
+export interface TrafficEvents {
+  /** A connection was accepted. */
+  onOpen?(id: number, remote: Addr): void;
+  /** A connection closed, with the error if it failed. */
+  onClose?(id: number, error?: NetError): void;
+}
+
+/** Counts messages in one direction of one connection; gives up quietly on bad bytes. */
+class MessageCounter {
+  #decoder: FrameDecoder | undefined;
+  constructor(codec: FrameCodec | undefined) {
+    this.#decoder = codec?.decoder();
+  }
+  count(bytes: Uint8Array): number {
+    if (this.#decoder === undefined) return 1;
+    try {
+      return this.#decoder.push(bytes).length;
+    } catch {
+      this.#decoder = undefined; // the server closes such a connection anyway
+      return 0;
+    }
+  }
+}
+
+class CountedStream extends DelegatingStream {
+  readonly #counter: TrafficCounter;
+  readonly #in: MessageCounter;
+  readonly #out: MessageCounter;
+
+  constructor(inner: Stream, counter: TrafficCounter, codec: FrameCodec | undefined) {
+    super(inner);
+    this.#counter = counter;
+    this.#in = new MessageCounter(codec);
+    this.#out = new MessageCounter(codec);
+  }
+
+  override setHandlers(handlers: StreamHandlers): void {
+    const counter = this.#counter;
+    this.inner.setHandlers({
+      onData: (chunk) => {
+        counter.bytesIn += chunk.byteLength;
+        counter.messagesIn += this.#in.count(chunk);
+        handlers.onData?.(chunk);
+      },
+      onDrain: handlers.onDrain && (() => handlers.onDrain!()),
+      onEnd: handlers.onEnd && (() => handlers.onEnd!()),
+      onClose: (error) => {
+        counter.closed(this, error);
+        handlers.onClose?.(error);
+      },
+    });
+  }
+
+  override write(bytes: Uint8Array): boolean {
+    const result = this.inner.write(bytes);
+    this.#counter.bytesOut += bytes.byteLength;
+    this.#counter.messagesOut += bytes.byteLength === 0 ? 0 : this.#out.count(bytes);
+    return result;
+  }
+}
+
+/**
+ * Wraps a transport so that everything servers accept on it is counted.
+ *
+ * @example
+ * ```ts
+ * import { lengthPrefixed } from "sockmodels/framing";
+ * const counter = new TrafficCounter(await defaultTransport(), lengthPrefixed({ lengthFieldLength: 4 }));
+ * const server = await startEngineEcho({ transport: counter.transport, framing: "lp4" });
+ * setInterval(() => console.log(counter.totals()), 1000);
+ * ```
+ */
+export class TrafficCounter {
+  /** The counting transport, to give to a server. */
+  readonly transport: Transport;
+  /** Messages received. */
+  messagesIn = 0;
+  /** Messages sent. */
+  messagesOut = 0;
+  /** Bytes received. */
+  bytesIn = 0;
+  /** Bytes sent. */
+  bytesOut = 0;
+  /** Connections closed on an error. */
+  errors = 0;
+  /** Connections accepted. */
+  accepted = 0;
+  readonly #open = new Set<Stream>();
+  readonly #events: TrafficEvents;
+
+  /** `codec` cuts messages for counting; undefined counts every chunk as one (raw). */
+  constructor(inner: Transport, codec: FrameCodec | undefined, events: TrafficEvents = {}) {
+    this.#events = events;
+    const accept = (stream: Stream): Stream => {
+      const counted = new CountedStream(stream, this, codec);
+      this.accepted++;
+      this.#open.add(counted);
+      this.#events.onOpen?.(stream.id, stream.remoteAddr);
+      return counted;
+    };
+    this.transport = {
+      get name(): TransportName {
+        return inner.name;
+      },
+      get capabilities(): TransportCapabilities {
+        return inner.capabilities;
+      },
+      listen(options: ListenOptions): Promise<Listener> {
+        return inner.listen({ ...options, onAccept: (stream) => options.onAccept(accept(stream)) });
+      },
+      connect(options: ConnectOptions): Promise<Stream> {
+        return inner.connect(options);
+      },
+      bindDatagram(options: DatagramOptions): Promise<DatagramSocket> {
+        return inner.bindDatagram(options);
+      },
+    };
+  }
+
+  /** The totals now. */
+  totals(): TrafficTotals {
+    let queuedBytes = 0;
+    for (const stream of this.#open) queuedBytes += stream.bufferedAmount;
+    return {
+      connections: this.#open.size,
+      accepted: this.accepted,
+      messagesIn: this.messagesIn,
+      messagesOut: this.messagesOut,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      errors: this.errors,
+      queuedBytes,
+    };
+  }
+
+  /** @internal Called by a counted stream when it closes. */
+  closed(stream: Stream, error?: NetError): void {
+    if (!this.#open.delete(stream)) return;
+    if (error) this.errors++;
+    this.#events.onClose?.(stream.id, error);
+  }
+}
