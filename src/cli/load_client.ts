@@ -59,6 +59,18 @@ export interface LoadResult {
   byteErrors: number;
   /** How many connections were open. */
   connections: number;
+}
+
+/**
+ * What {@linkcode runLoad} measured, with the server's memory.
+ *
+ * @example
+ * ```ts
+ * const r: LoadMeasurement = await runLoad(options);
+ * console.log((r.rssLoadedBytes - r.rssBeforeBytes) / r.connections, "bytes per connection");
+ * ```
+ */
+export interface LoadMeasurement extends LoadResult {
   /** The server's resident memory before the clients connected, in bytes. */
   rssBeforeBytes: number;
   /** The server's resident memory with the load running, in bytes. */
@@ -102,7 +114,7 @@ function makeFrame(conn: number, seq: number, payloadSize: number): Uint8Array {
  * const result = await runLoad({ port, pid, connections: 10, inFlight: 16, payloadSize: 64, seconds: 1 });
  * ```
  */
-export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+export async function runLoad(options: LoadOptions): Promise<LoadMeasurement> {
   const { port, pid, connections, inFlight, payloadSize, seconds } = options;
   const transport = await defaultTransport();
   const streams: Stream[] = [];
