@@ -209,6 +209,24 @@ describe("server output", () => {
     assert.equal(server.out, `listening on 127.0.0.1:${port}\n`, "--quiet prints only the listening line");
   });
 
+  test("client chat sends each typed line, prints the room, and says /quit when input ends", async () => {
+    const server = testIo();
+    const serving = runCli(["serve", "chat", "--model", "blocking", "--port", "0", "--quiet"], server);
+    await waitFor(() => /listening on/.test(server.out), "the listening line");
+    const port = /listening on 127\.0\.0\.1:(\d+)/.exec(server.out)![1];
+    const other = await LineClient.connect(Number(port));
+    await other.expect(/^\* Welcome, guest1!/);
+    const client = testIo(["/nick zed", "hi all"]);
+    assert.equal(await within(runCli(["client", "chat", "--port", port], client), 10_000, "the client"), 0);
+    assert.match(client.out, /^\* Welcome, guest2! You are in room lobby\./);
+    assert.match(client.out, /\n\* guest2 is now zed\nzed: hi all\n\* Bye, zed!\n/);
+    await other.expect("zed: hi all");
+    await other.expect("* zed left lobby");
+    other.close();
+    server.stop();
+    assert.equal(await within(serving, 10_000, "the server to stop"), 0);
+  });
+
   test("a port in use is a clear error with exit code 1", async () => {
     const first = testIo();
     const serving = runCli(["serve", "echo", "--port", "0", "--quiet"], first);
