@@ -34,7 +34,11 @@ export interface Connection {
   readonly remoteAddr: Addr;
   /** Free for the application's per-connection state. */
   data: unknown;
-  /** Encodes `frame` with the server's framer and queues it. False above the high water mark. */
+  /**
+   * Encodes `frame` with the server's framer and queues it. False above the high water mark.
+   * Throws a NetError: ENOTCONN once the connection closed, EPIPE once its sending side was
+   * ended (after the peer's FIN and every frame handled, a `close()`, or a protocol error).
+   */
   send(frame: Uint8Array): boolean;
   /** Flushes and closes. */
   close(): Promise<void>;
@@ -191,6 +195,8 @@ class EngineConnection implements Connection {
   lastActivity = 0;
   closeReason: Error | undefined;
   peerEnded = false;
+  /** The engine ended or closed this connection's write side: sends are refused. */
+  writeEnded = false;
   out: Uint8Array | undefined;
   outLength = 0;
   flushScheduled = false;
@@ -470,8 +476,9 @@ class Engine {
   // After the peer's FIN, the connection ends its side once every frame was handled, so that
   // replies of handlers still running are not cut off.
   #endIfDone(conn: EngineConnection): void {
-    if (conn.peerEnded && !conn.closed && conn.pending === 0 && conn.running === 0) {
+    if (conn.peerEnded && !conn.closed && !conn.writeEnded && conn.pending === 0 && conn.running === 0) {
       this.#flushOut(conn);
+      conn.writeEnded = true;
       conn.stream.end();
     }
   }
@@ -507,12 +514,21 @@ class Engine {
     conn.closeReason = error;
     // Replies already queued still go out; the connection then closes with the reason.
     this.#flushOut(conn);
+    conn.writeEnded = true;
     void conn.stream.close();
   }
 
   send(conn: EngineConnection, frame: Uint8Array): boolean {
     if (conn.closed) {
       throw new NetError("ENOTCONN", `Cannot send on connection ${conn.id}: it is closed`, { syscall: "send" });
+    }
+    if (conn.writeEnded) {
+      // Refused here, at the call: a batched reply would otherwise fail later, in a microtask.
+      throw new NetError(
+        "EPIPE",
+        `Cannot send on connection ${conn.id}: its sending side was ended (after the peer's FIN, a close or a protocol error)`,
+        { syscall: "send" },
+      );
     }
     const stream = conn.stream;
     if (this.canEncodeInto && frame.byteLength <= BATCH_FRAME_LIMIT) {
@@ -597,6 +613,7 @@ class Engine {
 
   closeConnection(conn: EngineConnection): Promise<void> {
     this.#flushOut(conn);
+    conn.writeEnded = true;
     return conn.stream.close();
   }
 
@@ -688,6 +705,7 @@ class Engine {
     }
     await Promise.all(conns.map((c) => {
       this.#flushOut(c);
+      c.writeEnded = true;
       return c.stream.close();
     }));
     await this.pool?.close();

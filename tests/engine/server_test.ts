@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { serve, type ServerEvent } from "../../src/engine/server.ts";
+import { type Connection, serve, type ServerEvent } from "../../src/engine/server.ts";
 import type { NetError } from "../../src/core/errors.ts";
 import { moduleUrl } from "../../src/engine/thread_pool.ts";
 import { lengthPrefixed } from "../../src/framing/mod.ts";
@@ -217,6 +217,49 @@ for (const [name, make] of [
         for (const f of frames) threadIds.add(f[2]);
       }
       assert.ok(threadIds.size >= 1);
+      await server.close();
+    });
+
+    test("send after the sending side ended is refused at the call, with EPIPE", async () => {
+      const transport = await make();
+      const refused: unknown[] = [];
+      const opened: Connection[] = [];
+      const server = await serve({
+        transport,
+        port: 0,
+        framer: codec,
+        onOpen: (conn) => void opened.push(conn),
+        onMessage(conn, frame) {
+          conn.send(frame);
+          if (frame[0] !== 9) return;
+          void conn.close();
+          try {
+            conn.send(frame);
+          } catch (error) {
+            refused.push(error);
+          }
+        },
+      });
+      // After close(): the reply sent before it arrives; the send after it throws.
+      const client = await transport.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      const side = observe(client);
+      client.write(concat([enc(1), enc(9)]));
+      await within(side.closed, 10_000, "close");
+      assert.deepEqual(decodeAll(side.chunks), [1, 9]);
+      assert.equal(refused.length, 1);
+      assert.equal((refused[0] as NetError).code, "EPIPE");
+      assert.match((refused[0] as NetError).message, /^Cannot send on connection \d+: its sending side was ended/);
+      // After the peer's FIN, once the engine has answered everything and ended its own side.
+      const halfOpen = await transport.connect({ hostname: "127.0.0.1", port: server.addr.port, allowHalfOpen: true });
+      const other = observe(halfOpen);
+      halfOpen.write(enc(2));
+      halfOpen.end();
+      await within(other.ended, 10_000, "the engine's FIN");
+      assert.deepEqual(decodeAll(other.chunks), [2]);
+      assert.equal(opened.length, 2);
+      // EPIPE while the peer has not closed yet, ENOTCONN once it has: refused at the call either way.
+      assert.throws(() => opened[1].send(new Uint8Array(1)), (e: unknown) => ["EPIPE", "ENOTCONN"].includes((e as NetError).code));
+      halfOpen.reset();
       await server.close();
     });
 
