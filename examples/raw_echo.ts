@@ -6,11 +6,13 @@
  *   node npm/esm/examples/raw_echo.js --port 0
  *
  * It prints `listening on HOST:PORT` once it is ready, and shuts down on SIGINT or SIGTERM.
+ * The server itself is `startAdapterEcho` (src/apps/echo_adapter.ts), the models' baseline.
  */
 import { parseArgs } from "node:util";
 import process from "node:process";
 import { availableTransports, detectRuntime, loadTransport } from "../src/runtime/detect.ts";
-import type { Stream, TransportName } from "../src/runtime/types.ts";
+import type { TransportName } from "../src/runtime/types.ts";
+import { startAdapterEcho } from "../src/apps/echo_adapter.ts";
 import { formatHostPort } from "../src/core/errors.ts";
 
 const USAGE = `usage: raw_echo [--host 127.0.0.1] [--port 9000] [--transport ${availableTransports().join("|")}]`;
@@ -45,31 +47,14 @@ if (!availableTransports().includes(name) || name === "memory") {
 }
 
 const transport = await loadTransport(name);
-const open = new Set<Stream>();
-
-function echo(stream: Stream): void {
-  open.add(stream);
-  stream.setHandlers({
-    onData(chunk) {
-      // Stop reading while the peer is slow to read our echo; TCP then slows the sender.
-      if (!stream.write(chunk)) stream.pause();
-    },
-    onDrain: () => stream.resume(),
-    onClose: () => open.delete(stream),
-  });
-}
-
-const listener = await transport.listen({ hostname: values.host, port, onAccept: echo }).catch((error) =>
-  fail(error.message)
-);
-console.log(`listening on ${formatHostPort(listener.addr.hostname, listener.addr.port)}`);
+const server = await startAdapterEcho({ transport, hostname: values.host, port }).catch((error) => fail(error.message));
+console.log(`listening on ${formatHostPort(server.addr.hostname, server.addr.port)}`);
 
 let stopping = false;
 async function shutdown(): Promise<void> {
   if (stopping) return;
   stopping = true;
-  await listener.close();
-  await Promise.all([...open].map((s) => s.close()));
+  await server.close();
   console.log("stopped");
   process.exit(0);
 }

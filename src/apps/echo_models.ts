@@ -4,6 +4,7 @@
  * @module
  */
 
+import { startAdapterEcho } from "./echo_adapter.ts";
 import { startAsyncSelectEcho } from "./echo_async_select.ts";
 import { startBlockingEcho } from "./echo_blocking.ts";
 import { startEngineEcho } from "./echo_engine.ts";
@@ -35,6 +36,17 @@ export type EchoModel =
   | "engine";
 
 /**
+ * An echo server's name: a model, or `"adapter"`, the bare runtime adapter the models are
+ * measured against.
+ *
+ * @example
+ * ```ts
+ * const server: EchoServerName = "adapter";
+ * ```
+ */
+export type EchoServerName = EchoModel | "adapter";
+
+/**
  * Every echo model, from the simplest to the engine.
  *
  * @example
@@ -54,7 +66,18 @@ export const ECHO_MODELS: readonly EchoModel[] = [
   "engine",
 ];
 
-const STARTERS: Record<EchoModel, (options: EchoServerOptions) => Promise<EchoServer>> = {
+/**
+ * Every echo server: the adapter baseline, then the models.
+ *
+ * @example
+ * ```ts
+ * console.log(ECHO_SERVERS[0]); // "adapter"
+ * ```
+ */
+export const ECHO_SERVERS: readonly EchoServerName[] = ["adapter", ...ECHO_MODELS];
+
+const STARTERS: Record<EchoServerName, (options: EchoServerOptions) => Promise<EchoServer>> = {
+  "adapter": startAdapterEcho,
   "blocking": startBlockingEcho,
   "nonblocking": startNonBlockingEcho,
   "select": startSelectEcho,
@@ -67,7 +90,7 @@ const STARTERS: Record<EchoModel, (options: EchoServerOptions) => Promise<EchoSe
 };
 
 /**
- * Starts the echo server of a model.
+ * Starts the echo server of a model, or the adapter baseline.
  *
  * @example
  * ```ts
@@ -75,11 +98,11 @@ const STARTERS: Record<EchoModel, (options: EchoServerOptions) => Promise<EchoSe
  * await server.close();
  * ```
  */
-export function startModelEcho(model: EchoModel, options: EchoServerOptions = {}): Promise<EchoServer> {
+export function startModelEcho(model: EchoServerName, options: EchoServerOptions = {}): Promise<EchoServer> {
   const start = Object.hasOwn(STARTERS, model) ? STARTERS[model] : undefined;
   if (start === undefined) {
     return Promise.reject(
-      new RangeError(`Echo model must be one of ${ECHO_MODELS.join(", ")}, got ${JSON.stringify(model)}`),
+      new RangeError(`Echo model must be one of ${ECHO_SERVERS.join(", ")}, got ${JSON.stringify(model)}`),
     );
   }
   return start(options);

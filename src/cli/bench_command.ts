@@ -4,7 +4,7 @@
  * @module
  */
 
-import { ECHO_MODELS, type EchoModel } from "../apps/echo_models.ts";
+import { ECHO_MODELS, ECHO_SERVERS, type EchoServerName } from "../apps/echo_models.ts";
 import type { RuntimeName } from "../runtime/detect.ts";
 import { absolutePath, writeTextFile } from "../runtime/process.ts";
 import {
@@ -31,6 +31,8 @@ const OPTIONS: Record<string, OptionDefinition> = {
   warmup: { type: "string", value: "N", default: "1", help: "seconds of warm-up per cell" },
   runtime: { type: "string", value: "deno,bun,node", default: "deno,bun,node", help: "the runtimes that run the servers" },
   models: { type: "string", value: "M,M", default: ECHO_MODELS.join(","), help: "the models" },
+  baseline: { type: "boolean", help: "also run the bare adapter echo, and give each model's CPU as a ratio to it" },
+  rounds: { type: "string", value: "N", default: "1", help: "runs of every cell, taking turns; the table shows medians" },
   framing: { type: "string", value: "raw|lp4", default: "raw", help: "the servers' framing" },
   out: { type: "string", value: "DIR", default: "sockmodels-bench", help: "where models.md, models.json and models.svg go" },
   help: { type: "boolean", short: "h", help: "show this help" },
@@ -49,6 +51,8 @@ export function benchUsage(): string {
     "Runs every model's echo server on each runtime under the same load (16 pipelined frames of 64 B per\n" +
     "connection, every byte checked) and reports msgs/s, p50 and p99 latency, server CPU per message and\n" +
     "memory per connection: a Markdown table on standard output, and models.md, models.json and models.svg.\n" +
+    "With --baseline the bare adapter echo runs too, and each model's CPU per message is given as a ratio to\n" +
+    "it; with --rounds N every cell runs N times, in turns, and the table shows medians.\n" +
     "Server CPU and memory are read from /proc (Linux).\n\n" +
     `Options:\n${describeOptions(OPTIONS)}`;
 }
@@ -81,7 +85,11 @@ export async function runBench(args: string[], io: CliIo): Promise<number> {
   const seconds = numberValue(values.seconds as string, "Seconds", command, { min: 0.1, max: 3600 });
   const warmupMs = numberValue(values.warmup as string, "Warm-up", command, { min: 0, max: 600 }) * 1000;
   const runtimes = choiceListValue(values.runtime as string, RUNTIMES, "Runtime", command);
-  const models = choiceListValue(values.models as string, ECHO_MODELS, "Model", command) as EchoModel[];
+  const chosen = choiceListValue(values.models as string, ECHO_SERVERS, "Model", command) as EchoServerName[];
+  const models: EchoServerName[] = values.baseline === true && !chosen.includes("adapter")
+    ? ["adapter", ...chosen]
+    : chosen;
+  const rounds = numberValue(values.rounds as string, "Rounds", command, { min: 1, max: 100, integer: true });
   const framing = choiceValue(values.framing as string, ["raw", "lp4"] as const, "Framing", command);
   const out = values.out as string;
   if (out === "") throw new UsageError('Output directory must not be empty, got ""', command);
@@ -94,7 +102,15 @@ export async function runBench(args: string[], io: CliIo): Promise<number> {
       return 1;
     }
   }
-  const setup: BenchSetup = { seconds, warmupMs, framing, inFlight: 16, payloadSize: 64, date: new Date().toISOString() };
+  const setup: BenchSetup = {
+    seconds,
+    warmupMs,
+    framing,
+    inFlight: 16,
+    payloadSize: 64,
+    rounds,
+    date: new Date().toISOString(),
+  };
   const rows = await runModelsBench({
     runtimes,
     connections,
@@ -102,6 +118,7 @@ export async function runBench(args: string[], io: CliIo): Promise<number> {
     seconds,
     warmupMs,
     framing,
+    rounds,
     onProgress: (line) => io.stderr(line + "\n"),
   });
   const markdown = benchMarkdown(rows, setup);

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ModelsBenchRow } from "./models_bench.ts";
+import { medianRows, type ModelsBenchRow } from "./models_bench.ts";
 import { type BarChart, barChartsSvg } from "./svg_chart.ts";
 
 /**
@@ -27,6 +27,8 @@ export interface BenchSetup {
   inFlight: number;
   /** Payload bytes per frame. */
   payloadSize: number;
+  /** Runs of every cell; the table and chart show medians. Default 1. */
+  rounds?: number;
   /** When it ran (ISO 8601). */
   date: string;
 }
@@ -36,7 +38,9 @@ function fixed(n: number, digits: number): string {
 }
 
 /**
- * The Markdown table: one row per runtime, connection count and model.
+ * The Markdown table: one row per runtime, connection count and model, with the medians over
+ * the rounds. When the adapter baseline ran, a column gives each row's server CPU per message
+ * as a ratio to the adapter's at the same runtime and connection count.
  *
  * @example
  * ```ts
@@ -44,28 +48,40 @@ function fixed(n: number, digits: number): string {
  * ```
  */
 export function benchMarkdown(rows: ModelsBenchRow[], setup: BenchSetup): string {
+  const cells = medianRows(rows);
+  const baseline = cells.some((r) => r.model === "adapter");
+  const rounds = setup.rounds ?? 1;
   const lines = [
     `Every model's echo server under the same load: ${setup.inFlight} frames of ${setup.payloadSize} B in flight per ` +
-    `connection, ${setup.seconds} s measured after ${setup.warmupMs / 1000} s of warm-up, framing ${setup.framing}.`,
+    `connection, ${setup.seconds} s measured after ${setup.warmupMs / 1000} s of warm-up, framing ${setup.framing}` +
+    (rounds > 1 ? `, median of ${rounds} rounds.` : "."),
     "",
-    "| runtime | connections | model | msgs/s | p50 µs | p99 µs | server CPU µs/msg | memory/conn KiB | errors |",
-    "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    "| runtime | connections | model | msgs/s | p50 µs | p99 µs | server CPU µs/msg |" +
+    (baseline ? " CPU vs adapter |" : "") + " memory/conn KiB | errors |",
+    "|---|---:|---|---:|---:|---:|---:|" + (baseline ? "---:|" : "") + "---:|---:|",
   ];
-  for (const r of rows) {
+  for (const r of cells) {
     if (r.error) {
-      lines.push(`| ${r.runtime} | ${r.connections} | ${r.model} | failed: ${r.error.replace(/\|/g, "\\|")} | | | | | |`);
+      lines.push(
+        `| ${r.runtime} | ${r.connections} | ${r.model} | failed: ${r.error.replace(/\|/g, "\\|")} | | | |` +
+          (baseline ? " |" : "") + " | |",
+      );
       continue;
     }
+    const base = cells.find((b) => b.model === "adapter" && b.runtime === r.runtime && b.connections === r.connections);
+    const ratio = base && !base.error ? `${fixed(r.cpuUsPerMsg / base.cpuUsPerMsg, 2)}x` : "-";
     lines.push(
       `| ${r.runtime} | ${r.connections} | ${r.model} | ${Math.round(r.msgsPerSec)} | ${fixed(r.p50us, 0)} | ` +
-        `${fixed(r.p99us, 0)} | ${fixed(r.cpuUsPerMsg, 2)} | ${fixed(r.memoryPerConnectionBytes / 1024, 1)} | ${r.byteErrors} |`,
+        `${fixed(r.p99us, 0)} | ${fixed(r.cpuUsPerMsg, 2)} |` + (baseline ? ` ${ratio} |` : "") +
+        ` ${fixed(r.memoryPerConnectionBytes / 1024, 1)} | ${r.byteErrors} |`,
     );
   }
   return lines.join("\n") + "\n";
 }
 
 /**
- * The JSON document: the setup and every row.
+ * The JSON document: the setup, the rows of the table (medians over the rounds) and every
+ * measurement.
  *
  * @example
  * ```ts
@@ -74,10 +90,12 @@ export function benchMarkdown(rows: ModelsBenchRow[], setup: BenchSetup): string
  * ```
  */
 export function benchJson(rows: ModelsBenchRow[], setup: BenchSetup): string {
-  const clean = rows.map((r) =>
-    Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === "number" && !Number.isFinite(v) ? null : v]))
-  );
-  return JSON.stringify({ benchmark: "models", ...setup, rows: clean }, null, 2) + "\n";
+  const clean = (list: ModelsBenchRow[]) =>
+    list.map((r) =>
+      Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === "number" && !Number.isFinite(v) ? null : v]))
+    );
+  return JSON.stringify({ benchmark: "models", ...setup, rows: clean(medianRows(rows)), measurements: clean(rows) }, null, 2) +
+    "\n";
 }
 
 /**
@@ -89,7 +107,8 @@ export function benchJson(rows: ModelsBenchRow[], setup: BenchSetup): string {
  * writeTextFile("models.svg", benchSvg(rows));
  * ```
  */
-export function benchSvg(rows: ModelsBenchRow[]): string {
+export function benchSvg(measured: ModelsBenchRow[]): string {
+  const rows = medianRows(measured);
   const runtimes = [...new Set(rows.map((r) => r.runtime))];
   const models = [...new Set(rows.map((r) => r.model))];
   const charts: BarChart[] = [];

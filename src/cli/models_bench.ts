@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { EchoModel } from "../apps/echo_models.ts";
+import type { EchoServerName } from "../apps/echo_models.ts";
 import type { RuntimeName } from "../runtime/detect.ts";
 import { startProcess } from "../runtime/process.ts";
 import { cliCommandLine } from "./cli_location.ts";
@@ -27,14 +27,16 @@ export interface ModelsBenchOptions {
   runtimes: RuntimeName[];
   /** The connection counts. */
   connections: number[];
-  /** The models. */
-  models: EchoModel[];
+  /** The models; `"adapter"` is the bare adapter echo, the baseline. */
+  models: EchoServerName[];
   /** How long each cell is measured, in seconds. */
   seconds: number;
   /** How long each cell runs before it is measured, in milliseconds. */
   warmupMs: number;
   /** The servers' framing: raw (chunks) or lp4 (the load's own frames). */
   framing: "raw" | "lp4";
+  /** How many times every cell runs, the cells of one round taking turns. Default 1. */
+  rounds?: number;
   /** Frames in flight on each connection. Default 16. */
   inFlight?: number;
   /** Payload bytes of each frame. Default 64. */
@@ -55,8 +57,10 @@ export interface ModelsBenchOptions {
 export interface ModelsBenchRow {
   /** The runtime of the server. */
   runtime: RuntimeName;
-  /** The model. */
-  model: EchoModel;
+  /** The model, or `"adapter"`. */
+  model: EchoServerName;
+  /** The round this row was measured in, from 1; in {@linkcode medianRows}' rows, how many rounds. */
+  round: number;
   /** Open connections. */
   connections: number;
   /** Echoed messages per second. */
@@ -78,7 +82,7 @@ export interface ModelsBenchRow {
 const LISTENING = /listening on .*:(\d+)/;
 
 /** Starts a server and resolves with its port once it prints `listening on HOST:PORT`. */
-function startServer(runtime: RuntimeName, model: EchoModel, framing: string) {
+function startServer(runtime: RuntimeName, model: EchoServerName, framing: string) {
   const { command, args } = cliCommandLine(runtime, [
     "serve",
     "echo",
@@ -132,54 +136,100 @@ function startServer(runtime: RuntimeName, model: EchoModel, framing: string) {
  */
 export async function runModelsBench(options: ModelsBenchOptions): Promise<ModelsBenchRow[]> {
   const rows: ModelsBenchRow[] = [];
-  for (const runtime of options.runtimes) {
-    for (const connections of options.connections) {
-      for (const model of options.models) {
-        const row: ModelsBenchRow = {
-          runtime,
-          model,
-          connections,
-          msgsPerSec: Number.NaN,
-          p50us: Number.NaN,
-          p99us: Number.NaN,
-          cpuUsPerMsg: Number.NaN,
-          memoryPerConnectionBytes: Number.NaN,
-          byteErrors: 0,
-        };
-        let server: ReturnType<typeof startServer> | undefined;
-        try {
-          server = startServer(runtime, model, options.framing);
-          const port = await server.ready;
-          const r = await runLoad({
-            port,
-            pid: server.child.pid,
+  const rounds = options.rounds ?? 1;
+  for (let round = 1; round <= rounds; round++) {
+    for (const runtime of options.runtimes) {
+      for (const connections of options.connections) {
+        for (const model of options.models) {
+          const row: ModelsBenchRow = {
+            runtime,
+            model,
+            round,
             connections,
-            inFlight: options.inFlight ?? 16,
-            payloadSize: options.payloadSize ?? 64,
-            seconds: options.seconds,
-            warmupMs: options.warmupMs,
-          });
-          Object.assign(row, {
-            msgsPerSec: r.msgsPerSec,
-            p50us: r.p50us,
-            p99us: r.p99us,
-            cpuUsPerMsg: r.cpuUsPerMsg,
-            memoryPerConnectionBytes: Math.max(0, r.rssLoadedBytes - r.rssBeforeBytes) / connections,
-            byteErrors: r.byteErrors,
-          });
-          options.onProgress?.(
-            `${runtime} ${model} x${connections}: ${Math.round(r.msgsPerSec)} msgs/s, p99 ${r.p99us.toFixed(0)} µs, ` +
-              `${r.cpuUsPerMsg.toFixed(2)} µs CPU/msg, errors ${r.byteErrors}`,
-          );
-        } catch (error) {
-          row.error = (error as Error).message;
-          options.onProgress?.(`${runtime} ${model} x${connections}: failed: ${row.error}`);
-        } finally {
-          await server?.stop();
+            msgsPerSec: Number.NaN,
+            p50us: Number.NaN,
+            p99us: Number.NaN,
+            cpuUsPerMsg: Number.NaN,
+            memoryPerConnectionBytes: Number.NaN,
+            byteErrors: 0,
+          };
+          let server: ReturnType<typeof startServer> | undefined;
+          try {
+            server = startServer(runtime, model, options.framing);
+            const port = await server.ready;
+            const r = await runLoad({
+              port,
+              pid: server.child.pid,
+              connections,
+              inFlight: options.inFlight ?? 16,
+              payloadSize: options.payloadSize ?? 64,
+              seconds: options.seconds,
+              warmupMs: options.warmupMs,
+            });
+            Object.assign(row, {
+              msgsPerSec: r.msgsPerSec,
+              p50us: r.p50us,
+              p99us: r.p99us,
+              cpuUsPerMsg: r.cpuUsPerMsg,
+              memoryPerConnectionBytes: Math.max(0, r.rssLoadedBytes - r.rssBeforeBytes) / connections,
+              byteErrors: r.byteErrors,
+            });
+            options.onProgress?.(
+              `${rounds > 1 ? `round ${round}: ` : ""}${runtime} ${model} x${connections}: ${Math.round(r.msgsPerSec)} msgs/s, p99 ${r.p99us.toFixed(0)} µs, ` +
+                `${r.cpuUsPerMsg.toFixed(2)} µs CPU/msg, errors ${r.byteErrors}`,
+            );
+          } catch (error) {
+            row.error = (error as Error).message;
+            options.onProgress?.(`${runtime} ${model} x${connections}: failed: ${row.error}`);
+          } finally {
+            await server?.stop();
+          }
+          rows.push(row);
         }
-        rows.push(row);
       }
     }
   }
   return rows;
+}
+
+/**
+ * One row per runtime, connection count and model: the median of each figure over the
+ * rounds (a failed round counts only as a failure), and the errors summed. With one round the
+ * rows come back as they are.
+ *
+ * @example
+ * ```ts
+ * const table = medianRows(rows);
+ * ```
+ */
+export function medianRows(rows: ModelsBenchRow[]): ModelsBenchRow[] {
+  const groups = new Map<string, ModelsBenchRow[]>();
+  for (const r of rows) {
+    const key = `${r.runtime}\u0000${r.connections}\u0000${r.model}`;
+    const group = groups.get(key);
+    if (group) group.push(r);
+    else groups.set(key, [r]);
+  }
+  const median = (xs: number[]): number => {
+    const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+    if (s.length === 0) return Number.NaN;
+    const mid = s.length >> 1;
+    return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  };
+  return [...groups.values()].map((group) => {
+    const ok = group.filter((r) => r.error === undefined);
+    const pick = (f: (r: ModelsBenchRow) => number) => median(ok.map(f));
+    const failed = group.find((r) => r.error !== undefined);
+    return {
+      ...group[0],
+      round: group.length,
+      msgsPerSec: pick((r) => r.msgsPerSec),
+      p50us: pick((r) => r.p50us),
+      p99us: pick((r) => r.p99us),
+      cpuUsPerMsg: pick((r) => r.cpuUsPerMsg),
+      memoryPerConnectionBytes: pick((r) => r.memoryPerConnectionBytes),
+      byteErrors: group.reduce((n, r) => n + r.byteErrors, 0),
+      ...(failed ? { error: failed.error } : {}),
+    };
+  });
 }

@@ -7,7 +7,7 @@
 
 import { CHAT_FRAMINGS, type ChatFraming, startChatServer } from "../apps/chat_server.ts";
 import { echoCodec, ECHO_FRAMINGS, type EchoFraming } from "../apps/echo_framing.ts";
-import { ECHO_MODELS, type EchoModel, startModelEcho } from "../apps/echo_models.ts";
+import { ECHO_SERVERS, type EchoServerName, startModelEcho } from "../apps/echo_models.ts";
 import { HOST_MODELS, type HostModel } from "../apps/host_models.ts";
 import { startOmokServer } from "../apps/omok_server.ts";
 import type { AppLogEvent } from "../apps/app_log.ts";
@@ -41,7 +41,12 @@ const CHAT_OPTIONS: Record<string, OptionDefinition> = {
 };
 
 const ECHO_OPTIONS: Record<string, OptionDefinition> = {
-  model: { type: "string", value: ECHO_MODELS.join("|"), default: "engine", help: "the I/O model" },
+  model: {
+    type: "string",
+    value: ECHO_SERVERS.join("|"),
+    default: "engine",
+    help: "the I/O model (adapter: the bare runtime adapter, the models' baseline)",
+  },
   framing: { type: "string", value: ECHO_FRAMINGS.join("|"), default: "raw", help: "what is echoed: chunks or frames" },
   ...COMMON,
 };
@@ -108,7 +113,7 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   const framing = server === "omok"
     ? "lines"
     : choiceValue(values.framing as string, framingChoices as readonly string[], "Framing", command) as EchoFraming;
-  const models: readonly string[] = server === "echo" ? ECHO_MODELS : HOST_MODELS;
+  const models: readonly string[] = server === "echo" ? ECHO_SERVERS : HOST_MODELS;
   const model = choiceValue(values.model as string, models, "Model", command);
   const highWaterMark = server === "chat"
     ? numberValue(values["high-water-mark"] as string, "High water mark", command, { min: 1, max: 2 ** 40, integer: true })
@@ -139,7 +144,7 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
     if (server === "chat") {
       running = await startChatServer({ ...where, model: model as HostModel, framing: framing as ChatFraming, highWaterMark, onLog });
     } else if (server === "echo") {
-      running = await startModelEcho(model as EchoModel, { ...where, framing: framing as EchoFraming });
+      running = await startModelEcho(model as EchoServerName, { ...where, framing: framing as EchoFraming });
     } else {
       running = await startOmokServer({ ...where, model: model as HostModel, graceMs, onLog });
     }

@@ -9,6 +9,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ECHO_MODELS } from "../../src/apps/echo_models.ts";
+import { medianRows, type ModelsBenchRow } from "../../src/cli/models_bench.ts";
 import { runCli } from "../../src/cli/run_cli.ts";
 import { barChartsSvg, escapeXml, niceCeiling } from "../../src/cli/svg_chart.ts";
 import { cliCommandLine, runtimeExecutable } from "../../src/cli/cli_location.ts";
@@ -58,6 +59,64 @@ describe("bench models", () => {
     }
   });
 
+  test("--baseline adds the adapter echo and a CPU ratio column; --rounds takes medians", async () => {
+    const out = mkdtempSync(join(tmpdir(), "sockmodels-bench-"));
+    try {
+      const runtime = detectRuntime();
+      const io = testIo();
+      const args = [
+        "bench", "models", "--connections", "10", "--seconds", "0.5", "--warmup", "0.1", "--runtime", runtime,
+        "--models", "poll", "--baseline", "--rounds", "2", "--out", out,
+      ];
+      const code = await within(runCli(args, io), 120_000, "the baseline run");
+      assert.equal(code, 0, io.err);
+      assert.match(io.out, /median of 2 rounds/);
+      assert.match(io.out, /\| server CPU µs\/msg \| CPU vs adapter \| memory\/conn KiB \|/);
+      const table = io.out.split("\n").filter((l) => l.startsWith(`| ${runtime} |`));
+      assert.equal(table.length, 2, io.out);
+      assert.match(table[0], new RegExp(`^\\| ${runtime} \\| 10 \\| adapter \\| .* \\| 1\\.00x \\|`));
+      assert.match(table[1], new RegExp(`^\\| ${runtime} \\| 10 \\| poll \\| .* \\| \\d+\\.\\d\\dx \\|`));
+      assert.match(io.err, /round 2: /);
+      const json = JSON.parse(readFileSync(join(out, "models.json"), "utf8"));
+      assert.equal(json.rounds, 2);
+      assert.deepEqual(json.rows.map((r: { model: string }) => r.model), ["adapter", "poll"]);
+      assert.deepEqual(
+        json.measurements.map((r: { model: string; round: number }) => `${r.round} ${r.model}`),
+        ["1 adapter", "1 poll", "2 adapter", "2 poll"],
+      );
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  test("medianRows: the median of each figure over the rounds, failures kept, errors summed", () => {
+    const row = (round: number, cpu: number, extra: Partial<ModelsBenchRow> = {}): ModelsBenchRow => ({
+      runtime: "node",
+      model: "poll",
+      round,
+      connections: 100,
+      msgsPerSec: cpu * 1000,
+      p50us: cpu,
+      p99us: cpu * 2,
+      cpuUsPerMsg: cpu,
+      memoryPerConnectionBytes: 1024,
+      byteErrors: 0,
+      ...extra,
+    });
+    const [cell] = medianRows([row(1, 3), row(2, 1, { byteErrors: 2 }), row(3, 2)]);
+    assert.equal(cell.cpuUsPerMsg, 2);
+    assert.equal(cell.msgsPerSec, 2000);
+    assert.equal(cell.p99us, 4);
+    assert.equal(cell.byteErrors, 2);
+    assert.equal(cell.round, 3);
+    assert.equal(cell.error, undefined);
+    const [even] = medianRows([row(1, 1), row(2, 4)]);
+    assert.equal(even.cpuUsPerMsg, 2.5);
+    const [failed] = medianRows([row(1, 1), row(2, Number.NaN, { error: "the server did not start" })]);
+    assert.equal(failed.cpuUsPerMsg, 1, "a failed round does not count in the median");
+    assert.equal(failed.error, "the server did not start", "but the failure shows");
+    assert.equal(medianRows([row(1, 1), row(1, 2, { model: "iocp" })]).length, 2, "one cell per model");
+  });
 });
 
 describe("finding the runtimes", () => {
