@@ -406,6 +406,8 @@ export function waitForMultipleEvents(
   } catch (error) {
     return Promise.reject(error);
   }
+  // The caller may change its array while we wait: everything below uses what it held now.
+  const ids = events.map((e) => e.id);
   const ready = (): number => {
     if (waitAll) return states.every((s) => s.signaled) ? WAIT_OBJECT_0 : -1;
     const index = states.findIndex((s) => s.signaled);
@@ -428,7 +430,7 @@ export function waitForMultipleEvents(
       const closed = states.findIndex((s) => s.closed);
       if (closed >= 0) {
         finish();
-        reject(new TypeError(`The event at index ${closed} (event ${events[closed].id}) was closed during the wait`));
+        reject(new TypeError(`The event at index ${closed} (event ${ids[closed]}) was closed during the wait`));
         return;
       }
       const result = ready();

@@ -132,6 +132,19 @@ describe("event objects and waitForMultipleEvents", () => {
     closeEvent(event);
     await assert.rejects(other, (e: unknown) => e instanceof TypeError && /closed/.test(e.message));
   });
+
+  test("the wait is on the events passed at the call, even if the caller's array changes after", async () => {
+    const events = [createEvent(), createEvent(), createEvent()];
+    const closing = events[2];
+    const pending = waitForMultipleEvents(events);
+    // A server that drops a client takes its event out of the array first, then closes it.
+    events.splice(1, 2);
+    closeEvent(closing);
+    await assert.rejects(pending, {
+      name: "TypeError",
+      message: `The event at index 2 (event ${closing.id}) was closed during the wait`,
+    });
+  });
 });
 
 for (const [name, make] of transports) {
