@@ -177,4 +177,9 @@ const RAW_CHUNKS: FrameCodec = {
   },
   encode: (payload: Uint8Array) => payload,
   encodeHeader: () => EMPTY,
+  encodeInto(payload: Uint8Array, target: Uint8Array, offset: number): number {
+    if (target.length - offset < payload.length) return -1;
+    target.set(payload, offset);
+    return payload.length;
+  },
 };
