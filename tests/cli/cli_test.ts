@@ -29,7 +29,7 @@ const BAD: [string[], RegExp][] = [
   [["serve", "chat", "--framing", "raw"], /Framing must be one of lines, lp4, got "raw"/],
   [["serve", "chat", "--high-water-mark", "0"], /High water mark must be an integer from 1 to \d+, got "0"/],
   [["serve", "chat", "now"], /Unexpected argument "now": serve chat takes options only/],
-  [["serve", "echo", "--model", "epoll"], /Model must be one of blocking, nonblocking, select, poll, selector, event-select, async-select, iocp, engine, got "epoll"/],
+  [["serve", "echo", "--model", "epoll"], /Model must be one of adapter, blocking, nonblocking, select, poll, selector, event-select, async-select, iocp, engine, got "epoll"/],
   [["serve", "echo", "--framing", "xml"], /Framing must be one of raw, lp4, varint, lines, got "xml"/],
   [["serve", "omok", "--grace", "soon"], /Grace must be a number from 0 to 86400, got "soon"/],
   [["serve", "chat", "--host", ""], /Host must not be empty, got ""/],
@@ -43,7 +43,7 @@ const BAD: [string[], RegExp][] = [
   [["bench", "models", "--connections", "100,lots"], /Connections must be an integer from 1 to 100000, got "lots"/],
   [["bench", "models", "--seconds", "0"], /Seconds must be a number from 0.1 to 3600, got "0"/],
   [["bench", "models", "--runtime", "deno,java"], /Runtime must be one of deno, bun, node, got "java"/],
-  [["bench", "models", "--models", "select,epoll"], /Model must be one of blocking, .*, got "epoll"/],
+  [["bench", "models", "--models", "select,epoll"], /Model must be one of adapter, blocking, .*, got "epoll"/],
   [["bench", "models", "--framing", "lines"], /Framing must be one of raw, lp4, got "lines"/],
 ];
 
