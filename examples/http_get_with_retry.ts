@@ -12,9 +12,7 @@
  *
  * It prints the status line and the body size, and exits with 1 when every attempt failed.
  */
-import { realpathSync } from "node:fs";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { NetError } from "../src/core/errors.ts";
 import type { BackoffOptions } from "../src/resilience/backoff.ts";
@@ -29,6 +27,7 @@ import {
   loadTransport,
 } from "../src/runtime/detect.ts";
 import type { Transport, TransportName } from "../src/runtime/types.ts";
+import { isMainModule } from "../src/runtime/process.ts";
 
 /** Options of {@link httpGetWithRetry}. */
 export interface HttpGetOptions {
@@ -439,16 +438,6 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-function isMain(moduleUrl: string): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(fileURLToPath(moduleUrl)) === realpathSync(script);
-  } catch {
-    return false;
-  }
-}
-
-if (isMain(import.meta.url)) {
+if (isMainModule(import.meta.url)) {
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -13,6 +13,7 @@ import { WOULD_BLOCK } from "../models/nonblocking.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/mod.ts";
 import { echoCodec, type EchoServer, type EchoServerOptions, framedParts } from "./echo_framing.ts";
+import { PendingCloses } from "./pending_closes.ts";
 
 const BUFSIZE = 64 * 1024;
 /** Stop receiving from a client while this much echo is still unsent (a slow reader). */
@@ -21,7 +22,7 @@ const MAX_BACKLOG = 1024 * 1024;
 /** The listening socket. */
 class EchoListenSocket extends AsyncSocket {
   readonly clients: Set<EchoClientSocket> = new Set();
-  readonly closing: Set<Promise<void>> = new Set();
+  readonly closing: PendingCloses = new PendingCloses();
   readonly codec: FrameCodec | undefined;
   readonly buf: Uint8Array = new Uint8Array(BUFSIZE);
 
@@ -39,9 +40,7 @@ class EchoListenSocket extends AsyncSocket {
   /** Closes a client and remembers the close, so that shutting down can wait for it. */
   release(client: EchoClientSocket): void {
     this.clients.delete(client);
-    const done = client.close().catch(() => {});
-    this.closing.add(done);
-    void done.then(() => this.closing.delete(done));
+    this.closing.close(client);
   }
 }
 
@@ -177,7 +176,7 @@ export async function startAsyncSelectEcho(options: EchoServerOptions = {}): Pro
       closed = true;
       await listenSocket.close();
       for (const client of [...listenSocket.clients]) listenSocket.release(client);
-      await Promise.all(listenSocket.closing);
+      await listenSocket.closing.settled();
       loop.stop();
       await running;
     },

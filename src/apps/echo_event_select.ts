@@ -28,6 +28,8 @@ import { EventWaitGroups } from "./event_wait_groups.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/mod.ts";
 import { echoCodec, type EchoServer, type EchoServerOptions, framedParts } from "./echo_framing.ts";
+import { PendingCloses } from "./pending_closes.ts";
+import { SendQueue } from "./send_queue.ts";
 
 const BUFSIZE = 64 * 1024;
 /** Stop reading a client while this much echo is still unsent (a slow reader). */
@@ -37,9 +39,7 @@ const MAX_BACKLOG = 1024 * 1024;
 interface SocketInfo {
   sock: NonBlockingSocket;
   event: WsaEvent;
-  out: Uint8Array[];
-  outHead: number;
-  outBytes: number;
+  out: SendQueue;
   decoder?: FrameDecoder;
   readStopped: boolean;
   peerClosed: boolean;
@@ -65,7 +65,7 @@ export async function startEventSelectEcho(options: EchoServerOptions = {}): Pro
   });
   const codec: FrameCodec | undefined = echoCodec(options.framing);
   const buf = new Uint8Array(BUFSIZE);
-  const closing = new Set<Promise<void>>();
+  const closing = new PendingCloses();
   const clients = new Set<SocketInfo>();
 
   // The listening socket only needs to hear about connections to accept.
@@ -76,9 +76,7 @@ export async function startEventSelectEcho(options: EchoServerOptions = {}): Pro
     const info: SocketInfo = {
       sock,
       event: createEvent(),
-      out: [],
-      outHead: 0,
-      outBytes: 0,
+      out: new SendQueue(),
       decoder: codec?.decoder(),
       readStopped: false,
       peerClosed: false,
@@ -97,51 +95,34 @@ export async function startEventSelectEcho(options: EchoServerOptions = {}): Pro
     if (abort) {
       info.sock.reset();
     } else {
-      const done = info.sock.close().catch(() => {});
-      closing.add(done);
-      void done.then(() => closing.delete(done));
+      closing.close(info.sock);
     }
   };
 
   const queue = (info: SocketInfo, bytes: Uint8Array): void => {
     info.out.push(bytes);
-    info.outBytes += bytes.byteLength;
   };
 
   // Sends what is pending; a partial send keeps the tail for the next FD_WRITE.
   const sendPending = (info: SocketInfo): void => {
     try {
-      while (info.outHead < info.out.length) {
-        const head = info.out[info.outHead];
-        const sent = info.sock.trySend(head);
-        if (sent === WOULD_BLOCK) break;
-        info.outBytes -= sent;
-        if (sent < head.byteLength) {
-          info.out[info.outHead] = head.subarray(sent);
-          break;
-        }
-        info.outHead++;
-      }
+      info.out.drain(info.sock);
     } catch {
       removeSocketInfo(info, true);
       return;
     }
-    if (info.outHead === info.out.length) {
-      info.out.length = 0;
-      info.outHead = 0;
-    }
-    if (info.readStopped && info.outBytes < MAX_BACKLOG) {
+    if (info.readStopped && info.out.bytes < MAX_BACKLOG) {
       // The slow reader caught up: a recv re-enables FD_READ.
       info.readStopped = false;
       recvOnce(info);
       return;
     }
-    if (info.peerClosed && info.outBytes === 0) removeSocketInfo(info, false);
+    if (info.peerClosed && info.out.bytes === 0) removeSocketInfo(info, false);
   };
 
   // One recv per FD_READ, as in the seed; if data is left, FD_READ is recorded again.
   const recvOnce = (info: SocketInfo): void => {
-    if (info.outBytes >= MAX_BACKLOG) {
+    if (info.out.bytes >= MAX_BACKLOG) {
       info.readStopped = true;
       return;
     }
@@ -180,7 +161,7 @@ export async function startEventSelectEcho(options: EchoServerOptions = {}): Pro
       } catch {
         // A truncated last frame: echo what was whole, then close.
       }
-      if (info.outBytes === 0) removeSocketInfo(info, false);
+      if (info.out.bytes === 0) removeSocketInfo(info, false);
     }
   };
 
@@ -207,7 +188,7 @@ export async function startEventSelectEcho(options: EchoServerOptions = {}): Pro
       await listenSocket.close();
       closeEvent(listenEvent);
       for (const info of [...clients]) removeSocketInfo(info, false);
-      await Promise.all(closing);
+      await closing.settled();
     },
   };
 }

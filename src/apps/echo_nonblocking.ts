@@ -12,14 +12,14 @@ import { defaultTransport } from "../runtime/detect.ts";
 import { echoCodec, type EchoServer, type EchoServerOptions, framedParts } from "./echo_framing.ts";
 import { nextEventLoopTurn } from "../runtime/process.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/mod.ts";
+import { SendQueue } from "./send_queue.ts";
 
 /** Stop reading a client while this much echo is still unsent (a slow reader). */
 const MAX_BACKLOG = 1024 * 1024;
 
 interface Client {
   sock: NonBlockingSocket;
-  out: Uint8Array[]; // bytes still to send, in order
-  outBytes: number;
+  out: SendQueue; // bytes still to send, in order
   decoder?: FrameDecoder;
   peerClosed: boolean;
 }
@@ -46,17 +46,14 @@ export async function startNonBlockingEcho(options: EchoServerOptions = {}): Pro
   const buf = new Uint8Array(64 * 1024);
   let running = true;
 
-  const queue = (c: Client, bytes: Uint8Array) => {
-    c.out.push(bytes);
-    c.outBytes += bytes.byteLength;
-  };
+  const queue = (c: Client, bytes: Uint8Array) => c.out.push(bytes);
 
   // Returns true when the pass did any work.
   const serviceClient = (c: Client): boolean => {
     let worked = false;
     try {
       // recv until it would block (or the backlog is too large).
-      while (!c.peerClosed && c.outBytes < MAX_BACKLOG) {
+      while (!c.peerClosed && c.out.bytes < MAX_BACKLOG) {
         const n = c.sock.tryRecv(buf);
         if (n === WOULD_BLOCK) break;
         worked = true;
@@ -73,24 +70,14 @@ export async function startNonBlockingEcho(options: EchoServerOptions = {}): Pro
         } else queue(c, data);
       }
       // send until it would block; a partial send keeps the tail.
-      while (c.out.length > 0) {
-        const head = c.out[0];
-        const sent = c.sock.trySend(head);
-        if (sent === WOULD_BLOCK) break;
-        worked = true;
-        c.outBytes -= sent;
-        if (sent === head.byteLength) c.out.shift();
-        else {
-          c.out[0] = head.subarray(sent);
-          break;
-        }
-      }
+      const unsent = c.out.bytes;
+      c.out.drain(c.sock);
+      if (c.out.bytes < unsent) worked = true;
     } catch {
       // A reset or a bad frame: drop this client only.
       c.sock.reset();
       c.peerClosed = true;
-      c.out.length = 0;
-      c.outBytes = 0;
+      c.out.clear();
     }
     return worked;
   };
@@ -99,13 +86,13 @@ export async function startNonBlockingEcho(options: EchoServerOptions = {}): Pro
     while (running) {
       let worked = false;
       for (let s = listener.tryAccept(); s !== WOULD_BLOCK; s = listener.tryAccept()) {
-        clients.push({ sock: s, out: [], outBytes: 0, decoder: codec?.decoder(), peerClosed: false });
+        clients.push({ sock: s, out: new SendQueue(), decoder: codec?.decoder(), peerClosed: false });
         worked = true;
       }
       for (let i = 0; i < clients.length; i++) {
         const c = clients[i];
         if (serviceClient(c)) worked = true;
-        if (c.peerClosed && c.out.length === 0) {
+        if (c.peerClosed && c.out.bytes === 0) {
           void c.sock.close();
           clients[i] = clients[clients.length - 1];
           clients.pop();

@@ -28,6 +28,7 @@ import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../mod
 import { defaultTransport } from "../runtime/detect.ts";
 import { echoCodec, type EchoServer, type EchoServerOptions, framedBytes, MAX_ECHO_FRAME } from "./echo_framing.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/mod.ts";
+import { PendingCloses } from "./pending_closes.ts";
 
 /** The largest frame accepted (the seed's CAP). */
 const CAP = MAX_ECHO_FRAME;
@@ -76,7 +77,7 @@ export async function startPollEcho(options: EchoServerOptions = {}): Promise<Ec
   const readState: State = lp4 ? "READ_LEN" : codec ? "READ_FRAMES" : "READ_RAW";
   const pfds: PollFd<Sock>[] = [{ socket: listenSocket, events: POLLIN, revents: 0 }];
   const conns = new Map<Sock, Conn>();
-  const closing = new Set<Promise<void>>();
+  const closing = new PendingCloses();
   const buffer = new Uint8Array(64 * 1024);
   const stop = new AbortController();
   let removed = false;
@@ -107,9 +108,7 @@ export async function startPollEcho(options: EchoServerOptions = {}): Promise<Ec
       c.sock.reset();
       return;
     }
-    const done = c.sock.close().catch(() => {});
-    closing.add(done);
-    void done.then(() => closing.delete(done));
+    closing.close(c.sock);
   };
 
   const wantWritable = (c: Conn, on: boolean): void => {
@@ -250,7 +249,7 @@ export async function startPollEcho(options: EchoServerOptions = {}): Promise<Ec
       await loop;
       await listenSocket.close();
       for (const c of [...conns.values()]) removeFd(c, false);
-      await Promise.all(closing);
+      await closing.settled();
     },
   };
 }

@@ -24,6 +24,8 @@ import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../mod
 import { defaultTransport } from "../runtime/detect.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/mod.ts";
 import { echoCodec, type EchoServer, type EchoServerOptions, framedParts } from "./echo_framing.ts";
+import { PendingCloses } from "./pending_closes.ts";
+import { SendQueue } from "./send_queue.ts";
 
 /**
  * Options of the select echo server.
@@ -57,9 +59,7 @@ type Sock = NonBlockingSocket | NonBlockingListener;
 
 interface Client {
   sock: NonBlockingSocket;
-  out: Uint8Array[]; // bytes still to send, in order
-  outHead: number;
-  outBytes: number;
+  out: SendQueue; // bytes still to send, in order
   decoder: FrameDecoder | undefined;
   peerClosed: boolean;
 }
@@ -93,7 +93,7 @@ export async function startSelectEcho(options: SelectEchoOptions = {}): Promise<
   });
   const codec: FrameCodec | undefined = echoCodec(options.framing);
   const clientSockets = new Map<NonBlockingSocket, Client>();
-  const closing = new Set<Promise<void>>();
+  const closing = new PendingCloses();
   const buffer = new Uint8Array(64 * 1024);
   const groups: Group[] = [];
   const stop = new AbortController();
@@ -104,31 +104,14 @@ export async function startSelectEcho(options: SelectEchoOptions = {}): Promise<
       c.sock.reset();
       return;
     }
-    const done = c.sock.close().catch(() => {});
-    closing.add(done);
-    void done.then(() => closing.delete(done));
+    closing.close(c.sock);
   };
 
-  const queue = (c: Client, bytes: Uint8Array): void => {
-    c.out.push(bytes);
-    c.outBytes += bytes.byteLength;
-  };
+  const queue = (c: Client, bytes: Uint8Array): void => c.out.push(bytes);
 
   /** send() until everything is out or it would block; a partial send keeps the tail. */
   const sendPending = (c: Client): void => {
-    while (c.outHead < c.out.length) {
-      const head = c.out[c.outHead];
-      const sent = c.sock.trySend(head);
-      if (sent === WOULD_BLOCK) return;
-      c.outBytes -= sent;
-      if (sent < head.byteLength) {
-        c.out[c.outHead] = head.subarray(sent);
-        return;
-      }
-      c.outHead++;
-    }
-    c.out.length = 0;
-    c.outHead = 0;
+    c.out.drain(c.sock);
   };
 
   /** One recv, then echo what came (the seed's recv, then send). */
@@ -144,7 +127,7 @@ export async function startSelectEcho(options: SelectEchoOptions = {}): Promise<
       for (const frame of c.decoder.push(buffer.slice(0, n))) {
         for (const part of framedParts(codec!, frame)) queue(c, part);
       }
-    } else if (c.outBytes === 0) {
+    } else if (c.out.bytes === 0) {
       const sent = c.sock.trySend(buffer.subarray(0, n));
       const done = sent === WOULD_BLOCK ? 0 : sent;
       if (done < n) queue(c, buffer.slice(done, n));
@@ -180,7 +163,7 @@ export async function startSelectEcho(options: SelectEchoOptions = {}): Promise<
     };
     add(listenSocket, true, false);
     for (const c of clientSockets.values()) {
-      add(c.sock, !c.peerClosed && c.outBytes < MAX_BACKLOG, c.outBytes > 0);
+      add(c.sock, !c.peerClosed && c.out.bytes < MAX_BACKLOG, c.out.bytes > 0);
     }
     groups.length = g + 1;
     return groups;
@@ -221,9 +204,7 @@ export async function startSelectEcho(options: SelectEchoOptions = {}): Promise<
         if (accepted === WOULD_BLOCK) continue;
         clientSockets.set(accepted, {
           sock: accepted,
-          out: [],
-          outHead: 0,
-          outBytes: 0,
+          out: new SendQueue(),
           decoder: codec?.decoder(),
           peerClosed: false,
         });
@@ -272,7 +253,7 @@ export async function startSelectEcho(options: SelectEchoOptions = {}): Promise<
       }
       for (const group of ready) handle(group);
       for (const c of clientSockets.values()) {
-        if (c.peerClosed && c.outBytes === 0) closeClient(c, false);
+        if (c.peerClosed && c.out.bytes === 0) closeClient(c, false);
       }
     }
   })();
@@ -284,7 +265,7 @@ export async function startSelectEcho(options: SelectEchoOptions = {}): Promise<
       await loop;
       await listenSocket.close();
       for (const c of [...clientSockets.values()]) closeClient(c, false);
-      await Promise.all(closing);
+      await closing.settled();
     },
   };
 }

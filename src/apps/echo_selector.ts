@@ -23,6 +23,8 @@ import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../mod
 import { defaultTransport } from "../runtime/detect.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/mod.ts";
 import { echoCodec, type EchoServer, type EchoServerOptions, framedParts } from "./echo_framing.ts";
+import { PendingCloses } from "./pending_closes.ts";
+import { SendQueue } from "./send_queue.ts";
 
 /** Stop reading a client while this much echo is still unsent (a slow reader). */
 const MAX_BACKLOG = 1024 * 1024;
@@ -33,9 +35,7 @@ type Sock = NonBlockingSocket | NonBlockingListener;
 
 interface Client {
   sock: NonBlockingSocket;
-  out: Uint8Array[]; // bytes still to send, in order
-  outHead: number;
-  outBytes: number;
+  out: SendQueue; // bytes still to send, in order
   decoder: FrameDecoder | undefined;
   readPending: boolean; // stopped reading before WOULD_BLOCK
   peerClosed: boolean;
@@ -61,7 +61,7 @@ export async function startSelectorEcho(options: EchoServerOptions = {}): Promis
   const codec: FrameCodec | undefined = echoCodec(options.framing);
   const selector = new Selector<Sock, Client | undefined>({ mode: "edge" });
   const clients = new Set<Client>();
-  const closing = new Set<Promise<void>>();
+  const closing = new PendingCloses();
   const buffer = new Uint8Array(64 * 1024);
 
   selector.register(listener, POLLIN);
@@ -73,34 +73,20 @@ export async function startSelectorEcho(options: EchoServerOptions = {}): Promis
       c.sock.reset();
       return;
     }
-    const done = c.sock.close().catch(() => {});
-    closing.add(done);
-    void done.then(() => closing.delete(done));
+    closing.close(c.sock);
   };
 
-  const queue = (c: Client, bytes: Uint8Array): void => {
-    c.out.push(bytes);
-    c.outBytes += bytes.byteLength;
-  };
+  const queue = (c: Client, bytes: Uint8Array): void => c.out.push(bytes);
 
   /** send until WOULD_BLOCK (which arms the next POLLOUT edge) or nothing is left. */
   const drainWrite = (c: Client): void => {
-    while (c.outHead < c.out.length) {
-      const head = c.out[c.outHead];
-      const sent = c.sock.trySend(head);
-      if (sent === WOULD_BLOCK) return;
-      c.outBytes -= sent;
-      if (sent < head.byteLength) c.out[c.outHead] = head.subarray(sent);
-      else c.outHead++;
-    }
-    c.out.length = 0;
-    c.outHead = 0;
+    c.out.drain(c.sock, true);
   };
 
   /** recv until WOULD_BLOCK (or the backlog limit), echoing as it goes. */
   const drainRead = (c: Client): void => {
     while (!c.peerClosed) {
-      if (c.outBytes >= MAX_BACKLOG) {
+      if (c.out.bytes >= MAX_BACKLOG) {
         c.readPending = true; // no event will come for what is left: drain again later
         return;
       }
@@ -116,7 +102,7 @@ export async function startSelectorEcho(options: EchoServerOptions = {}): Promis
           for (const part of framedParts(codec!, frame)) queue(c, part);
         }
         drainWrite(c);
-      } else if (c.outBytes === 0) {
+      } else if (c.out.bytes === 0) {
         // Send straight from the reused buffer; keep a copy only of what did not go out.
         const sent = c.sock.trySend(buffer.subarray(0, n));
         const done = sent === WOULD_BLOCK ? 0 : sent;
@@ -134,9 +120,9 @@ export async function startSelectorEcho(options: EchoServerOptions = {}): Promis
   const onClientEvent = (c: Client, events: number): void => {
     try {
       if (events & POLLIN) drainRead(c);
-      if ((events & (POLLOUT | POLLERR | POLLHUP)) || c.outBytes > 0) drainWrite(c);
+      if ((events & (POLLOUT | POLLERR | POLLHUP)) || c.out.bytes > 0) drainWrite(c);
       // The output drained below the limit: read what was left behind.
-      while (c.readPending && c.outBytes < MAX_BACKLOG) {
+      while (c.readPending && c.out.bytes < MAX_BACKLOG) {
         drainRead(c);
         drainWrite(c);
       }
@@ -145,7 +131,7 @@ export async function startSelectorEcho(options: EchoServerOptions = {}): Promis
       drop(c, true); // a reset or a bad frame: drop this client only
       return;
     }
-    if (c.peerClosed && c.outBytes === 0) drop(c, false);
+    if (c.peerClosed && c.out.bytes === 0) drop(c, false);
   };
 
   const loop = (async () => {
@@ -164,9 +150,7 @@ export async function startSelectorEcho(options: EchoServerOptions = {}): Promis
           for (let s = listener.tryAccept(); s !== WOULD_BLOCK; s = listener.tryAccept()) {
             const c: Client = {
               sock: s,
-              out: [],
-              outHead: 0,
-              outBytes: 0,
+              out: new SendQueue(),
               decoder: codec?.decoder(),
               readPending: false,
               peerClosed: false,
@@ -188,7 +172,7 @@ export async function startSelectorEcho(options: EchoServerOptions = {}): Promis
       await loop;
       await listener.close();
       for (const c of [...clients]) drop(c, false);
-      await Promise.all(closing);
+      await closing.settled();
     },
   };
 }

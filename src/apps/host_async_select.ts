@@ -14,11 +14,12 @@ import { closePeers } from "./close_peers.ts";
 import type { PeerApp, PeerHost, PeerHostOptions } from "./peer_host.ts";
 import type { FrameCodec } from "../framing/types.ts";
 import { SocketPeer } from "./socket_peer.ts";
+import { PendingCloses } from "./pending_closes.ts";
 
 /** The listening socket; it owns the clients. */
 class HostListenSocket extends AsyncSocket {
   readonly clients: Set<HostClientSocket> = new Set();
-  readonly closing: Set<Promise<void>> = new Set();
+  readonly closing: PendingCloses = new PendingCloses();
   readonly buf: Uint8Array = new Uint8Array(64 * 1024);
   readonly codec: FrameCodec;
   readonly app: PeerApp;
@@ -42,9 +43,7 @@ class HostListenSocket extends AsyncSocket {
   release(client: HostClientSocket, abort: boolean): void {
     this.clients.delete(client);
     if (abort) (client.socket as NonBlockingSocket | undefined)?.reset();
-    const done = client.close().catch(() => {});
-    this.closing.add(done);
-    void done.then(() => this.closing.delete(done));
+    this.closing.close(client);
   }
 }
 
@@ -120,7 +119,7 @@ export async function startAsyncSelectHost(options: PeerHostOptions): Promise<Pe
       closed = true;
       await listenSocket.close();
       await closePeers(() => [...listenSocket.clients].map((client) => client.peer));
-      await Promise.all(listenSocket.closing);
+      await listenSocket.closing.settled();
       loop.stop();
       await running;
     },

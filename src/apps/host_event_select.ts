@@ -28,6 +28,7 @@ import { defaultTransport } from "../runtime/detect.ts";
 import { closePeers } from "./close_peers.ts";
 import type { PeerHost, PeerHostOptions } from "./peer_host.ts";
 import { SocketPeer } from "./socket_peer.ts";
+import { PendingCloses } from "./pending_closes.ts";
 
 /** The seed's SOCKETINFO: the socket, its event, and the peer it carries. */
 interface SocketInfo {
@@ -55,7 +56,7 @@ export async function startEventSelectHost(options: PeerHostOptions): Promise<Pe
     port: options.port ?? 0,
   });
   const buf = new Uint8Array(64 * 1024);
-  const closing = new Set<Promise<void>>();
+  const closing = new PendingCloses();
   // Every connected client, in the order they came (the seed's g_vSocket).
   const clients = new Set<SocketInfo>();
 
@@ -68,9 +69,7 @@ export async function startEventSelectHost(options: PeerHostOptions): Promise<Pe
     clients.delete(info);
     groups.remove(info);
     if (abort) return info.sock.reset();
-    const done = info.sock.close().catch(() => {});
-    closing.add(done);
-    void done.then(() => closing.delete(done));
+    closing.close(info.sock);
   };
 
   const addSocketInfo = (sock: NonBlockingSocket): void => {
@@ -144,7 +143,7 @@ export async function startEventSelectHost(options: PeerHostOptions): Promise<Pe
       await closePeers(() => [...clients].map((info) => info.peer));
       await groups.stop();
       closeEvent(listenEvent);
-      await Promise.all(closing);
+      await closing.settled();
     },
   };
 }

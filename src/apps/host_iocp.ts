@@ -17,6 +17,7 @@ import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
 import { closePeers } from "./close_peers.ts";
 import type { PeerHost, PeerHostOptions } from "./peer_host.ts";
 import { SocketPeer } from "./socket_peer.ts";
+import { PendingCloses } from "./pending_closes.ts";
 
 /** The completion key of a client. */
 interface Client {
@@ -62,15 +63,13 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
   const clients = new Set<Client>();
   // Clients closed gracefully whose sends are still in flight.
   const draining = new Set<Client>();
-  const closing = new Set<Promise<void>>();
+  const closing = new PendingCloses();
   let accepting = true;
   for (let i = 0; i < ACCEPT_PIPELINE; i++) port.postAccept(listener, ACCEPT);
 
   const closeSocket = (c: Client): void => {
     draining.delete(c);
-    const done = c.socket.close().catch(() => {});
-    closing.add(done);
-    void done.then(() => closing.delete(done));
+    closing.close(c.socket);
   };
 
   const addClient = (socket: OverlappedSocket): void => {
@@ -160,7 +159,7 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
       accepting = false;
       await listener.close();
       await closePeers(() => [...clients, ...draining].map((c) => c.peer));
-      while (closing.size > 0) await Promise.all(closing);
+      await closing.settled();
       for (let i = 0; i < count; i++) port.postQueuedCompletionStatus(0, EXIT);
       await Promise.all(workers);
       port.close();

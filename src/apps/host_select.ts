@@ -16,6 +16,7 @@ import { defaultTransport } from "../runtime/detect.ts";
 import type { PeerHost, PeerHostOptions } from "./peer_host.ts";
 import { SocketPeer } from "./socket_peer.ts";
 import { closePeers } from "./close_peers.ts";
+import { PendingCloses } from "./pending_closes.ts";
 
 /**
  * The select host's FD_SETSIZE: the listening socket and up to 4095 clients.
@@ -48,7 +49,7 @@ export async function startSelectHost(options: PeerHostOptions): Promise<PeerHos
     port: options.port ?? 0,
   });
   const peers = new Map<NonBlockingSocket, SocketPeer>();
-  const closing = new Set<Promise<void>>();
+  const closing = new PendingCloses();
   const buffer = new Uint8Array(64 * 1024);
   const readSet = new FdSet<Sock>({ setSize: SELECT_HOST_SET_SIZE });
   const writeSet = new FdSet<Sock>({ setSize: SELECT_HOST_SET_SIZE });
@@ -72,9 +73,7 @@ export async function startSelectHost(options: PeerHostOptions): Promise<PeerHos
         // end the wait first, and the next pass rebuilds the sets without it.
         pass.abort();
         if (abort) return sock.reset();
-        const done = sock.close().catch(() => {});
-        closing.add(done);
-        void done.then(() => closing.delete(done));
+        closing.close(sock);
       },
       resetSocket: () => sock.reset(),
     });
@@ -147,7 +146,7 @@ export async function startSelectHost(options: PeerHostOptions): Promise<PeerHos
       stopped = true;
       pass.abort();
       await loop;
-      await Promise.all(closing);
+      await closing.settled();
     },
   };
 }

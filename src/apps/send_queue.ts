@@ -13,7 +13,7 @@ import { WOULD_BLOCK, type WouldBlock } from "../models/nonblocking.ts";
  * ```ts
  * const queue = new SendQueue();
  * queue.push(new TextEncoder().encode("hello"));
- * const empty = queue.drain((bytes) => sock.trySend(bytes)); // true once all went out
+ * const empty = queue.drain(sock); // sock.trySend until all went out or it would block
  * ```
  */
 export class SendQueue {
@@ -34,18 +34,22 @@ export class SendQueue {
   }
 
   /**
-   * Sends with `trySend` until the queue is empty, or `trySend` would block or takes only part
+   * Sends with `sender.trySend` until the queue is empty, or `trySend` would block or takes only part
    * of a chunk (the rest waits for the next writable moment). Returns true when empty.
+   * With `untilWouldBlock`, a partial send does not stop it: it goes on until `trySend`
+   * reports WOULD_BLOCK, which an edge-triggered loop needs to be told of the next change.
    * Errors of `trySend` propagate.
    */
-  drain(trySend: (bytes: Uint8Array) => number | WouldBlock): boolean {
+  drain(sender: { trySend(bytes: Uint8Array): number | WouldBlock }, untilWouldBlock = false): boolean {
+    if (this.#head === this.#parts.length) return true;
     while (this.#head < this.#parts.length) {
       const head = this.#parts[this.#head];
-      const sent = trySend(head);
+      const sent = sender.trySend(head);
       if (sent === WOULD_BLOCK) return false;
       this.#bytes -= sent;
       if (sent < head.byteLength) {
         this.#parts[this.#head] = head.subarray(sent);
+        if (untilWouldBlock) continue;
         return false;
       }
       this.#head++;

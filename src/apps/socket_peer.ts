@@ -102,7 +102,7 @@ export class SocketPeer implements Peer {
     if (this.#finished) return;
     let empty: boolean;
     try {
-      empty = this.out.drain(this.#io.trySend);
+      empty = this.out.drain(this.#io);
     } catch (error) {
       this.fail(error as Error);
       return;
