@@ -199,6 +199,13 @@ class EngineConnection implements Connection {
   writeEnded = false;
   out: Uint8Array | undefined;
   outLength = 0;
+  /**
+   * The stream's bufferedAmount right after the engine last wrote to it. Only the engine
+   * writes to the stream and the OS only takes bytes away, so this is an upper bound of what
+   * the stream holds until the next write, and checking the high water mark against it is
+   * exact whenever it passes.
+   */
+  bufferedAtLastWrite = 0;
   flushScheduled = false;
   #engine: Engine;
 
@@ -250,6 +257,8 @@ class Engine {
   readonly framer: FrameCodec;
   readonly trailer: Uint8Array;
   readonly canEncodeInto: boolean;
+  /** Whether connections record when they last received bytes (only with an idle timeout). */
+  readonly tracksActivity: boolean;
   /** The connection whose chunk is being dispatched right now, if any. */
   #dispatching: EngineConnection | undefined = undefined;
   readonly pool: ThreadPool<Uint8Array, Uint8Array | undefined | null> | undefined;
@@ -299,6 +308,7 @@ class Engine {
     this.framer = options.framer;
     this.trailer = options.framer.trailer;
     this.canEncodeInto = typeof options.framer.encodeInto === "function";
+    this.tracksActivity = options.idleTimeoutMs !== undefined;
   }
 
   event(e: ServerEvent): void {
@@ -353,7 +363,7 @@ class Engine {
 
   #onData(conn: EngineConnection, chunk: Uint8Array): void {
     this.stats.bytesIn += chunk.byteLength;
-    conn.lastActivity = this.now();
+    if (this.tracksActivity) conn.lastActivity = this.now();
     let frames: Uint8Array[];
     try {
       frames = conn.decoder.push(chunk);
@@ -572,6 +582,7 @@ class Engine {
       if (header.byteLength > 0) stream.write(header);
       stream.write(frame);
       if (this.trailer.byteLength > 0) stream.write(this.trailer);
+      conn.bufferedAtLastWrite = stream.bufferedAmount;
     }
     return this.#sent(conn, frame);
   }
@@ -592,7 +603,9 @@ class Engine {
     const stream = conn.stream;
     this.stats.framesOut++;
     this.stats.bytesOut += frame.byteLength;
-    if (stream.bufferedAmount + conn.outLength <= this.highWaterMark) return true;
+    if (conn.bufferedAtLastWrite + conn.outLength <= this.highWaterMark) return true;
+    conn.bufferedAtLastWrite = stream.bufferedAmount;
+    if (conn.bufferedAtLastWrite + conn.outLength <= this.highWaterMark) return true;
     if (!conn.pausedBySlowReader) {
       const error = new NetError(
         "ENOBUFS",
@@ -624,7 +637,10 @@ class Engine {
     // The stream owns what it was given; the next batch starts in a fresh buffer.
     conn.out = conn.outLength > conn.out.byteLength >> 1 ? undefined : conn.out.subarray(conn.outLength);
     conn.outLength = 0;
-    if (!conn.closed && !conn.stream.closed) conn.stream.write(bytes);
+    if (!conn.closed && !conn.stream.closed) {
+      conn.stream.write(bytes);
+      conn.bufferedAtLastWrite = conn.stream.bufferedAmount;
+    }
   }
 
   #onClose(conn: EngineConnection, error?: NetError): void {
