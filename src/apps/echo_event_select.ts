@@ -25,7 +25,7 @@ import {
   type WsaEvent,
 } from "../models/event_select.ts";
 import { EventWaitGroups } from "./event_wait_groups.ts";
-import { defaultTransport } from "../runtime/detect.ts";
+import { listenAt } from "./listen_at.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/mod.ts";
 import { echoCodec, type EchoServer, type EchoServerOptions, framedParts } from "./echo_framing.ts";
 import { PendingCloses } from "./pending_closes.ts";
@@ -57,12 +57,7 @@ interface SocketInfo {
  * ```
  */
 export async function startEventSelectEcho(options: EchoServerOptions = {}): Promise<EchoServer> {
-  const transport = options.transport ?? await defaultTransport();
-  const listenSocket = await NonBlockingListener.listen({
-    transport,
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 0,
-  });
+  const listenSocket = await NonBlockingListener.listen(listenAt(options));
   const codec: FrameCodec | undefined = echoCodec(options.framing);
   const buf = new Uint8Array(BUFSIZE);
   const closing = new PendingCloses();

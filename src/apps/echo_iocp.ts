@@ -14,7 +14,8 @@ import {
   type OverlappedSocket,
   type PortWorker,
 } from "../models/iocp.ts";
-import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
+import { availableParallelism } from "../runtime/detect.ts";
+import { listenAt } from "./listen_at.ts";
 import { echoCodec, type EchoServer, type EchoServerOptions, framedBytes } from "./echo_framing.ts";
 import type { FrameDecoder } from "../framing/mod.ts";
 
@@ -48,14 +49,9 @@ const LISTENER = Symbol("listener");
  * ```
  */
 export async function startIocpEcho(options: EchoServerOptions = {}): Promise<EchoServer> {
-  const transport = options.transport ?? await defaultTransport();
   const codec = echoCodec(options.framing);
   const port = new CompletionPort({ concurrency: 0 });
-  const listener = await OverlappedListener.listen({
-    transport,
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 0,
-  });
+  const listener = await OverlappedListener.listen(listenAt(options));
   port.associate(listener, LISTENER);
   const connections = new Set<Connection>();
   let stopping = false;

@@ -8,7 +8,7 @@
  * @module
  */
 import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../models/nonblocking.ts";
-import { defaultTransport } from "../runtime/detect.ts";
+import { listenAt } from "./listen_at.ts";
 import { echoCodec, type EchoServer, type EchoServerOptions, framedParts } from "./echo_framing.ts";
 import { nextEventLoopTurn } from "../runtime/process.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/mod.ts";
@@ -35,12 +35,7 @@ interface Client {
  * ```
  */
 export async function startNonBlockingEcho(options: EchoServerOptions = {}): Promise<EchoServer> {
-  const transport = options.transport ?? await defaultTransport();
-  const listener = await NonBlockingListener.listen({
-    transport,
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 0,
-  });
+  const listener = await NonBlockingListener.listen(listenAt(options));
   const codec: FrameCodec | undefined = echoCodec(options.framing);
   const clients: Client[] = [];
   const buf = new Uint8Array(64 * 1024);

@@ -25,7 +25,7 @@
  */
 import { poll, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, type PollFd } from "../models/select.ts";
 import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../models/nonblocking.ts";
-import { defaultTransport } from "../runtime/detect.ts";
+import { listenAt } from "./listen_at.ts";
 import { echoCodec, type EchoServer, type EchoServerOptions, framedBytes, MAX_ECHO_FRAME } from "./echo_framing.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/mod.ts";
 import { PendingCloses } from "./pending_closes.ts";
@@ -66,12 +66,7 @@ const EMPTY = new Uint8Array(0);
  * ```
  */
 export async function startPollEcho(options: EchoServerOptions = {}): Promise<EchoServer> {
-  const transport = options.transport ?? await defaultTransport();
-  const listenSocket = await NonBlockingListener.listen({
-    transport,
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 0,
-  });
+  const listenSocket = await NonBlockingListener.listen(listenAt(options));
   const lp4 = options.framing === "lp4";
   const codec: FrameCodec | undefined = lp4 ? undefined : echoCodec(options.framing);
   const readState: State = lp4 ? "READ_LEN" : codec ? "READ_FRAMES" : "READ_RAW";

@@ -21,7 +21,7 @@
  */
 import { FdSet, select } from "../models/select.ts";
 import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../models/nonblocking.ts";
-import { defaultTransport } from "../runtime/detect.ts";
+import { listenAt } from "./listen_at.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/mod.ts";
 import { echoCodec, type EchoServer, type EchoServerOptions, framedParts } from "./echo_framing.ts";
 import { PendingCloses } from "./pending_closes.ts";
@@ -85,12 +85,7 @@ export async function startSelectEcho(options: SelectEchoOptions = {}): Promise<
   if (!Number.isInteger(setSize) || setSize < 2) {
     throw new RangeError(`setSize must be an integer of at least 2, got ${setSize}`);
   }
-  const transport = options.transport ?? await defaultTransport();
-  const listenSocket = await NonBlockingListener.listen({
-    transport,
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 0,
-  });
+  const listenSocket = await NonBlockingListener.listen(listenAt(options));
   const codec: FrameCodec | undefined = echoCodec(options.framing);
   const clientSockets = new Map<NonBlockingSocket, Client>();
   const closing = new PendingCloses();

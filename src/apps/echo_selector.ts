@@ -20,7 +20,7 @@
  */
 import { POLLERR, POLLHUP, POLLIN, POLLOUT, Selector } from "../models/select.ts";
 import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../models/nonblocking.ts";
-import { defaultTransport } from "../runtime/detect.ts";
+import { listenAt } from "./listen_at.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/mod.ts";
 import { echoCodec, type EchoServer, type EchoServerOptions, framedParts } from "./echo_framing.ts";
 import { PendingCloses } from "./pending_closes.ts";
@@ -52,12 +52,7 @@ interface Client {
  * ```
  */
 export async function startSelectorEcho(options: EchoServerOptions = {}): Promise<EchoServer> {
-  const transport = options.transport ?? await defaultTransport();
-  const listener = await NonBlockingListener.listen({
-    transport,
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 0,
-  });
+  const listener = await NonBlockingListener.listen(listenAt(options));
   const codec: FrameCodec | undefined = echoCodec(options.framing);
   const selector = new Selector<Sock, Client | undefined>({ mode: "edge" });
   const clients = new Set<Client>();

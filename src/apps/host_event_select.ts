@@ -24,7 +24,7 @@ import {
 } from "../models/event_select.ts";
 import { EventWaitGroups } from "./event_wait_groups.ts";
 import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../models/nonblocking.ts";
-import { defaultTransport } from "../runtime/detect.ts";
+import { listenAt } from "./listen_at.ts";
 import { closePeers } from "./close_peers.ts";
 import type { PeerHost, PeerHostOptions } from "./peer_host.ts";
 import { SocketPeer } from "./socket_peer.ts";
@@ -49,12 +49,7 @@ interface SocketInfo {
  */
 export async function startEventSelectHost(options: PeerHostOptions): Promise<PeerHost> {
   const { app, codec } = options;
-  const transport = options.transport ?? await defaultTransport();
-  const listenSocket = await NonBlockingListener.listen({
-    transport,
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 0,
-  });
+  const listenSocket = await NonBlockingListener.listen(listenAt(options));
   const buf = new Uint8Array(64 * 1024);
   const closing = new PendingCloses();
   // Every connected client, in the order they came (the seed's g_vSocket).

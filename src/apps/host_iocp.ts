@@ -13,7 +13,8 @@ import {
   OverlappedListener,
   type OverlappedSocket,
 } from "../models/iocp.ts";
-import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
+import { availableParallelism } from "../runtime/detect.ts";
+import { listenAt } from "./listen_at.ts";
 import { closePeers } from "./close_peers.ts";
 import type { PeerHost, PeerHostOptions } from "./peer_host.ts";
 import { SocketPeer } from "./socket_peer.ts";
@@ -52,13 +53,8 @@ const SEND: PerIo = { op: "send" };
  */
 export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost> {
   const { app, codec } = options;
-  const transport = options.transport ?? await defaultTransport();
   const port = new CompletionPort();
-  const listener = await OverlappedListener.listen({
-    transport,
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 0,
-  });
+  const listener = await OverlappedListener.listen(listenAt(options));
   port.associate(listener, LISTENER);
   const clients = new Set<Client>();
   // Clients closed gracefully whose sends are still in flight.

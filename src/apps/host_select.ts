@@ -12,7 +12,7 @@
 
 import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../models/nonblocking.ts";
 import { FdSet, select } from "../models/select.ts";
-import { defaultTransport } from "../runtime/detect.ts";
+import { listenAt } from "./listen_at.ts";
 import type { PeerHost, PeerHostOptions } from "./peer_host.ts";
 import { SocketPeer } from "./socket_peer.ts";
 import { closePeers } from "./close_peers.ts";
@@ -42,12 +42,7 @@ type Sock = NonBlockingSocket | NonBlockingListener;
  */
 export async function startSelectHost(options: PeerHostOptions): Promise<PeerHost> {
   const { app, codec } = options;
-  const transport = options.transport ?? await defaultTransport();
-  const listenSocket = await NonBlockingListener.listen({
-    transport,
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 0,
-  });
+  const listenSocket = await NonBlockingListener.listen(listenAt(options));
   const peers = new Map<NonBlockingSocket, SocketPeer>();
   const closing = new PendingCloses();
   const buffer = new Uint8Array(64 * 1024);
