@@ -7,29 +7,11 @@
 
 import { type Connection, serve } from "../engine/server.ts";
 import { FramingError } from "../framing/errors.ts";
-import { defaultTransport } from "../runtime/detect.ts";
-import type { Addr, Listener, ListenOptions, Transport } from "../runtime/types.ts";
+import type { Addr } from "../runtime/types.ts";
 import type { Peer, PeerHost, PeerHostOptions } from "./peer_host.ts";
-import { DelegatingStream } from "./delegating_stream.ts";
 
 /** How long closing the host lets clients take what is queued for them before resetting them. */
 const CLOSE_GRACE_MS = 2000;
-
-/**
- * The stream the engine gets: it remembers when the engine ended it (after the client's FIN),
- * since the engine's `Connection.send` would then fail later, when its batch is written.
- */
-class EndWatchingStream extends DelegatingStream {
-  ended = false;
-  override end(): void {
-    this.ended = true;
-    super.end();
-  }
-  override close(): Promise<void> {
-    this.ended = true;
-    return super.close();
-  }
-}
 
 class EnginePeer implements Peer {
   readonly id: number;
@@ -37,17 +19,16 @@ class EnginePeer implements Peer {
   data: unknown = undefined;
   #closing = false;
   readonly #conn: Connection;
-  readonly #stream: EndWatchingStream | undefined;
 
-  constructor(conn: Connection, stream: EndWatchingStream | undefined) {
+  constructor(conn: Connection) {
     this.#conn = conn;
-    this.#stream = stream;
     this.id = conn.id;
     this.remoteAddr = conn.remoteAddr;
   }
 
+  /** True once the application closed it, or the engine can no longer send to it. */
   get closing(): boolean {
-    return this.#closing || this.#stream?.ended === true;
+    return this.#closing || !this.#conn.writable;
   }
 
   set closing(value: boolean) {
@@ -65,38 +46,13 @@ class EnginePeer implements Peer {
   close(): void {
     if (this.closing) return;
     this.closing = true;
-    this.#stream?.pause(); // nothing more is read from a client that is being closed
     void this.#conn.close();
   }
 
   reset(): void {
     this.closing = true;
-    if (this.#stream) this.#stream.reset();
-    else void this.#conn.close();
+    this.#conn.reset();
   }
-}
-
-/**
- * A transport whose listeners also report every stream they accept, so that the host can
- * reset a connection (the engine's `Connection` only closes gracefully).
- */
-function trackingTransport(transport: Transport, streams: Map<number, EndWatchingStream>): Transport {
-  return {
-    name: transport.name,
-    capabilities: transport.capabilities,
-    connect: (options) => transport.connect(options),
-    bindDatagram: (options) => transport.bindDatagram(options),
-    listen(options: ListenOptions): Promise<Listener> {
-      return transport.listen({
-        ...options,
-        onAccept(stream) {
-          const watched = new EndWatchingStream(stream);
-          streams.set(stream.id, watched);
-          options.onAccept(watched);
-        },
-      });
-    },
-  };
 }
 
 /**
@@ -115,19 +71,17 @@ function trackingTransport(transport: Transport, streams: Map<number, EndWatchin
  */
 export async function startEngineHost(options: PeerHostOptions): Promise<PeerHost> {
   const { app } = options;
-  const streams = new Map<number, EndWatchingStream>();
   const peers = new Map<number, EnginePeer>();
-  const transport = trackingTransport(options.transport ?? await defaultTransport(), streams);
   const peerOf = (conn: Connection): EnginePeer => {
     let peer = peers.get(conn.id);
     if (!peer) {
-      peer = new EnginePeer(conn, streams.get(conn.id));
+      peer = new EnginePeer(conn);
       peers.set(conn.id, peer);
     }
     return peer;
   };
   const server = await serve({
-    transport,
+    transport: options.transport,
     host: options.hostname ?? "127.0.0.1",
     port: options.port ?? 0,
     framer: options.codec,
@@ -151,7 +105,6 @@ export async function startEngineHost(options: PeerHostOptions): Promise<PeerHos
     onClose(conn, error) {
       const peer = peerOf(conn);
       peers.delete(conn.id);
-      streams.delete(conn.id);
       peer.closing = true;
       app.onClose?.(peer, error);
     },
@@ -160,7 +113,7 @@ export async function startEngineHost(options: PeerHostOptions): Promise<PeerHos
     addr: server.addr,
     async close() {
       const timer = setTimeout(() => {
-        for (const stream of streams.values()) stream.reset();
+        for (const peer of peers.values()) peer.reset();
       }, CLOSE_GRACE_MS);
       try {
         await server.close();

@@ -42,6 +42,13 @@ export interface Connection {
   send(frame: Uint8Array): boolean;
   /** Flushes and closes. */
   close(): Promise<void>;
+  /** Aborts at once: what is queued is dropped, and the peer sees a reset where the runtime can send one. */
+  reset(): void;
+  /**
+   * False once `send` would throw: the connection closed, or its sending side was ended or
+   * failed. A server that sends to many connections (a broadcast) checks this first.
+   */
+  readonly writable: boolean;
   /** Bytes queued for this connection and not yet taken by the OS. */
   readonly bufferedAmount: number;
 }
@@ -207,6 +214,8 @@ class EngineConnection implements Connection {
    */
   bufferedAtLastWrite = 0;
   flushScheduled = false;
+  /** The size of this connection's next batch buffer. */
+  batchSize = FIRST_BATCH_SIZE;
   #engine: Engine;
 
   constructor(engine: Engine, stream: Stream, decoder: FrameDecoder) {
@@ -225,12 +234,20 @@ class EngineConnection implements Connection {
     return this.stream.bufferedAmount + this.outLength;
   }
 
+  get writable(): boolean {
+    return !this.closed && !this.writeEnded;
+  }
+
   send(frame: Uint8Array): boolean {
     return this.#engine.send(this, frame);
   }
 
   close(): Promise<void> {
     return this.#engine.closeConnection(this);
+  }
+
+  reset(): void {
+    this.#engine.abort(this);
   }
 }
 
@@ -496,7 +513,7 @@ class Engine {
   #runInThread(conn: EngineConnection, frame: Uint8Array): Promise<void> {
     const owned = ownBytes(frame);
     return this.pool!.run(owned, { key: conn.id, transfer: [owned.buffer] }).then((reply) => {
-      if (reply && !conn.closed) this.send(conn, reply);
+      if (reply && conn.writable) this.send(conn, reply);
     });
   }
 
@@ -515,6 +532,15 @@ class Engine {
     this.countError("EHANDLER");
     const e = error instanceof Error ? error : new Error(String(error));
     this.event({ type: "error", connectionId: conn.id, error: e });
+    this.abort(conn);
+  }
+
+  /** Ends a connection at once: its batch and queue are dropped, and sends are refused. */
+  abort(conn: EngineConnection, reason?: Error): void {
+    if (reason) conn.closeReason ??= reason;
+    conn.writeEnded = true;
+    conn.out = undefined;
+    conn.outLength = 0;
     if (!conn.closed) conn.stream.reset();
   }
 
@@ -544,13 +570,9 @@ class Engine {
     if (this.canEncodeInto && frame.byteLength <= BATCH_FRAME_LIMIT) {
       // The codec writes header, payload and trailer straight into the batch buffer.
       const framer = this.framer;
-      let out = conn.out;
+      const out = conn.out;
       let n = out === undefined ? -1 : framer.encodeInto!(frame, out, conn.outLength);
-      if (n < 0) {
-        this.#flushOut(conn);
-        out = conn.out = new Uint8Array(BATCH_SIZE);
-        n = framer.encodeInto!(frame, out, 0);
-      }
+      if (n < 0) n = framer.encodeInto!(frame, this.#newBatch(conn, frame.byteLength), 0);
       if (n >= 0) {
         conn.outLength += n;
         this.#scheduleFlush(conn);
@@ -562,10 +584,7 @@ class Engine {
     if (size <= BATCH_FRAME_LIMIT) {
       // Small frames of one tick are copied into one batch buffer and written once.
       let out = conn.out;
-      if (out === undefined || conn.outLength + size > out.byteLength) {
-        this.#flushOut(conn);
-        out = conn.out = new Uint8Array(Math.max(BATCH_SIZE, size));
-      }
+      if (out === undefined || conn.outLength + size > out.byteLength) out = this.#newBatch(conn, size);
       let at = conn.outLength;
       out.set(header, at);
       at += header.byteLength;
@@ -579,12 +598,24 @@ class Engine {
       this.#scheduleFlush(conn);
     } else {
       this.#flushOut(conn);
-      if (header.byteLength > 0) stream.write(header);
-      stream.write(frame);
-      if (this.trailer.byteLength > 0) stream.write(this.trailer);
-      conn.bufferedAtLastWrite = stream.bufferedAmount;
+      if (header.byteLength > 0) this.#write(conn, header);
+      this.#write(conn, frame);
+      if (this.trailer.byteLength > 0) this.#write(conn, this.trailer);
     }
     return this.#sent(conn, frame);
+  }
+
+  /**
+   * Writes out the current batch of `conn` and starts a new one of at least `size` bytes. A
+   * connection starts with small batches and doubles them each time one fills within a tick,
+   * so one that only gets a few lines keeps a few hundred bytes, not a full batch.
+   */
+  #newBatch(conn: EngineConnection, size: number): Uint8Array {
+    if (conn.outLength > 0) {
+      this.#flushOut(conn);
+      if (conn.batchSize < BATCH_SIZE) conn.batchSize *= 2;
+    }
+    return conn.out = new Uint8Array(Math.max(conn.batchSize, size + BATCH_HEADROOM));
   }
 
   /**
@@ -614,8 +645,7 @@ class Engine {
       this.event({ type: "slow", connectionId: conn.id, error });
       if (this.options.slowReader === "close") {
         this.countError("ENOBUFS");
-        conn.closeReason = error;
-        stream.reset();
+        this.abort(conn, error);
       } else {
         conn.pausedBySlowReader = true;
         stream.pause();
@@ -634,13 +664,28 @@ class Engine {
     conn.flushScheduled = false;
     if (conn.outLength === 0 || conn.out === undefined) return;
     const bytes = conn.out.subarray(0, conn.outLength);
-    // The stream owns what it was given; the next batch starts in a fresh buffer.
-    conn.out = conn.outLength > conn.out.byteLength >> 1 ? undefined : conn.out.subarray(conn.outLength);
+    // The stream owns what it was given; the next batch goes on in the rest of the buffer,
+    // unless too little is left to be worth keeping.
+    conn.out = conn.out.byteLength - conn.outLength < MIN_BATCH_REST ? undefined : conn.out.subarray(conn.outLength);
     conn.outLength = 0;
-    if (!conn.closed && !conn.stream.closed) {
+    this.#write(conn, bytes);
+  }
+
+  /**
+   * Hands bytes to the stream. A stream that refuses them (it failed or is being reset) ends
+   * this connection only: the error is its close reason, and it never reaches the caller,
+   * which may be a microtask or another connection's handler.
+   */
+  #write(conn: EngineConnection, bytes: Uint8Array): void {
+    if (conn.closed || conn.stream.closed) return;
+    try {
       conn.stream.write(bytes);
-      conn.bufferedAtLastWrite = conn.stream.bufferedAmount;
+    } catch (error) {
+      this.countError((error as { code?: string }).code ?? "EPIPE");
+      this.abort(conn, error as Error);
+      return;
     }
+    conn.bufferedAtLastWrite = conn.stream.bufferedAmount;
   }
 
   #onClose(conn: EngineConnection, error?: NetError): void {
@@ -680,8 +725,7 @@ class Engine {
           );
           this.countError("ETIMEDOUT");
           this.event({ type: "idle", connectionId: conn.id, error });
-          conn.closeReason = error;
-          conn.stream.reset();
+          this.abort(conn, error);
         }
       }
     }, Math.max(10, Math.floor(idle / 4)));
@@ -778,5 +822,11 @@ export type EngineErrorCode = NetErrorCode | "EHANDLER" | "EPROTOCOL";
 const EMPTY = new Uint8Array(0);
 /** Frames up to this size are batched by copying; larger ones are written without a copy. */
 const BATCH_FRAME_LIMIT = 4096;
-/** The batch buffer a connection allocates when it starts a batch. */
+/** The largest batch buffer a connection allocates. */
 const BATCH_SIZE = 16 * 1024;
+/** The first batch buffer of a connection. */
+const FIRST_BATCH_SIZE = 1024;
+/** Room for a frame's header and trailer beside its payload. */
+const BATCH_HEADROOM = 32;
+/** A flushed batch buffer with less than this left is let go. */
+const MIN_BATCH_REST = 256;
