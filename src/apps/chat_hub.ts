@@ -11,6 +11,13 @@
  * - anything else is a message, sent on as `NICK: text`.
  *
  * Lines from the server start with `* ` (news) or `! ` (an error, sent to one client only).
+ * Control characters other than tab are shown as `^[`-style text, never passed on raw. No
+ * line the chat sends is longer than {@linkcode MAX_CHAT_MESSAGE} bytes: a message that would
+ * be is refused with a `! ` line, and `/who` of a large room takes several lines.
+ *
+ * Joins and leaves are announced once per event-loop turn and room, several names to a line,
+ * so that a storm of N connections or disconnections costs O(N) lines, not one line to every
+ * member for every event.
  *
  * A slow client never stalls the others: when the bytes queued for a client pass the high
  * water mark and are still above it {@linkcode SLOW_CHECK_MS} later (a burst that the socket
@@ -23,6 +30,7 @@
 
 import type { AppLog } from "./app_log.ts";
 import type { Peer, PeerApp } from "./peer_host.ts";
+import { encodeLine, escapeControls, quoteInput, utf8Length } from "./text_lines.ts";
 
 /**
  * Options of {@linkcode ChatHub}.
@@ -65,13 +73,29 @@ export const SLOW_CHECK_MS = 50;
 
 const NAME = /^[A-Za-z0-9_-]{1,20}$/;
 const COMMANDS = "/nick NAME, /join ROOM, /who, /quit";
-const encoder = new TextEncoder();
+/** Names listed in one join or leave notice; the rest are counted. */
+const NAMES_PER_NOTICE = 10;
 const decoder = new TextDecoder();
 
 interface Member {
   nick: string;
   room: string;
   gone: boolean;
+}
+
+/** A join or a leave waiting to be announced; `text` is the whole notice when it stands alone. */
+interface RoomEvent {
+  kind: "joined" | "left";
+  nick: string;
+  text: string;
+}
+
+function listNames(names: string[]): string {
+  if (names.length === 1) return names[0];
+  const shown = names.slice(0, Math.min(names.length, NAMES_PER_NOTICE));
+  const rest = names.length - shown.length;
+  if (rest > 0) return `${shown.join(", ")} and ${rest} other${rest === 1 ? "" : "s"}`;
+  return `${shown.slice(0, -1).join(", ")} and ${shown[shown.length - 1]}`;
 }
 
 function formatBytes(n: number): string {
@@ -100,6 +124,9 @@ export class ChatHub implements PeerApp {
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   readonly #suspects = new Set<Peer>();
   #checkTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #roomEvents = new Map<string, RoomEvent[]>();
+  #announceTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
   #guests = 0;
 
   constructor(options: ChatHubOptions = {}) {
@@ -148,7 +175,15 @@ export class ChatHub implements PeerApp {
     if (text.endsWith("\r")) text = text.slice(0, -1);
     if (text.trim() === "") return;
     if (!text.startsWith("/")) {
-      this.#broadcast(member.room, `${member.nick}: ${text}`);
+      const line = `${member.nick}: ${escapeControls(text)}`;
+      const size = utf8Length(line);
+      if (size > MAX_CHAT_MESSAGE) {
+        return this.#say(
+          peer,
+          `! Your message was not sent: with your name and its control characters shown it takes ${size} bytes, above the limit of ${MAX_CHAT_MESSAGE}`,
+        );
+      }
+      this.#broadcast(member.room, line);
       return;
     }
     const [command, ...rest] = text.trim().split(/\s+/);
@@ -158,24 +193,22 @@ export class ChatHub implements PeerApp {
         return this.#rename(peer, member, argument);
       case "/join":
         return this.#join(peer, member, argument);
-      case "/who": {
-        const names = [...this.#rooms.get(member.room) ?? []].map((p) => (p.data as Member).nick);
-        return this.#say(peer, `* In ${member.room}: ${names.join(", ")}`);
-      }
+      case "/who":
+        return this.#who(peer, member.room);
       case "/quit":
         this.#say(peer, `* Bye, ${member.nick}!`);
         this.#leave(peer, member, `${member.nick} left ${member.room}`);
         peer.close();
         return;
       default:
-        return this.#say(peer, `! Unknown command ${command}. Commands: ${COMMANDS}`);
+        return this.#say(peer, `! Unknown command ${command.length <= 40 ? escapeControls(command) : quoteInput(command)}. Commands: ${COMMANDS}`);
     }
   }
 
   onFrameError(peer: Peer, error: Error): void {
     const member = peer.data as Member;
     this.#say(peer, `! ${error.message}; closing the connection`);
-    this.#leave(peer, member, `${member.nick} was disconnected: ${error.message}`);
+    this.#leave(peer, member, `${member.nick} was disconnected: they sent a message over the limit of ${MAX_CHAT_MESSAGE} bytes`);
   }
 
   onClose(peer: Peer, error?: Error): void {
@@ -185,9 +218,21 @@ export class ChatHub implements PeerApp {
     this.#leave(peer, member, `${member.nick} left ${member.room}${why}`);
   }
 
+  onIdle(peer: Peer, idleMs: number): void {
+    const member = peer.data as Member | undefined;
+    if (!member || member.gone) return;
+    const seconds = Math.round(idleMs / 1000);
+    this.#say(peer, `! You sent nothing for ${seconds} s; closing the connection`);
+    this.#leave(peer, member, `${member.nick} left ${member.room} (idle)`, "idle");
+  }
+
   /** Tells everyone the server is stopping, and cancels the pending resets of slow clients. */
   close(): void {
     for (const room of this.#rooms.keys()) this.#broadcast(room, "* The server is shutting down");
+    this.#closed = true;
+    clearTimeout(this.#announceTimer);
+    this.#announceTimer = undefined;
+    this.#roomEvents.clear();
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     clearTimeout(this.#checkTimer);
@@ -198,7 +243,7 @@ export class ChatHub implements PeerApp {
   #rename(peer: Peer, member: Member, name: string): void {
     if (name === "") return this.#say(peer, "! /nick needs a name, as in /nick alice");
     if (!NAME.test(name)) {
-      return this.#say(peer, `! Nickname ${JSON.stringify(name)} is not valid: use 1 to 20 letters, digits, _ or -`);
+      return this.#say(peer, `! Nickname ${quoteInput(name)} is not valid: use 1 to 20 letters, digits, _ or -`);
     }
     if (name === member.nick) return this.#say(peer, `! You are already ${name}`);
     const holder = this.#nicks.get(name.toLowerCase());
@@ -214,13 +259,13 @@ export class ChatHub implements PeerApp {
   #join(peer: Peer, member: Member, name: string): void {
     if (name === "") return this.#say(peer, "! /join needs a room, as in /join games");
     if (!NAME.test(name)) {
-      return this.#say(peer, `! Room ${JSON.stringify(name)} is not valid: use 1 to 20 letters, digits, _ or -`);
+      return this.#say(peer, `! Room ${quoteInput(name)} is not valid: use 1 to 20 letters, digits, _ or -`);
     }
     const room = name.toLowerCase();
     if (room === member.room) return this.#say(peer, `! You are already in ${room}`);
     const old = member.room;
     this.#exit(peer, old);
-    this.#broadcast(old, `* ${member.nick} left ${old}`);
+    this.#announce(old, "left", member.nick, `* ${member.nick} left ${old}`);
     member.room = room;
     this.#enter(peer, room);
     this.#log?.({ event: "room", message: `${member.nick} moved from ${old} to ${room}`, peer: peer.id, nick: member.nick, room, was: old });
@@ -230,7 +275,8 @@ export class ChatHub implements PeerApp {
     let members = this.#rooms.get(room);
     if (!members) this.#rooms.set(room, members = new Set());
     members.add(peer);
-    this.#broadcast(room, `* ${(peer.data as Member).nick} joined ${room}`);
+    const nick = (peer.data as Member).nick;
+    this.#announce(room, "joined", nick, `* ${nick} joined ${room}`);
   }
 
   #exit(peer: Peer, room: string): void {
@@ -245,19 +291,72 @@ export class ChatHub implements PeerApp {
     member.gone = true;
     this.#exit(peer, member.room);
     if (this.#nicks.get(member.nick.toLowerCase()) === peer) this.#nicks.delete(member.nick.toLowerCase());
-    this.#broadcast(member.room, `* ${news}`);
+    if (event === "leave" || event === "idle") this.#announce(member.room, "left", member.nick, `* ${news}`);
+    else this.#broadcast(member.room, `* ${news}`);
     this.#log?.({ event, message: news, peer: peer.id, nick: member.nick, room: member.room });
   }
 
+  /** Lists a room's members, in as many lines as the line limit needs. */
+  #who(peer: Peer, room: string): void {
+    const names = [...this.#rooms.get(room) ?? []].map((p) => (p.data as Member).nick);
+    let line = `* In ${room}:`;
+    let first = true;
+    for (const name of names) {
+      const next = `${line}${first ? " " : ", "}${name}`;
+      if (utf8Length(next) + 1 > MAX_CHAT_MESSAGE) {
+        this.#say(peer, line + ",");
+        line = `*   ${name}`;
+      } else {
+        line = next;
+      }
+      first = false;
+    }
+    this.#say(peer, line);
+  }
+
+  /** Queues a join or leave notice; the room hears them at the end of this event-loop turn. */
+  #announce(room: string, kind: RoomEvent["kind"], nick: string, text: string): void {
+    if (this.#closed) return;
+    let events = this.#roomEvents.get(room);
+    if (!events) this.#roomEvents.set(room, events = []);
+    events.push({ kind, nick, text });
+    this.#announceTimer ??= setTimeout(() => {
+      this.#announceTimer = undefined;
+      for (const room of [...this.#roomEvents.keys()]) this.#flushAnnouncements(room);
+    }, 0);
+  }
+
+  /** Sends a room's queued notices, runs of joins or of leaves as one line each. */
+  #flushAnnouncements(room: string): void {
+    const events = this.#roomEvents.get(room);
+    if (!events) return;
+    this.#roomEvents.delete(room);
+    for (let i = 0; i < events.length;) {
+      let end = i + 1;
+      while (end < events.length && events[end].kind === events[i].kind) end++;
+      const text = end === i + 1
+        ? events[i].text
+        : `* ${listNames(events.slice(i, end).map((e) => e.nick))} ${events[i].kind} ${room}`;
+      this.#sendToRoom(room, text);
+      i = end;
+    }
+  }
+
+  /** A line to everyone in a room, after the notices that came before it. */
   #broadcast(room: string, text: string): void {
+    this.#flushAnnouncements(room);
+    this.#sendToRoom(room, text);
+  }
+
+  #sendToRoom(room: string, text: string): void {
     const members = this.#rooms.get(room);
     if (!members) return;
-    const frame = encoder.encode(text);
+    const frame = encodeLine(text, MAX_CHAT_MESSAGE);
     for (const peer of [...members]) this.#send(peer, frame);
   }
 
   #say(peer: Peer, text: string): void {
-    this.#send(peer, encoder.encode(text));
+    this.#send(peer, encodeLine(text, MAX_CHAT_MESSAGE));
   }
 
   #send(peer: Peer, frame: Uint8Array): void {
@@ -280,7 +379,7 @@ export class ChatHub implements PeerApp {
     const reason = `too slow to read (${formatBytes(peer.unsentBytes)} unsent, above the high water mark of ${
       formatBytes(this.#highWaterMark)
     })`;
-    peer.send(encoder.encode(`! You were disconnected: ${reason}`));
+    this.#say(peer, `! You were disconnected: ${reason}`);
     this.#leave(peer, member, `${member.nick} was disconnected: ${reason}`, "slow");
     peer.close();
     const timer = setTimeout(() => {

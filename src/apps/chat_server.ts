@@ -10,6 +10,7 @@ import type { FrameCodec } from "../framing/types.ts";
 import type { Addr, Transport } from "../runtime/types.ts";
 import { ChatHub, type ChatHubOptions, MAX_CHAT_MESSAGE } from "./chat_hub.ts";
 import { type HostModel, startPeerHost } from "./host_models.ts";
+import type { ClientLimits } from "./peer_host.ts";
 
 /**
  * The framings of the chat: lines ending in `\n` (what `nc` sends), or frames with a 4-byte
@@ -40,7 +41,7 @@ export const CHAT_FRAMINGS: readonly ChatFraming[] = ["lines", "lp4"];
  * const options: ChatServerOptions = { port: 9000, model: "select", framing: "lines" };
  * ```
  */
-export interface ChatServerOptions extends ChatHubOptions {
+export interface ChatServerOptions extends ChatHubOptions, ClientLimits {
   /** The transport. Default: the runtime's own. */
   transport?: Transport;
   /** The address to bind. Default 127.0.0.1. */
@@ -104,6 +105,9 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     port: options.port,
     codec: chatCodec(options.framing ?? "lines"),
     app: hub,
+    maxConnections: options.maxConnections,
+    idleTimeoutMs: options.idleTimeoutMs,
+    onRefused: options.onRefused,
   });
   let closing: Promise<void> | undefined;
   return {

@@ -11,6 +11,9 @@ import { startEventSelectHost } from "./host_event_select.ts";
 import { startIocpHost } from "./host_iocp.ts";
 import { startSelectHost } from "./host_select.ts";
 import type { PeerHost, PeerHostOptions } from "./peer_host.ts";
+import { IdlePeers } from "./idle_peers.ts";
+import { guardConnections } from "../runtime/connection_guard.ts";
+import { defaultTransport } from "../runtime/detect.ts";
 
 /**
  * The models a peer host runs on, as the command line spells them.
@@ -42,7 +45,8 @@ const STARTERS: Record<HostModel, (options: PeerHostOptions) => Promise<PeerHost
 };
 
 /**
- * Starts the peer host of a model.
+ * Starts the peer host of a model, with the connection limit and idle timeout of `options`
+ * applied the same way on every model.
  *
  * @example
  * ```ts
@@ -51,12 +55,32 @@ const STARTERS: Record<HostModel, (options: PeerHostOptions) => Promise<PeerHost
  * await host.close();
  * ```
  */
-export function startPeerHost(model: HostModel, options: PeerHostOptions): Promise<PeerHost> {
+export async function startPeerHost(model: HostModel, options: PeerHostOptions): Promise<PeerHost> {
   const start = Object.hasOwn(STARTERS, model) ? STARTERS[model] : undefined;
   if (start === undefined) {
-    return Promise.reject(
-      new RangeError(`Host model must be one of ${HOST_MODELS.join(", ")}, got ${JSON.stringify(model)}`),
-    );
+    throw new RangeError(`Host model must be one of ${HOST_MODELS.join(", ")}, got ${JSON.stringify(model)}`);
   }
-  return start(options);
+  const { maxConnections, idleTimeoutMs, onRefused } = options;
+  let transport = options.transport;
+  if (maxConnections !== undefined) {
+    transport = guardConnections(transport ?? await defaultTransport(), {
+      maxConnections,
+      onRefused: onRefused && ((_stream, open) => onRefused(open)),
+    });
+  }
+  const idle = idleTimeoutMs === undefined ? undefined : new IdlePeers(options.app, idleTimeoutMs);
+  let host: PeerHost;
+  try {
+    host = await start({ ...options, transport, app: idle ?? options.app });
+  } catch (error) {
+    idle?.stop();
+    throw error;
+  }
+  return {
+    addr: host.addr,
+    async close() {
+      idle?.stop();
+      await host.close();
+    },
+  };
 }

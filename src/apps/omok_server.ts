@@ -8,7 +8,10 @@
 import { delimited } from "../framing/mod.ts";
 import type { Addr, Transport } from "../runtime/types.ts";
 import { type HostModel, startPeerHost } from "./host_models.ts";
-import { OmokTable, type OmokTableOptions } from "./omok_table.ts";
+import { MAX_OMOK_LINE, OmokTable, type OmokTableOptions } from "./omok_table.ts";
+import type { ClientLimits } from "./peer_host.ts";
+
+export { MAX_OMOK_LINE };
 
 /**
  * Options of {@linkcode startOmokServer}.
@@ -18,7 +21,7 @@ import { OmokTable, type OmokTableOptions } from "./omok_table.ts";
  * const options: OmokServerOptions = { port: 9001, graceMs: 30_000 };
  * ```
  */
-export interface OmokServerOptions extends OmokTableOptions {
+export interface OmokServerOptions extends OmokTableOptions, ClientLimits {
   /** The transport. Default: the runtime's own. */
   transport?: Transport;
   /** The address to bind. Default 127.0.0.1. */
@@ -48,15 +51,6 @@ export interface OmokServer {
   close(): Promise<void>;
 }
 
-/**
- * The longest line a client may send to the omok server.
- *
- * @example
- * ```ts
- * console.log(MAX_OMOK_LINE); // 256
- * ```
- */
-export const MAX_OMOK_LINE = 256;
 
 /**
  * Starts the omok server.
@@ -76,6 +70,9 @@ export async function startOmokServer(options: OmokServerOptions = {}): Promise<
     port: options.port,
     codec: delimited({ delimiter: "\n", maxFrameLength: MAX_OMOK_LINE }),
     app: table,
+    maxConnections: options.maxConnections,
+    idleTimeoutMs: options.idleTimeoutMs,
+    onRefused: options.onRefused,
   });
   let closing: Promise<void> | undefined;
   return {

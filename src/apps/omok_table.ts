@@ -31,6 +31,7 @@
 import type { AppLog } from "./app_log.ts";
 import { formatPoint, OMOK_SIZE, OmokBoard, otherStone, parsePoint, type Stone } from "./omok_board.ts";
 import type { Peer, PeerApp } from "./peer_host.ts";
+import { encodeLine } from "./text_lines.ts";
 
 /**
  * Options of {@linkcode OmokTable}.
@@ -64,7 +65,17 @@ interface Seat {
   away: ReturnType<typeof setTimeout> | undefined;
 }
 
-const encoder = new TextEncoder();
+/**
+ * The longest line a client may send to the omok server, and the longest it sends.
+ *
+ * @example
+ * ```ts
+ * console.log(MAX_OMOK_LINE); // 256
+ * ```
+ */
+export const MAX_OMOK_LINE = 256;
+
+
 const decoder = new TextDecoder();
 const HELP = [
   "INFO Type a point such as h8 to play (columns a to o, rows 1 to 15, a1 at the bottom left).",
@@ -168,6 +179,10 @@ export class OmokTable implements PeerApp {
 
   onClose(peer: Peer): void {
     this.#leave(peer, false);
+  }
+
+  onIdle(peer: Peer, idleMs: number): void {
+    this.#tell(peer, `INFO You sent nothing for ${Math.round(idleMs / 1000)} s; closing the connection`);
   }
 
   /** Cancels the grace timers of absent players. */
@@ -323,11 +338,11 @@ export class OmokTable implements PeerApp {
   }
 
   #tell(peer: Peer, line: string): void {
-    peer.send(encoder.encode(line));
+    peer.send(encodeLine(line, MAX_OMOK_LINE));
   }
 
   #all(line: string): void {
-    const frame = encoder.encode(line);
+    const frame = encodeLine(line, MAX_OMOK_LINE);
     for (const peer of this.#everyone) peer.send(frame);
   }
 }

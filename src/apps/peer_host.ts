@@ -66,6 +66,33 @@ export interface PeerApp {
   onFrameError?(peer: Peer, error: Error): void;
   /** A client is gone; called once per opened peer, with the error if it failed. */
   onClose?(peer: Peer, error?: Error): void;
+  /**
+   * A client sent no complete frame for the host's `idleTimeoutMs`. The host closes it right
+   * after this returns (what the application sends here still goes out first).
+   */
+  onIdle?(peer: Peer, idleMs: number): void;
+}
+
+/**
+ * What a server lets its clients hold: how many may be connected, and for how long one may
+ * stay silent.
+ *
+ * @example
+ * ```ts
+ * const limits: ClientLimits = { maxConnections: 10_000, idleTimeoutMs: 5 * 60_000 };
+ * ```
+ */
+export interface ClientLimits {
+  /** Clients connected at once; further ones are reset as they connect. Default unlimited. */
+  maxConnections?: number;
+  /**
+   * A client that sent no complete frame for this long is closed, after `app.onIdle`. A
+   * client that sends a byte now and then but never a whole frame counts as idle. Default
+   * never.
+   */
+  idleTimeoutMs?: number;
+  /** Told of every connection refused because `maxConnections` clients were connected. */
+  onRefused?(open: number): void;
 }
 
 /**
@@ -77,7 +104,7 @@ export interface PeerApp {
  * const options: PeerHostOptions = { port: 0, codec: delimited(), app: { onFrame() {} } };
  * ```
  */
-export interface PeerHostOptions {
+export interface PeerHostOptions extends ClientLimits {
   /** The transport. Default: the runtime's own. */
   transport?: Transport;
   /** The address to bind. Default 127.0.0.1. */

@@ -13,6 +13,10 @@ import { startOmokServer } from "../apps/omok_server.ts";
 import type { AppLogEvent } from "../apps/app_log.ts";
 import { formatHostPort } from "../core/errors.ts";
 import { defaultTransport } from "../runtime/detect.ts";
+import { guardConnections } from "../runtime/connection_guard.ts";
+import { openFileLimit } from "../runtime/process.ts";
+import type { NetError } from "../core/errors.ts";
+import { RateLimitedWarning } from "./rate_limited_warning.ts";
 import type { Addr, Transport } from "../runtime/types.ts";
 import { choiceValue, numberValue, type OptionDefinition } from "./arguments.ts";
 import { parseSubcommand, type Subcommand, type SubcommandGroup, subcommandUsage } from "./subcommands.ts";
@@ -28,6 +32,32 @@ const COMMON: Record<string, OptionDefinition> = {
   help: { type: "boolean", short: "h", help: "show this help" },
 };
 
+/** The options that bound what clients can hold, with a server's defaults (0: no limit). */
+function limitOptions(idleSeconds: number, maxConnections: number): Record<string, OptionDefinition> {
+  return {
+    "idle-timeout": {
+      type: "string",
+      value: "SECONDS",
+      default: String(idleSeconds),
+      help: "disconnect a client that sent no complete message for this long; 0 never does",
+    },
+    "max-connections": {
+      type: "string",
+      value: "N",
+      default: String(maxConnections),
+      help: "refuse clients past this many at once (and past what the descriptor limit allows); 0: only that",
+    },
+  };
+}
+
+/** Descriptors kept free for everything but client connections: listeners, files, the runtime. */
+function descriptorReserve(limit: number): number {
+  return Math.min(1024, Math.max(64, Math.floor(limit / 8)));
+}
+
+/** How often a repeated warning (refused clients, failed accepts) is logged at most. */
+const WARNING_INTERVAL_MS = 10_000;
+
 const CHAT_OPTIONS: Record<string, OptionDefinition> = {
   model: { type: "string", value: HOST_MODELS.join("|"), default: "engine", help: "the I/O model" },
   framing: { type: "string", value: CHAT_FRAMINGS.join("|"), default: "lines", help: "how messages are delimited" },
@@ -37,6 +67,7 @@ const CHAT_OPTIONS: Record<string, OptionDefinition> = {
     default: String(1024 * 1024),
     help: "a client with more than this queued for it is disconnected as too slow",
   },
+  ...limitOptions(300, 10_000),
   ...COMMON,
 };
 
@@ -48,6 +79,7 @@ const ECHO_OPTIONS: Record<string, OptionDefinition> = {
     help: "the I/O model (adapter: the bare runtime adapter, the models' baseline)",
   },
   framing: { type: "string", value: ECHO_FRAMINGS.join("|"), default: "raw", help: "what is echoed: chunks or frames" },
+  ...limitOptions(0, 0),
   ...COMMON,
 };
 
@@ -59,6 +91,7 @@ const OMOK_OPTIONS: Record<string, OptionDefinition> = {
     default: "30",
     help: "how long a player who disconnects mid-game may take to come back before forfeiting",
   },
+  ...limitOptions(300, 10_000),
   ...COMMON,
 };
 
@@ -119,6 +152,18 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
     ? numberValue(values["high-water-mark"] as string, "High water mark", command, { min: 1, max: 2 ** 40, integer: true })
     : 0;
   const graceMs = server === "omok" ? numberValue(values.grace as string, "Grace", command, { min: 0, max: 86_400 }) * 1000 : 0;
+  const idleSeconds = numberValue(values["idle-timeout"] as string, "Idle timeout", command, { min: 0, max: 86_400 * 365 });
+  const idleTimeoutMs = idleSeconds > 0 ? idleSeconds * 1000 : undefined;
+  const requestedMax = numberValue(values["max-connections"] as string, "Max connections", command, {
+    min: 0,
+    max: 2 ** 31,
+    integer: true,
+  });
+  const fileLimit = openFileLimit();
+  const descriptorMax = fileLimit === undefined ? undefined : Math.max(1, fileLimit - descriptorReserve(fileLimit));
+  const maxConnections = requestedMax > 0 && (descriptorMax === undefined || requestedMax <= descriptorMax)
+    ? requestedMax
+    : descriptorMax;
 
   const output = new ServerOutput({
     write: io.stdout,
@@ -126,7 +171,31 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
     json: values.json === true,
     quiet: values.quiet === true,
   });
-  const counter = new TrafficCounter(transport ?? await defaultTransport(), echoCodec(framing), {
+  const limitWhy = maxConnections === requestedMax || fileLimit === undefined || maxConnections === undefined
+    ? "--max-connections"
+    : `the descriptor limit of ${fileLimit} less ${fileLimit - maxConnections} kept in reserve`;
+  const refusals = new RateLimitedWarning(WARNING_INTERVAL_MS, (count) =>
+    output.log({
+      event: "refused",
+      message: `refused ${count} connection${count === 1 ? "" : "s"}: ${maxConnections} clients are connected, the limit (${limitWhy})`,
+      refused: count,
+      limit: maxConnections,
+    }));
+  const acceptErrors = new RateLimitedWarning(WARNING_INTERVAL_MS, (count, error?: NetError) =>
+    output.log({
+      event: "accept-error",
+      message: `accepting failed ${count} time${count === 1 ? "" : "s"} (${error?.code}: ${error?.message}); still serving the clients already connected`,
+      failures: count,
+      error: error?.code,
+    }));
+  const guarded = guardConnections(transport ?? await defaultTransport(), {
+    maxConnections,
+    // Chat and omok time out clients that sent no whole line, in their host; echo by bytes.
+    idleTimeoutMs: server === "echo" ? idleTimeoutMs : undefined,
+    onRefused: () => refusals.note(),
+    onAcceptError: (error) => acceptErrors.note(error),
+  });
+  const counter = new TrafficCounter(guarded, echoCodec(framing), {
     onOpen: (id, remote) =>
       output.log({ event: "open", message: `#${id} connected from ${formatHostPort(remote.hostname, remote.port)}`, id }),
     onClose: (id, error) =>
@@ -142,11 +211,18 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   try {
     const where = { transport: counter.transport, hostname: host, port };
     if (server === "chat") {
-      running = await startChatServer({ ...where, model: model as HostModel, framing: framing as ChatFraming, highWaterMark, onLog });
+      running = await startChatServer({
+        ...where,
+        model: model as HostModel,
+        framing: framing as ChatFraming,
+        highWaterMark,
+        idleTimeoutMs,
+        onLog,
+      });
     } else if (server === "echo") {
       running = await startModelEcho(model as EchoServerName, { ...where, framing: framing as EchoFraming });
     } else {
-      running = await startOmokServer({ ...where, model: model as HostModel, graceMs, onLog });
+      running = await startOmokServer({ ...where, model: model as HostModel, graceMs, idleTimeoutMs, onLog });
     }
   } catch (error) {
     io.stderr(`sockmodels: Cannot listen on ${formatHostPort(host, port)}: ${(error as Error).message}\n`);
@@ -164,6 +240,8 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   output.startStats(() => counter.totals());
   const signal = await io.stopRequested();
   output.stop();
+  refusals.stop();
+  acceptErrors.stop();
   output.log({ event: "stopping", message: `${signal}: shutting down` });
   await running.close();
   const t = counter.totals();

@@ -8,7 +8,7 @@
 
 import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
 import type { NetError } from "../core/errors.ts";
-import { DelegatingStream } from "../apps/delegating_stream.ts";
+import { DelegatingStream } from "../runtime/delegating_stream.ts";
 import type {
   Addr,
   ConnectOptions,

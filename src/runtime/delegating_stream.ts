@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Addr, Stream, StreamHandlers } from "../runtime/types.ts";
+import type { Addr, Stream, StreamHandlers } from "./types.ts";
 
 /**
  * Passes every member of {@linkcode Stream} on to `inner`; subclasses override what they

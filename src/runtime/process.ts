@@ -457,6 +457,26 @@ export function processResidentBytes(pid: number): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
+/**
+ * The soft limit on open file descriptors of this process (`RLIMIT_NOFILE`), read from
+ * `/proc/self/limits`; undefined where it cannot be read (not Linux) or is unlimited.
+ *
+ * @example
+ * ```ts
+ * const limit = openFileLimit(); // e.g. 1048576, or 256 under `prlimit --nofile=256`
+ * ```
+ */
+export function openFileLimit(): number | undefined {
+  let limits: string;
+  try {
+    limits = readFileSync("/proc/self/limits", "utf8");
+  } catch {
+    return undefined;
+  }
+  const m = /^Max open files\s+(\d+)/m.exec(limits);
+  return m ? Number(m[1]) : undefined;
+}
+
 function readProcFile(pid: number, name: string): string {
   try {
     return readFileSync(`/proc/${pid}/${name}`, "utf8");
