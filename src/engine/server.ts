@@ -381,6 +381,9 @@ class Engine {
   #onData(conn: EngineConnection, chunk: Uint8Array): void {
     this.stats.bytesIn += chunk.byteLength;
     if (this.tracksActivity) conn.lastActivity = this.now();
+    // The engine ended this connection's sending side (a shutdown, a close, a protocol error):
+    // nothing it receives now can be answered, so it is not handed to the handler.
+    if (conn.writeEnded) return;
     let frames: Uint8Array[];
     try {
       frames = conn.decoder.push(chunk);
@@ -737,19 +740,33 @@ class Engine {
     for (const w of waiters) w();
   }
 
+  /**
+   * Lets the connections finish what their clients already sent: frames in the sockets'
+   * receive buffers are read and answered until no byte arrived for a quiet period and no
+   * frame is queued or running, or until the deadline.
+   */
+  async #drain(deadline: number): Promise<void> {
+    while (this.connections.size > 0 || this.stats.queueDepth > 0 || this.stats.busyWorkers > 0) {
+      const left = deadline - this.now();
+      if (left <= 0) return;
+      const bytesBefore = this.stats.bytesIn;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const busy = this.stats.queueDepth > 0 || this.stats.busyWorkers > 0;
+      await new Promise<void>((resolve) => {
+        if (busy) this.#idleWaiters.push(resolve);
+        timer = setTimeout(resolve, Math.min(left, DRAIN_QUIET_MS));
+      });
+      clearTimeout(timer);
+      if (!busy && this.stats.bytesIn === bytesBefore && this.stats.queueDepth === 0 && this.stats.busyWorkers === 0) return;
+    }
+  }
+
   async shutdown(listener: Listener, mode: "drain" | "abort", timeoutMs: number): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
     await listener.close();
     if (this.#idleTimer !== undefined) clearInterval(this.#idleTimer);
-    if (mode === "drain" && (this.stats.queueDepth > 0 || this.stats.busyWorkers > 0)) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => this.#idleWaiters.push(resolve)),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-      ]);
-      clearTimeout(timer);
-    }
+    if (mode === "drain") await this.#drain(this.now() + timeoutMs);
     // Whatever is still queued now is aborted, and reported.
     const conns = [...this.connections];
     let dropped = 0;
@@ -822,6 +839,8 @@ export type EngineErrorCode = NetErrorCode | "EHANDLER" | "EPROTOCOL";
 const EMPTY = new Uint8Array(0);
 /** Frames up to this size are batched by copying; larger ones are written without a copy. */
 const BATCH_FRAME_LIMIT = 4096;
+/** A graceful shutdown closes connections once no byte arrived for this long. */
+const DRAIN_QUIET_MS = 50;
 /** The largest batch buffer a connection allocates. */
 const BATCH_SIZE = 16 * 1024;
 /** The first batch buffer of a connection. */
