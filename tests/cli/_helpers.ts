@@ -3,6 +3,9 @@ import { defaultTransport } from "../../src/runtime/detect.ts";
 import type { Stream } from "../../src/runtime/types.ts";
 import type { CliIo } from "../../src/cli/cli_io.ts";
 import { sleep } from "../helpers/net.ts";
+import { spawn } from "node:child_process";
+import { cliCommandLine } from "../../src/cli/cli_location.ts";
+import { detectRuntime } from "../../src/runtime/detect.ts";
 
 /** Waits until `condition()` holds, or fails naming `what`. */
 export async function waitFor(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
@@ -159,4 +162,21 @@ export function testIo(input: string[] = [], options: { keepInputOpen?: boolean;
     },
   };
   return io;
+}
+
+/** Runs the CLI in a process of its own under this runtime, after `prefix` (such as prlimit and its options). */
+export function spawnCli(args: string[], prefix: string[] = []) {
+  const { command, args: argv } = cliCommandLine(detectRuntime(), args);
+  const [program, ...programArgs] = [...prefix, command, ...argv];
+  const child = spawn(program, programArgs, { stdio: ["ignore", "pipe", "pipe"] });
+  const result = { out: "", err: "", code: undefined as number | null | undefined, signal: null as string | null, child };
+  child.stdout!.on("data", (d: Uint8Array) => (result.out += new TextDecoder().decode(d)));
+  child.stderr!.on("data", (d: Uint8Array) => (result.err += new TextDecoder().decode(d)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code, signal) => {
+      result.signal = signal;
+      resolve(result.code = code);
+    })
+  );
+  return { result, exited };
 }

@@ -5,13 +5,11 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { runCli } from "../../src/cli/run_cli.ts";
-import { cliCommandLine } from "../../src/cli/cli_location.ts";
 import { formatStatsLine, ServerOutput } from "../../src/cli/server_output.ts";
 import { detectRuntime } from "../../src/runtime/detect.ts";
 import { sleep, within } from "../helpers/net.ts";
-import { LineClient, testIo, waitFor } from "./_helpers.ts";
+import { LineClient, spawnCli, testIo, waitFor } from "./_helpers.ts";
 
 const BAD: [string[], RegExp][] = [
   [[], /^sockmodels: A command is needed: serve, client or bench\nRun "sockmodels --help" for usage\.\n$/],
@@ -81,22 +79,6 @@ describe("sockmodels arguments", () => {
     });
   }
 });
-
-/** Runs the CLI in a process of its own under this runtime. */
-function spawnCli(args: string[]) {
-  const { command, args: argv } = cliCommandLine(detectRuntime(), args);
-  const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
-  const result = { out: "", err: "", code: undefined as number | null | undefined, signal: null as string | null, child };
-  child.stdout!.on("data", (d: Uint8Array) => (result.out += new TextDecoder().decode(d)));
-  child.stderr!.on("data", (d: Uint8Array) => (result.err += new TextDecoder().decode(d)));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once("exit", (code, signal) => {
-      result.signal = signal;
-      resolve(result.code = code);
-    })
-  );
-  return { result, exited };
-}
 
 describe("the sockmodels process", () => {
   test("bad arguments exit with code 2; --help with 0", async () => {
