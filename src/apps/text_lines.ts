@@ -7,9 +7,9 @@
  */
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 // C0 controls but tab, DEL, and the C1 controls (U+0080 to U+009F), which some terminals obey.
+// deno-lint-ignore no-control-regex
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
 
 function visible(char: string): string {
@@ -81,9 +81,4 @@ export function quoteInput(text: string, maxChars = 40): string {
  */
 export function utf8Length(text: string): number {
   return encoder.encode(text).byteLength;
-}
-
-/** Decodes a frame as UTF-8 text, replacing invalid bytes with U+FFFD. */
-export function decodeLine(frame: Uint8Array): string {
-  return decoder.decode(frame);
 }

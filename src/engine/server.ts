@@ -569,7 +569,6 @@ class Engine {
         { syscall: "send" },
       );
     }
-    const stream = conn.stream;
     if (this.canEncodeInto && frame.byteLength <= BATCH_FRAME_LIMIT) {
       // The codec writes header, payload and trailer straight into the batch buffer.
       const framer = this.framer;
