@@ -28,6 +28,7 @@
  * @module
  */
 
+import { FrameTooLargeError, MalformedFrameError } from "../framing/errors.ts";
 import type { AppLog } from "./app_log.ts";
 import type { Peer, PeerApp } from "./peer_host.ts";
 import { encodeLine, escapeControls, quoteInput, utf8Length } from "./text_lines.ts";
@@ -207,8 +208,12 @@ export class ChatHub implements PeerApp {
 
   onFrameError(peer: Peer, error: Error): void {
     const member = peer.data as Member;
-    this.#say(peer, `! ${error.message}; closing the connection`);
-    this.#leave(peer, member, `${member.nick} was disconnected: they sent a message over the limit of ${MAX_CHAT_MESSAGE} bytes`);
+    // A line with no newline within the limit is a message over the limit, as a length is.
+    const tooLong = error instanceof FrameTooLargeError ||
+      (error instanceof MalformedFrameError && error.reason === "delimiter");
+    const why = tooLong ? `it is over the limit of ${MAX_CHAT_MESSAGE} bytes` : "it is not a valid frame";
+    this.#say(peer, `! Your message was not sent: ${why} (${error.message}); closing the connection`);
+    this.#leave(peer, member, `${member.nick} was disconnected: they sent a message that ${why.replace("it is", "was")}`);
   }
 
   onClose(peer: Peer, error?: Error): void {

@@ -8,6 +8,7 @@
 
 import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
 import type { NetError } from "../core/errors.ts";
+import type { FramingError } from "../framing/errors.ts";
 import { DelegatingStream } from "../runtime/delegating_stream.ts";
 import type {
   Addr,
@@ -65,23 +66,29 @@ export interface TrafficTotals {
 export interface TrafficEvents {
   /** A connection was accepted. */
   onOpen?(id: number, remote: Addr): void;
-  /** A connection closed, with the error if it failed. */
-  onClose?(id: number, error?: NetError): void;
+  /**
+   * A connection closed, with the error if it failed: the stream's own, or the framing error
+   * of what the client sent, for which the server closed it.
+   */
+  onClose?(id: number, error?: NetError | FramingError): void;
 }
 
-/** Counts messages in one direction of one connection; gives up quietly on bad bytes. */
+/** Counts messages in one direction of one connection; stops at bad bytes and keeps why. */
 class MessageCounter {
   #decoder: FrameDecoder | undefined;
+  /** What the bytes broke, if they did; the server closes such a connection. */
+  error: FramingError | undefined;
   constructor(codec: FrameCodec | undefined) {
     this.#decoder = codec?.decoder();
   }
   count(bytes: Uint8Array): number {
-    if (this.#decoder === undefined) return 1;
+    if (this.#decoder === undefined) return this.error === undefined ? 1 : 0;
     try {
       return this.#decoder.push(bytes).length;
-    } catch {
-      this.#decoder = undefined; // the server closes such a connection anyway
-      return 0;
+    } catch (error) {
+      this.#decoder = undefined;
+      this.error = error as FramingError;
+      return (error as FramingError).frames?.length ?? 0;
     }
   }
 }
@@ -109,7 +116,7 @@ class CountedStream extends DelegatingStream {
       onDrain: handlers.onDrain && (() => handlers.onDrain!()),
       onEnd: handlers.onEnd && (() => handlers.onEnd!()),
       onClose: (error) => {
-        counter.closed(this, error);
+        counter.closed(this, error ?? this.#in.error);
         handlers.onClose?.(error);
       },
     });
@@ -198,7 +205,7 @@ export class TrafficCounter {
   }
 
   /** @internal Called by a counted stream when it closes. */
-  closed(stream: Stream, error?: NetError): void {
+  closed(stream: Stream, error?: NetError | FramingError): void {
     if (!this.#open.delete(stream)) return;
     if (error) this.errors++;
     this.#events.onClose?.(stream.id, error);

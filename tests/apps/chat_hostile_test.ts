@@ -53,6 +53,18 @@ for (const model of HOST_MODELS) {
       });
     });
 
+    test("a line over the limit: its sender is told why before it is closed, and the room is told plainly", async () => {
+      await withChat({ model }, async (chat) => {
+        const a = await welcomed(chat.addr.port);
+        const b = await welcomed(chat.addr.port);
+        a.send("x".repeat(4103));
+        await a.expect(/^! Your message was not sent: it is over the limit of 4096 bytes \(.*\); closing the connection$/);
+        await waitFor(() => a.closed, "the sender to be closed");
+        await b.expect(/^\* guest\d+ was disconnected: they sent a message that was over the limit of 4096 bytes$/);
+        assert.ok(!b.closed);
+      });
+    });
+
     test("control characters other than tab reach nobody raw", async () => {
       await withChat({ model }, async (chat) => {
         const a = await welcomed(chat.addr.port);

@@ -121,6 +121,19 @@ describe("the sockmodels process", () => {
 });
 
 describe("server output", () => {
+  test("a connection closed for what its client sent is logged with the reason", async () => {
+    const io = testIo();
+    const running = runCli(["serve", "echo", "--framing", "lp4", "--port", "0"], io);
+    await waitFor(() => /listening on 127\.0\.0\.1:\d+/.test(io.out), "the listening line");
+    const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(io.out)![1]);
+    const client = await LineClient.connect(port, { lp4: true });
+    client.stream.write(new Uint8Array([0xff, 0xff, 0xff, 0xff]));
+    await waitFor(() => client.closed, "the server to close the connection");
+    await waitFor(() => /#\d+ closed \(EFRAMETOOLARGE: Frame length \d+ exceeds the limit of 16777216 bytes\)/.test(io.out), `the reason in the log; got ${io.out}`);
+    io.stop();
+    assert.equal(await within(running, 10_000, "the server to stop"), 0);
+  });
+
   test("--json logs one object per line, and the echo server counts messages", async () => {
     const io = testIo();
     const running = runCli(["serve", "echo", "--model", "poll", "--framing", "lines", "--port", "0", "--json"], io);
