@@ -283,6 +283,11 @@ const ALIASES: Record<string, NetErrorCode> = {
   ERR_SOCKET_CONNECTION_TIMEOUT: "ETIMEDOUT",
   EOPNOTSUPP: "ENOTSUP",
   ERR_SOCKET_DGRAM_NOT_RUNNING: "ENOTCONN",
+  // Out of descriptors or memory, system-wide rather than per process: the same remedy.
+  ENFILE: "EMFILE",
+  ENOMEM: "ENOBUFS",
+  // accept(2) passes on a protocol error of the pending connection.
+  EPROTO: "ECONNABORTED",
 };
 
 /**

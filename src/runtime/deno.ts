@@ -11,6 +11,11 @@
  * with ENOTSUP and datagrams use `node:dgram`. `setKeepAlive` ignores the delay, which Deno
  * cannot set.
  *
+ * An accept that fails for its own connection only (one reset while it waited in the backlog)
+ * is followed by the next accept at once. When descriptors or memory run out, accepting pauses
+ * for 50 ms, doubling up to 800 ms while the condition lasts, and `onError` hears of it once per
+ * pause.
+ *
  * @module
  */
 
@@ -206,11 +211,45 @@ class DenoStream extends StreamBase {
   }
 }
 
+/** The first pause after `accept` ran out of descriptors or memory, in milliseconds. */
+const ACCEPT_BACKOFF_MIN_MS = 50;
+/** The longest pause between `accept` attempts while descriptors or memory are exhausted. */
+const ACCEPT_BACKOFF_MAX_MS = 800;
+
+/**
+ * Errors of one pending connection, not of the listener: Linux `accept(2)` passes a pending
+ * network error on (ECONNABORTED, EPROTO, ...), and Deno fails the accept with ENOTCONN when the
+ * peer reset the connection while it waited in the backlog. The next accept may well succeed.
+ */
+const PER_CONNECTION_ACCEPT_ERRORS = new Set([
+  "ENOTCONN",
+  "ECONNABORTED",
+  "ECONNRESET",
+  "EPROTO",
+  "EPERM",
+  "ETIMEDOUT",
+  "ENETDOWN",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "EHOSTUNREACH",
+  "ENONET",
+  "ENOPROTOOPT",
+  "EOPNOTSUPP",
+]);
+
+/** Whether a failed accept concerned only that connection, so accepting again at once is right. */
+function isPerConnectionAcceptError(error: unknown, netError: NetError): boolean {
+  const raw = (error as { code?: unknown } | null)?.code;
+  if (typeof raw === "string") return PER_CONNECTION_ACCEPT_ERRORS.has(raw);
+  return PER_CONNECTION_ACCEPT_ERRORS.has(netError.code);
+}
+
 class DenoListenerImpl implements Listener {
   readonly addr: Addr;
   #listener: DenoListener;
   #closed = false;
   #loop: Promise<void>;
+  #wake: (() => void) | undefined;
 
   constructor(listener: DenoListener, options: ListenOptions) {
     this.#listener = listener;
@@ -219,6 +258,7 @@ class DenoListenerImpl implements Listener {
   }
 
   async #acceptLoop(options: ListenOptions): Promise<void> {
+    let backoffMs = 0;
     while (!this.#closed) {
       let conn: DenoConn;
       try {
@@ -226,17 +266,39 @@ class DenoListenerImpl implements Listener {
       } catch (error) {
         if (this.#closed) return;
         const netError = toNetError(error, { syscall: "accept" });
+        // A connection reset in the backlog fails only its own accept: take the next one at
+        // once, as Node and Bun do, so that a flood of resets cannot throttle accepting.
+        if (isPerConnectionAcceptError(error, netError)) continue;
+        // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) or something unknown:
+        // the pending connection stays in the backlog, so wait before trying again, doubling
+        // the wait while the condition lasts, and tell the caller once per wait.
+        backoffMs = backoffMs === 0 ? ACCEPT_BACKOFF_MIN_MS : Math.min(backoffMs * 2, ACCEPT_BACKOFF_MAX_MS);
         options.onError?.(netError);
-        // EMFILE and friends: back off briefly instead of spinning.
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await this.#pause(backoffMs);
         continue;
       }
+      backoffMs = 0;
       if (this.#closed) {
         conn.close();
         return;
       }
       options.onAccept(new DenoStream(conn, options));
     }
+  }
+
+  /** Waits `ms`, or less if the listener is closed meanwhile. */
+  #pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wake = undefined;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+    });
   }
 
   close(): Promise<void> {
@@ -247,6 +309,7 @@ class DenoListenerImpl implements Listener {
       } catch {
         // Already closed.
       }
+      this.#wake?.();
     }
     // The socket is released only once the pending accept has returned.
     return this.#loop;

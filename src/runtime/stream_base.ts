@@ -11,7 +11,11 @@ import type { Addr, Stream, StreamHandlers, StreamOptions } from "./types.ts";
 
 /** The default high water mark of the send queue, in bytes. */
 export const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
-/** How long `close()` waits for the peer's FIN after sending its own, in milliseconds. */
+/**
+ * How long `close()` waits for the peer's FIN after sending its own, in milliseconds. If the
+ * peer is still sending when the wait ends, the close is reported as ECONNABORTED: bytes that
+ * arrive at a closed socket make its kernel reset the connection and drop what it had not sent.
+ */
 export const DEFAULT_LINGER_MS = 2000;
 
 /** Writes smaller than this are copied together into one OS write. */
@@ -93,6 +97,8 @@ export abstract class StreamBase implements Stream {
   #localAbort = false;
   #closeError: NetError | undefined;
   #closeDelivered = false;
+  #wroteBytes = false;
+  #dataAfterFin = false;
 
   /** Sets the water marks and the half-open policy. */
   constructor(options: StreamOptions = {}, lingerMs: number = DEFAULT_LINGER_MS) {
@@ -228,6 +234,7 @@ export abstract class StreamBase implements Stream {
   /** Delivers received bytes, holding them while paused. */
   protected _deliver(chunk: Uint8Array): void {
     if (this.#closed) return;
+    if (this.#writeState === WRITE_FIN_SENT) this.#dataAfterFin = true;
     if (this.#paused) {
       (this.#heldWhilePaused ??= []).push(chunk);
       return;
@@ -354,6 +361,7 @@ export abstract class StreamBase implements Stream {
     }
     const size = bytes.byteLength;
     if (size > 0) {
+      this.#wroteBytes = true;
       this.#queue.push(bytes);
       this.#queuedBytes += size;
       if (!this.#pumpScheduled) {
@@ -454,6 +462,17 @@ export abstract class StreamBase implements Stream {
       this.#lingerTimer = setTimeout(() => {
         this.#lingerTimer = undefined;
         if (this.#releasing || this.#closed) return;
+        // The peer neither closed nor stopped sending. Its next bytes reach a closed socket,
+        // whose kernel then answers with an RST and discards whatever it has not sent yet,
+        // so delivery of what was written can no longer be promised: report it.
+        if (this.#wroteBytes && this.#dataAfterFin) {
+          this.#error ??= new NetError(
+            "ECONNABORTED",
+            `The peer kept sending for ${this.#lingerMs} ms after close() without closing; ` +
+              "the connection was closed, and bytes already sent may not have been delivered",
+            { syscall: "close" },
+          );
+        }
         this.#releasing = true;
         this._release(false);
       }, this.#lingerMs);
