@@ -25,6 +25,7 @@ import type { EchoServer, EchoServerOptions } from "./echo_framing.ts";
 export async function startAdapterEcho(options: EchoServerOptions = {}): Promise<EchoServer> {
   const transport = options.transport ?? await defaultTransport();
   const open = new Set<Stream>();
+  let closing = false;
   const listener = await transport.listen({
     hostname: options.hostname ?? "127.0.0.1",
     port: options.port ?? 0,
@@ -32,6 +33,8 @@ export async function startAdapterEcho(options: EchoServerOptions = {}): Promise
       open.add(stream);
       stream.setHandlers({
         onData(chunk) {
+          // Once the server is closing, its sending side is ended: nothing more is echoed.
+          if (closing) return;
           // Stop reading while the peer is slow to read our echo; TCP then slows the sender.
           if (!stream.write(chunk)) stream.pause();
         },
@@ -43,6 +46,7 @@ export async function startAdapterEcho(options: EchoServerOptions = {}): Promise
   return {
     addr: listener.addr,
     async close() {
+      closing = true;
       await listener.close();
       await Promise.all([...open].map((s) => s.close()));
     },

@@ -227,7 +227,11 @@ export abstract class StreamBase implements Stream {
     }
     if (this.#needDrain && buffered <= this.lowWaterMark) {
       this.#needDrain = false;
-      this.handlers.onDrain?.();
+      try {
+        this.handlers.onDrain?.();
+      } catch (error) {
+        this.#handlerFailed("onDrain", error);
+      }
     }
   }
 
@@ -239,7 +243,25 @@ export abstract class StreamBase implements Stream {
       (this.#heldWhilePaused ??= []).push(chunk);
       return;
     }
-    this.handlers.onData?.(chunk);
+    this.#dispatchData(chunk);
+  }
+
+  #dispatchData(chunk: Uint8Array): void {
+    try {
+      this.handlers.onData?.(chunk);
+    } catch (error) {
+      this.#handlerFailed("onData", error);
+    }
+  }
+
+  /**
+   * A handler threw. That ends this stream only, the same way on every runtime (left alone,
+   * Node would crash the process, Bun would reset the socket and Deno would close it): the
+   * socket is aborted, and `onClose` gets an ECONNABORTED NetError whose cause is the error.
+   */
+  #handlerFailed(handler: string, error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this._fail(new NetError("ECONNABORTED", `The stream's ${handler} handler threw: ${message}`, { cause: error }));
   }
 
   /** Call when the peer's FIN arrives. */
@@ -250,7 +272,12 @@ export abstract class StreamBase implements Stream {
       return;
     }
     this.#peerEnded = true;
-    this.handlers.onEnd?.();
+    try {
+      this.handlers.onEnd?.();
+    } catch (error) {
+      this.#handlerFailed("onEnd", error);
+      return;
+    }
     if (!this.allowHalfOpen || this.#closing) this.end();
     this.#maybeRelease();
   }
@@ -421,7 +448,7 @@ export abstract class StreamBase implements Stream {
           this.#heldWhilePaused = rest.concat(this.#heldWhilePaused ?? []);
           return;
         }
-        this.handlers.onData?.(chunk);
+        this.#dispatchData(chunk);
       }
     }
     if (this.#heldEnd) {

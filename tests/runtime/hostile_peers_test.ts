@@ -314,3 +314,42 @@ for (const name of availableTransports().filter((n) => n !== "memory")) {
     });
   });
 }
+
+for (const name of availableTransports()) {
+  describe(`${name} transport on ${detectRuntime()}: a handler that throws`, () => {
+    test("ends that stream only, with ECONNABORTED whose cause is the error; the listener serves on", async () => {
+      const transport = await loadTransport(name);
+      const closes: (NetError | undefined)[] = [];
+      const listener = await transport.listen({
+        hostname: HOST,
+        port: 0,
+        onAccept(s) {
+          s.setHandlers({
+            onData(chunk) {
+              if (chunk[0] === 0x21) throw new TypeError("a bug in the handler");
+              s.write(chunk);
+            },
+            onClose: (error) => void closes.push(error),
+          });
+        },
+      });
+      try {
+        const bad = await transport.connect({ hostname: HOST, port: listener.addr.port });
+        const badSide = observe(bad);
+        bad.write(new Uint8Array([0x21]));
+        await within(badSide.closed, 10_000, "the connection whose handler threw to close");
+        while (closes.length === 0) await sleep(1);
+        assert.equal(closes[0]?.code, "ECONNABORTED");
+        assert.match(closes[0]!.message, /onData handler threw: a bug in the handler/);
+        assert.ok(closes[0]!.cause instanceof TypeError);
+        const good = await transport.connect({ hostname: HOST, port: listener.addr.port });
+        const goodSide = observe(good);
+        good.write(new Uint8Array([1, 2, 3]));
+        while (goodSide.bytes < 3) await sleep(1);
+        good.reset();
+      } finally {
+        await listener.close();
+      }
+    });
+  });
+}
