@@ -20,10 +20,12 @@
  * member for every event.
  *
  * A slow client never stalls the others: when the bytes queued for a client pass the high
- * water mark and are still above it {@linkcode SLOW_CHECK_MS} later (a burst that the socket
- * takes at once does not count), it is disconnected with a notice, to itself (as its last
- * line) and to its room. It then has a short grace period to read what is queued before it
- * is reset.
+ * water mark, and {@linkcode SLOW_CHECK_MS} later it has read none of them (a burst that the
+ * socket takes at once does not count) or it is still above the mark after
+ * {@linkcode SLOW_MAX_MS}, it is disconnected with a notice, to itself (as its last line) and
+ * to its room. It then has a short grace period to read what is queued before it
+ * is reset. Meanwhile the client whose line pushed a queue past the mark is not read from, so
+ * a sender that never stops goes at the pace its room reads, and fast readers keep up.
  *
  * @module
  */
@@ -63,7 +65,8 @@ export interface ChatHubOptions {
 export const MAX_CHAT_MESSAGE = 4096;
 
 /**
- * How long a client's queue may stay above the high water mark before it counts as slow.
+ * How often the queues above the high water mark are checked: a client that read none of its
+ * queue in this time is slow.
  *
  * @example
  * ```ts
@@ -71,6 +74,17 @@ export const MAX_CHAT_MESSAGE = 4096;
  * ```
  */
 export const SLOW_CHECK_MS = 50;
+
+/**
+ * How long a client's queue may stay above the high water mark, even while it reads, before
+ * it counts as slow: a reader far slower than its room cannot hold the room's senders back.
+ *
+ * @example
+ * ```ts
+ * console.log(SLOW_MAX_MS); // 1000
+ * ```
+ */
+export const SLOW_MAX_MS = 1000;
 
 const NAME = /^[A-Za-z0-9_-]{1,20}$/;
 const COMMANDS = "/nick NAME, /join ROOM, /who, /quit";
@@ -123,7 +137,12 @@ export class ChatHub implements PeerApp {
   readonly #rooms = new Map<string, Set<Peer>>();
   readonly #nicks = new Map<string, Peer>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
-  readonly #suspects = new Set<Peer>();
+  /** Clients above the high water mark: since when, and what was unsent at the last check. */
+  readonly #suspects = new Map<Peer, { since: number; unsent: number }>();
+  /** Senders not read from until their room caught up. */
+  readonly #throttled = new Set<Peer>();
+  /** The client whose line is being handled. */
+  #sender: Peer | undefined;
   #checkTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #roomEvents = new Map<string, RoomEvent[]>();
   #announceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -170,6 +189,15 @@ export class ChatHub implements PeerApp {
   }
 
   onFrame(peer: Peer, frame: Uint8Array): void {
+    this.#sender = peer;
+    try {
+      this.#handle(peer, frame);
+    } finally {
+      this.#sender = undefined;
+    }
+  }
+
+  #handle(peer: Peer, frame: Uint8Array): void {
     const member = peer.data as Member;
     if (member.gone) return;
     let text = decoder.decode(frame);
@@ -243,6 +271,8 @@ export class ChatHub implements PeerApp {
     clearTimeout(this.#checkTimer);
     this.#checkTimer = undefined;
     this.#suspects.clear();
+    for (const sender of this.#throttled) sender.resume();
+    this.#throttled.clear();
   }
 
   #rename(peer: Peer, member: Member, name: string): void {
@@ -367,15 +397,62 @@ export class ChatHub implements PeerApp {
   #send(peer: Peer, frame: Uint8Array): void {
     peer.send(frame);
     if (peer.unsentBytes <= this.#highWaterMark || (peer.data as Member).gone) return;
-    this.#suspects.add(peer);
-    this.#checkTimer ??= setTimeout(() => {
-      this.#checkTimer = undefined;
-      const suspects = [...this.#suspects];
-      this.#suspects.clear();
-      for (const suspect of suspects) {
-        if (!(suspect.data as Member).gone && suspect.unsentBytes > this.#highWaterMark) this.#disconnectSlow(suspect);
+    this.#suspect(peer);
+    // The client whose line this is waits until its room took it: a sender that never stops
+    // is slowed down to what the room reads, instead of filling the queues of fast readers
+    // faster than the server can write them.
+    const sender = this.#sender;
+    if (sender !== undefined && !this.#throttled.has(sender)) {
+      this.#throttled.add(sender);
+      sender.pause();
+    }
+    this.#checkTimer ??= setTimeout(() => this.#checkQueues(), SLOW_CHECK_MS);
+  }
+
+  #suspect(peer: Peer): void {
+    if (!this.#suspects.has(peer)) this.#suspects.set(peer, { since: Date.now(), unsent: peer.unsentBytes });
+  }
+
+  /**
+   * Disconnects the clients above the high water mark that read nothing since the last check,
+   * or that stayed above it for {@linkcode SLOW_MAX_MS}; a client that is reading, just not as
+   * fast as the server wrote, is given time. Then lets the senders held for a room go on once
+   * no one in it is above the mark.
+   */
+  #checkQueues(): void {
+    this.#checkTimer = undefined;
+    const now = Date.now();
+    for (const [suspect, seen] of [...this.#suspects]) {
+      const unsent = suspect.unsentBytes;
+      if ((suspect.data as Member).gone || unsent <= this.#highWaterMark) {
+        this.#suspects.delete(suspect);
+      } else if (unsent >= seen.unsent || now - seen.since >= SLOW_MAX_MS) {
+        this.#suspects.delete(suspect);
+        this.#disconnectSlow(suspect);
+      } else {
+        seen.unsent = unsent;
       }
-    }, SLOW_CHECK_MS);
+    }
+    for (const sender of [...this.#throttled]) {
+      const member = sender.data as Member;
+      if (member.gone) {
+        this.#throttled.delete(sender);
+        continue;
+      }
+      let behind = false;
+      for (const peer of this.#rooms.get(member.room) ?? []) {
+        if ((peer.data as Member).gone || peer.unsentBytes <= this.#highWaterMark) continue;
+        behind = true;
+        this.#suspect(peer);
+      }
+      if (!behind) {
+        this.#throttled.delete(sender);
+        sender.resume();
+      }
+    }
+    if (this.#suspects.size > 0 || this.#throttled.size > 0) {
+      this.#checkTimer = setTimeout(() => this.#checkQueues(), SLOW_CHECK_MS);
+    }
   }
 
   /** Out of the chat now, a last line to itself, and a reset if it does not drain in time. */

@@ -60,6 +60,7 @@ class HostClientSocket extends AsyncSocket {
       socketQueued: () => (this.socket as NonBlockingSocket | undefined)?.core.sendQueued ?? 0,
       finish: (_peer, abort) => server.release(this, abort),
       resetSocket: () => (this.socket as NonBlockingSocket | undefined)?.reset(),
+      holdReading: (hold) => (this.socket as NonBlockingSocket | undefined)?.core.holdReading(hold),
     });
   }
 

@@ -105,6 +105,7 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
         aborted = true;
         sock.reset();
       },
+      holdReading: (hold) => sock.core.holdReading(hold),
     });
     // The peer calls trySend only after this line: the sender exists by then.
     const sender = new Sender(sock, (error) => peer.fail(error));

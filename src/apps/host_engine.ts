@@ -53,6 +53,14 @@ class EnginePeer implements Peer {
     this.closing = true;
     this.#conn.reset();
   }
+
+  pause(): void {
+    this.#conn.pause();
+  }
+
+  resume(): void {
+    this.#conn.resume();
+  }
 }
 
 /**

@@ -76,6 +76,7 @@ export async function startEventSelectHost(options: PeerHostOptions): Promise<Pe
         socketQueued: () => sock.core.sendQueued,
         finish: (_peer, abort) => removeSocketInfo(info, abort),
         resetSocket: () => sock.reset(),
+        holdReading: (hold) => sock.core.holdReading(hold),
       }),
     };
     clients.add(info);

@@ -95,6 +95,7 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
           draining.delete(c);
           socket.reset();
         },
+        holdReading: (hold) => socket.core.holdReading(hold),
       }),
     };
     clients.add(c);

@@ -71,6 +71,7 @@ export async function startSelectHost(options: PeerHostOptions): Promise<PeerHos
         closing.close(sock);
       },
       resetSocket: () => sock.reset(),
+      holdReading: (hold) => sock.core.holdReading(hold),
     });
     peers.set(sock, peer);
     app.onOpen?.(peer);

@@ -39,6 +39,14 @@ export interface Peer {
   close(): void;
   /** Aborts the connection at once; what is queued is dropped. */
   reset(): void;
+  /**
+   * Stops reading this client's socket until `resume`: frames already read still arrive, then
+   * no more, and TCP slows the client down. For a client whose frames cost more to pass on than
+   * the others can take.
+   */
+  pause(): void;
+  /** Reads this client's socket again after `pause`. */
+  resume(): void;
 }
 
 /**

@@ -24,6 +24,7 @@ import { SendQueue } from "./send_queue.ts";
  *   socketQueued: () => sock.core.sendQueued,
  *   finish: (peer, abort) => (abort ? sock.reset() : void sock.close()),
  *   resetSocket: () => sock.reset(),
+ *   holdReading: (hold) => sock.core.holdReading(hold),
  * };
  * ```
  */
@@ -36,6 +37,8 @@ export interface SocketPeerIo {
   finish(peer: SocketPeer, abort: boolean): void;
   /** Aborts the socket of a peer that finished gracefully but is still sending. */
   resetSocket(): void;
+  /** Holds reading from the socket (true), or lets it go on (false). */
+  holdReading(hold: boolean): void;
 }
 
 let lastPeerId = 0;
@@ -122,6 +125,16 @@ export class SocketPeer implements Peer {
     this.#closing = true;
     if (this.#finished) this.#io.resetSocket();
     else this.#finish(true);
+  }
+
+  /** Stops reading the client's socket; what was read is still delivered. */
+  pause(): void {
+    this.#io.holdReading(true);
+  }
+
+  /** Reads the client's socket again. */
+  resume(): void {
+    this.#io.holdReading(false);
   }
 
   /** The socket failed (a reset, a send or recv error): aborts and reports the error. */

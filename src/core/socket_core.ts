@@ -116,7 +116,10 @@ export class SocketCore implements Watchable {
   #closed = false;
   #streamClosed = false;
   #shutdown = false;
+  /** Reading paused because the receive buffer is full. */
   #paused = false;
+  /** Reading held by the application, whatever the buffer holds. */
+  #held = false;
   #connectResult: Promise<void> | undefined;
   #watchers = new Watchers();
 
@@ -173,6 +176,7 @@ export class SocketCore implements Watchable {
 
   #attach(stream: Stream): void {
     this.#stream = stream;
+    if (this.#held) stream.pause();
     stream.setHandlers({
       onData: (chunk) => {
         this.#chunks.push(chunk);
@@ -195,6 +199,26 @@ export class SocketCore implements Watchable {
         this.#watchers.notify();
       },
     });
+  }
+
+  /**
+   * Holds reading from the OS (true) or lets it go on (false), whatever the receive buffer
+   * holds: what is buffered can still be read, and then the socket has no data until reading
+   * goes on, so TCP slows the peer down. A server holds a client whose messages cost more to
+   * pass on than the others can take.
+   *
+   * @example
+   * ```ts
+   * core.holdReading(true); // the peer floods: stop taking its bytes
+   * core.holdReading(false); // the others caught up
+   * ```
+   */
+  holdReading(hold: boolean): void {
+    if (hold === this.#held) return;
+    this.#held = hold;
+    if (this.#paused || this.#stream === undefined) return;
+    if (hold) this.#stream.pause();
+    else this.#stream.resume();
   }
 
   /** Resolves when connected; rejects with the connect error. */
@@ -306,7 +330,7 @@ export class SocketCore implements Watchable {
     }
     if (this.#paused && this.#available < this.receiveBufferSize) {
       this.#paused = false;
-      this.#stream?.resume();
+      if (!this.#held) this.#stream?.resume();
     }
   }
 

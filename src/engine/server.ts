@@ -49,6 +49,13 @@ export interface Connection {
    * failed. A server that sends to many connections (a broadcast) checks this first.
    */
   readonly writable: boolean;
+  /**
+   * Stops reading from this connection until `resume`: frames already read are still handled,
+   * then no more arrive, and TCP slows the peer down.
+   */
+  pause(): void;
+  /** Reads from this connection again after `pause` (unless the engine itself holds it). */
+  resume(): void;
   /** Bytes queued for this connection and not yet taken by the OS. */
   readonly bufferedAmount: number;
 }
@@ -198,6 +205,8 @@ class EngineConnection implements Connection {
   running = 0;
   pausedByQueue = false;
   pausedBySlowReader = false;
+  /** The handler paused reading (`Connection.pause`). */
+  pausedByApp = false;
   closed = false;
   lastActivity = 0;
   closeReason: Error | undefined;
@@ -248,6 +257,14 @@ class EngineConnection implements Connection {
 
   reset(): void {
     this.#engine.abort(this);
+  }
+
+  pause(): void {
+    this.#engine.pause(this);
+  }
+
+  resume(): void {
+    this.#engine.resume(this);
   }
 }
 
@@ -354,7 +371,7 @@ class Engine {
       onDrain: () => {
         if (conn.pausedBySlowReader) {
           conn.pausedBySlowReader = false;
-          if (!conn.pausedByQueue) stream.resume();
+          this.#resumeReading(conn);
         }
       },
       onEnd: () => {
@@ -442,9 +459,25 @@ class Engine {
     this.stats.queueDepth--;
     if (conn.pausedByQueue && this.stats.queueDepth <= this.queueLimit >> 1) {
       conn.pausedByQueue = false;
-      if (!conn.pausedBySlowReader && !conn.closed) conn.stream.resume();
+      this.#resumeReading(conn);
     }
     return frame;
+  }
+
+  /** Reads from `conn` again, unless something else still holds it paused. */
+  #resumeReading(conn: EngineConnection): void {
+    if (!conn.pausedByQueue && !conn.pausedBySlowReader && !conn.pausedByApp && !conn.closed) conn.stream.resume();
+  }
+
+  pause(conn: EngineConnection): void {
+    conn.pausedByApp = true;
+    conn.stream.pause();
+  }
+
+  resume(conn: EngineConnection): void {
+    if (!conn.pausedByApp) return;
+    conn.pausedByApp = false;
+    this.#resumeReading(conn);
   }
 
   #pump(): void {
