@@ -1,21 +1,24 @@
 /**
  * The chat under a flood, on every model, over real sockets: a sender that never stops is
  * slowed to the pace its room reads, no reader that keeps reading is cut off, and one that
- * stopped reading is.
+ * stopped reading is. The server runs in a process of its own (`sockmodels serve chat`), so
+ * that its pace is its own and not this busy test process's.
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChatServer, type ChatServerOptions, startChatServer } from "../../src/apps/chat_server.ts";
 import { HOST_MODELS } from "../../src/apps/host_models.ts";
 import { sleep, within } from "../helpers/net.ts";
-import { LineClient, waitFor } from "../cli/_helpers.ts";
+import { LineClient, spawnCli, waitFor } from "../cli/_helpers.ts";
 
-async function withChat(options: ChatServerOptions, body: (chat: ChatServer) => Promise<void>): Promise<void> {
-  const chat = await startChatServer({ port: 0, ...options });
+async function withChat(args: string[], body: (chat: { addr: { port: number } }) => Promise<void>): Promise<void> {
+  const server = spawnCli(["serve", "chat", "--port", "0", "--quiet", ...args]);
   try {
-    await body(chat);
+    await waitFor(() => /listening on 127\.0\.0\.1:\d+/.test(server.result.out), "the listening line", 30_000);
+    const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(server.result.out)![1]);
+    await body({ addr: { port } });
   } finally {
-    await within(chat.close(), 15_000, "the chat server to close");
+    server.result.child.kill("SIGKILL");
+    await within(server.exited, 10_000, "the server to exit");
   }
 }
 
@@ -28,7 +31,7 @@ async function welcomed(port: number): Promise<LineClient> {
 describe("chat under a flood, on every model", () => {
   for (const model of HOST_MODELS) {
     test(`${model} model: a sender that never stops is slowed: no reader is cut off, only one that stopped reading`, async () => {
-      await withChat({ model, highWaterMark: 256 * 1024 }, async (chat) => {
+      await withChat(["--model", model, "--high-water-mark", String(256 * 1024)], async (chat) => {
         const flooder = await welcomed(chat.addr.port);
         const readers = await Promise.all(Array.from({ length: 6 }, () => welcomed(chat.addr.port)));
         const stalled = await welcomed(chat.addr.port);
