@@ -15,9 +15,10 @@
  * line the chat sends is longer than {@linkcode MAX_CHAT_MESSAGE} bytes: a message that would
  * be is refused with a `! ` line, and `/who` of a large room takes several lines.
  *
- * Joins and leaves are announced once per event-loop turn and room, several names to a line,
- * so that a storm of N connections or disconnections costs O(N) lines, not one line to every
- * member for every event.
+ * Joins and leaves are announced several names to a line: at the end of the event-loop turn,
+ * and while they keep coming at most every 100 ms, so that a storm of N connections or
+ * disconnections costs a few lines to each member, not one line to every member for every
+ * event. A message always comes after the notices of what happened before it.
  *
  * A slow client never stalls the others: when the bytes queued for a client pass the high
  * water mark, and {@linkcode SLOW_CHECK_MS} later it has read none of them (a burst that the
@@ -88,6 +89,8 @@ export const SLOW_MAX_MS = 1000;
 
 const NAME = /^[A-Za-z0-9_-]{1,20}$/;
 const COMMANDS = "/nick NAME, /join ROOM, /who, /quit";
+/** While joins and leaves keep coming, their notices go out at most this often. */
+const ANNOUNCE_INTERVAL_MS = 100;
 /** Names listed in one join or leave notice; the rest are counted. */
 const NAMES_PER_NOTICE = 10;
 const decoder = new TextDecoder();
@@ -146,6 +149,7 @@ export class ChatHub implements PeerApp {
   #checkTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #roomEvents = new Map<string, RoomEvent[]>();
   #announceTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastAnnounced = 0;
   #closed = false;
   #guests = 0;
 
@@ -355,10 +359,14 @@ export class ChatHub implements PeerApp {
     let events = this.#roomEvents.get(room);
     if (!events) this.#roomEvents.set(room, events = []);
     events.push({ kind, nick, text });
+    // The first notice after a quiet spell goes out at the end of this turn; while notices
+    // keep coming they go out at most every ANNOUNCE_INTERVAL_MS, so that connections arriving
+    // one per turn still share lines.
     this.#announceTimer ??= setTimeout(() => {
       this.#announceTimer = undefined;
+      this.#lastAnnounced = Date.now();
       for (const room of [...this.#roomEvents.keys()]) this.#flushAnnouncements(room);
-    }, 0);
+    }, Math.max(0, this.#lastAnnounced + ANNOUNCE_INTERVAL_MS - Date.now()));
   }
 
   /** Sends a room's queued notices, runs of joins or of leaves as one line each. */
