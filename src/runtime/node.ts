@@ -272,7 +272,7 @@ export const nodeTransport: Transport = {
       const listenOptions: net.ListenOptions & { reusePort?: boolean } = {
         host: hostname,
         port: options.port,
-        backlog: options.backlog,
+        backlog: options.backlog ?? DEFAULT_BACKLOG,
       };
       if (options.reusePort) listenOptions.reusePort = true;
       server.listen(listenOptions, () => {
@@ -318,3 +318,10 @@ function describeRuntime(): string {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Node's own default of 511 overflows under connect-and-reset churn even while the event loop
+ * keeps up: the kernel drops SYNs, and each costs its client a one-second retransmit. Deno and
+ * Bun did not overflow in the same churn.
+ */
+const DEFAULT_BACKLOG = 4096;

@@ -139,7 +139,10 @@ export interface ListenOptions extends StreamOptions {
   port: number;
   /** SO_REUSEPORT. Throws a NetError (ENOTSUP) where the runtime cannot do it. */
   reusePort?: boolean;
-  /** The accept backlog, where the runtime lets it be set. */
+  /**
+   * The accept backlog, where the runtime lets it be set (the kernel caps it at its own limit,
+   * `net.core.somaxconn` on Linux). Default 4,096 where it can be set.
+   */
   backlog?: number;
   /** Called with every accepted stream. */
   onAccept(stream: Stream): void;
