@@ -321,7 +321,8 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * Node's own default of 511 overflows under connect-and-reset churn even while the event loop
- * keeps up: the kernel drops SYNs, and each costs its client a one-second retransmit. Deno and
- * Bun did not overflow in the same churn.
+ * keeps up: the kernel drops SYNs, and each costs its client a one-second retransmit. A longer
+ * queue is not free either: a client waits behind everything queued before it, which at 4,096
+ * took a probe over 500 ms. 1,024 (tokio's default) kept both in bounds (docs/bench/attack.md).
  */
-const DEFAULT_BACKLOG = 4096;
+const DEFAULT_BACKLOG = 1024;

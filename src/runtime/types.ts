@@ -141,7 +141,7 @@ export interface ListenOptions extends StreamOptions {
   reusePort?: boolean;
   /**
    * The accept backlog, where the runtime lets it be set (the kernel caps it at its own limit,
-   * `net.core.somaxconn` on Linux). Default 4,096 where it can be set.
+   * `net.core.somaxconn` on Linux). Default 1,024 where it can be set.
    */
   backlog?: number;
   /** Called with every accepted stream. */
