@@ -21,7 +21,7 @@
  * event. A message always comes after the notices of what happened before it.
  *
  * A slow client never stalls the others: when the bytes queued for a client pass the high
- * water mark, and {@linkcode SLOW_CHECK_MS} later it has read none of them (a burst that the
+ * water mark, and for {@linkcode SLOW_STALL_MS} it reads none of them (a burst that the
  * socket takes at once does not count) or it is still above the mark after
  * {@linkcode SLOW_MAX_MS}, it is disconnected with a notice, to itself (as its last line) and
  * to its room. It then has a short grace period to read what is queued before it
@@ -66,8 +66,7 @@ export interface ChatHubOptions {
 export const MAX_CHAT_MESSAGE = 4096;
 
 /**
- * How often the queues above the high water mark are checked: a client that read none of its
- * queue in this time is slow.
+ * How often the queues above the high water mark are checked.
  *
  * @example
  * ```ts
@@ -75,6 +74,18 @@ export const MAX_CHAT_MESSAGE = 4096;
  * ```
  */
 export const SLOW_CHECK_MS = 50;
+
+/**
+ * How long a client with a queue above the high water mark may read none of it before it
+ * counts as slow. Shorter would cut clients whose reads pause for a moment: a long round trip,
+ * a busy process, a collection.
+ *
+ * @example
+ * ```ts
+ * console.log(SLOW_STALL_MS); // 250
+ * ```
+ */
+export const SLOW_STALL_MS = 250;
 
 /**
  * How long a client's queue may stay above the high water mark, even while it reads, before
@@ -141,7 +152,8 @@ export class ChatHub implements PeerApp {
   readonly #nicks = new Map<string, Peer>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   /** Clients above the high water mark: since when, and what was unsent at the last check. */
-  readonly #suspects = new Map<Peer, { since: number; unsent: number }>();
+  /** Clients above the mark: since when, their least unsent count, and when it last fell. */
+  readonly #suspects = new Map<Peer, { since: number; unsent: number; progressAt: number }>();
   /** Senders not read from until their room caught up. */
   readonly #throttled = new Set<Peer>();
   /** The client whose line is being handled. */
@@ -418,13 +430,15 @@ export class ChatHub implements PeerApp {
   }
 
   #suspect(peer: Peer): void {
-    if (!this.#suspects.has(peer)) this.#suspects.set(peer, { since: Date.now(), unsent: peer.unsentBytes });
+    if (this.#suspects.has(peer)) return;
+    const now = Date.now();
+    this.#suspects.set(peer, { since: now, unsent: peer.unsentBytes, progressAt: now });
   }
 
   /**
-   * Disconnects the clients above the high water mark that read nothing since the last check,
-   * or that stayed above it for {@linkcode SLOW_MAX_MS}; a client that is reading, just not as
-   * fast as the server wrote, is given time. Then lets the senders held for a room go on once
+   * Disconnects the clients above the high water mark that read nothing for
+   * {@linkcode SLOW_STALL_MS}, or that stayed above it for {@linkcode SLOW_MAX_MS}; a client
+   * that is reading, just not as fast as the server wrote, is given time. Then lets the senders held for a room go on once
    * no one in it is above the mark.
    */
   #checkQueues(): void {
@@ -434,11 +448,15 @@ export class ChatHub implements PeerApp {
       const unsent = suspect.unsentBytes;
       if ((suspect.data as Member).gone || unsent <= this.#highWaterMark) {
         this.#suspects.delete(suspect);
-      } else if (unsent >= seen.unsent || now - seen.since >= SLOW_MAX_MS) {
+        continue;
+      }
+      if (unsent < seen.unsent) {
+        seen.unsent = unsent;
+        seen.progressAt = now;
+      }
+      if (now - seen.progressAt >= SLOW_STALL_MS || now - seen.since >= SLOW_MAX_MS) {
         this.#suspects.delete(suspect);
         this.#disconnectSlow(suspect);
-      } else {
-        seen.unsent = unsent;
       }
     }
     for (const sender of [...this.#throttled]) {
