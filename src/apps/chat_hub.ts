@@ -151,7 +151,6 @@ export class ChatHub implements PeerApp {
   readonly #rooms = new Map<string, Set<Peer>>();
   readonly #nicks = new Map<string, Peer>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
-  /** Clients above the high water mark: since when, and what was unsent at the last check. */
   /** Clients above the mark: since when, their least unsent count, and when it last fell. */
   readonly #suspects = new Map<Peer, { since: number; unsent: number; progressAt: number }>();
   /** Senders not read from until their room caught up. */
@@ -438,8 +437,8 @@ export class ChatHub implements PeerApp {
   /**
    * Disconnects the clients above the high water mark that read nothing for
    * {@linkcode SLOW_STALL_MS}, or that stayed above it for {@linkcode SLOW_MAX_MS}; a client
-   * that is reading, just not as fast as the server wrote, is given time. Then lets the senders held for a room go on once
-   * no one in it is above the mark.
+   * that is reading, just not as fast as the server wrote, is given time. Then lets the senders
+   * held for a room go on once no one in it is above the mark.
    */
   #checkQueues(): void {
     this.#checkTimer = undefined;
