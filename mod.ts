@@ -16,4 +16,3 @@
  */
 
 export * from "./src/runtime/mod.ts";
-export * from "./src/core/errors.ts";

@@ -5,11 +5,11 @@
  */
 import { parseArgs } from "node:util";
 import process from "node:process";
-import { formatHostPort } from "../src/core/errors.ts";
+import { formatHostPort } from "../src/runtime/errors.ts";
 import { availableTransports, detectRuntime, loadTransport } from "../src/runtime/detect.ts";
 import type { TransportName } from "../src/runtime/types.ts";
 import { ECHO_FRAMINGS, type EchoFraming, type EchoServer, type EchoServerOptions } from "../src/apps/echo_framing.ts";
-import { isMainModule } from "../src/runtime/process.ts";
+import { isMainModule } from "../src/platform/process.ts";
 
 export { type EchoFraming, type EchoServer, type EchoServerOptions, lp4, MAX_ECHO_FRAME } from "../src/apps/echo_framing.ts";
 

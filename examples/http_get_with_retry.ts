@@ -14,7 +14,7 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { NetError } from "../src/core/errors.ts";
+import { NetError } from "../src/runtime/errors.ts";
 import type { BackoffOptions } from "../src/resilience/backoff.ts";
 import { connectWithTimeout } from "../src/resilience/connect.ts";
 import { describeCause } from "../src/resilience/errors.ts";
@@ -27,7 +27,7 @@ import {
   loadTransport,
 } from "../src/runtime/detect.ts";
 import type { Transport, TransportName } from "../src/runtime/types.ts";
-import { isMainModule } from "../src/runtime/process.ts";
+import { isMainModule } from "../src/platform/process.ts";
 
 /** Options of {@link httpGetWithRetry}. */
 export interface HttpGetOptions {

@@ -13,7 +13,7 @@ import process from "node:process";
 import { availableTransports, detectRuntime, loadTransport } from "../src/runtime/detect.ts";
 import type { TransportName } from "../src/runtime/types.ts";
 import { startAdapterEcho } from "../src/apps/echo_adapter.ts";
-import { formatHostPort } from "../src/core/errors.ts";
+import { formatHostPort } from "../src/runtime/errors.ts";
 
 const USAGE = `usage: raw_echo [--host 127.0.0.1] [--port 9000] [--transport ${availableTransports().join("|")}]`;
 

@@ -67,7 +67,7 @@ export async function startServer(cmd: string[]): Promise<Server> {
 export {
   processCpuSeconds as cpuSeconds,
   processResidentBytes as rssBytes,
-} from "../../src/runtime/process.ts";
+} from "../../src/platform/process.ts";
 
 /** The p-th percentile (0..100) of sorted numbers. */
 export { percentile } from "../../src/cli/load_client.ts";

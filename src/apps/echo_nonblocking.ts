@@ -10,7 +10,7 @@
 import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../models/nonblocking.ts";
 import { listenAt } from "./listen_at.ts";
 import { echoCodec, type EchoServer, type EchoServerOptions, framedParts } from "./echo_framing.ts";
-import { nextEventLoopTurn } from "../runtime/process.ts";
+import { nextEventLoopTurn } from "../platform/process.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/mod.ts";
 import { SendQueue } from "./send_queue.ts";
 

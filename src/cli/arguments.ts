@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type OptionSpec, parseCommandLine } from "../runtime/process.ts";
+import { type OptionSpec, parseCommandLine } from "../platform/process.ts";
 
 /**
  * A command line that cannot be run as given. The CLI prints the message and exits with

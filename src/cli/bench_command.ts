@@ -6,7 +6,7 @@
 
 import { ECHO_MODELS, ECHO_SERVERS, type EchoServerName } from "../apps/echo_models.ts";
 import type { RuntimeName } from "../runtime/detect.ts";
-import { absolutePath, writeTextFile } from "../runtime/process.ts";
+import { absolutePath, writeTextFile } from "../platform/process.ts";
 import {
   choiceListValue,
   choiceValue,

@@ -13,7 +13,7 @@ import {
   stdoutIsTerminal,
   writeStderr,
   writeStdout,
-} from "../runtime/process.ts";
+} from "../platform/process.ts";
 
 /**
  * What a command uses of its process.

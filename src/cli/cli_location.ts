@@ -15,7 +15,7 @@ import {
   parentDirectory,
   pathExists,
   workingDirectory,
-} from "../runtime/process.ts";
+} from "../platform/process.ts";
 
 /**
  * A command line: the executable and its arguments.

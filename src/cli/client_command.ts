@@ -9,7 +9,7 @@ import { CHAT_FRAMINGS, type ChatFraming, chatCodec } from "../apps/chat_server.
 import { echoCodec, ECHO_FRAMINGS, type EchoFraming, framedBytes } from "../apps/echo_framing.ts";
 import { delimited } from "../framing/mod.ts";
 import type { FrameCodec } from "../framing/types.ts";
-import { formatHostPort } from "../core/errors.ts";
+import { formatHostPort } from "../runtime/errors.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import type { Stream } from "../runtime/types.ts";
 import { choiceValue, type OptionDefinition } from "./arguments.ts";

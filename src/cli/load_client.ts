@@ -9,7 +9,7 @@
  */
 
 import { defaultTransport } from "../runtime/detect.ts";
-import { processCpuSeconds, processResidentBytes } from "../runtime/process.ts";
+import { processCpuSeconds, processResidentBytes } from "../platform/process.ts";
 import type { Stream } from "../runtime/types.ts";
 
 /**

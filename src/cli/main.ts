@@ -7,7 +7,7 @@
  * @module
  */
 
-import { commandLineArguments, exitProcess } from "../runtime/process.ts";
+import { commandLineArguments, exitProcess } from "../platform/process.ts";
 import { runCli } from "./run_cli.ts";
 
 try {

@@ -8,7 +8,7 @@
 
 import type { EchoServerName } from "../apps/echo_models.ts";
 import type { RuntimeName } from "../runtime/detect.ts";
-import { startProcess } from "../runtime/process.ts";
+import { startProcess } from "../platform/process.ts";
 import { cliCommandLine } from "./cli_location.ts";
 import { runLoad } from "./load_client.ts";
 

@@ -11,11 +11,11 @@ import { ECHO_SERVERS, type EchoServerName, startModelEcho } from "../apps/echo_
 import { HOST_MODELS, type HostModel } from "../apps/host_models.ts";
 import { startOmokServer } from "../apps/omok_server.ts";
 import type { AppLogEvent } from "../apps/app_log.ts";
-import { formatHostPort } from "../core/errors.ts";
+import { formatHostPort } from "../runtime/errors.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import { guardConnections } from "../runtime/connection_guard.ts";
-import { openFileLimit } from "../runtime/process.ts";
-import type { NetError } from "../core/errors.ts";
+import { openFileLimit } from "../platform/process.ts";
+import type { NetError } from "../runtime/errors.ts";
 import { RateLimitedWarning } from "./rate_limited_warning.ts";
 import type { Addr, Transport } from "../runtime/types.ts";
 import { choiceValue, numberValue, type OptionDefinition } from "./arguments.ts";

@@ -7,7 +7,7 @@
  */
 
 import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
-import type { NetError } from "../core/errors.ts";
+import type { NetError } from "../runtime/errors.ts";
 import type { FramingError } from "../framing/errors.ts";
 import { DelegatingStream } from "../runtime/delegating_stream.ts";
 import type {

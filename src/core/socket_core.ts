@@ -6,7 +6,7 @@
  * @module
  */
 
-import { NetError } from "./errors.ts";
+import { NetError } from "../runtime/errors.ts";
 import type { Listener, ListenOptions, Stream, Transport } from "../runtime/types.ts";
 
 /** The default receive buffer, like SO_RCVBUF: reading from the OS pauses when it is full. */

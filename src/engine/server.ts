@@ -13,7 +13,7 @@
  * @module
  */
 
-import { NetError, type NetErrorCode } from "../core/errors.ts";
+import { NetError, type NetErrorCode } from "../runtime/errors.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
 import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
 import type { Addr, Listener, Stream, Transport } from "../runtime/types.ts";

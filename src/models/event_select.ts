@@ -30,7 +30,7 @@
  * @module
  */
 
-import { NetError } from "../core/errors.ts";
+import { NetError } from "../runtime/errors.ts";
 import type { ListenerCore, SocketCore } from "../core/socket_core.ts";
 import { NonBlockingListener, NonBlockingSocket, WOULD_BLOCK, type WouldBlock } from "./nonblocking.ts";
 

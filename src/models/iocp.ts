@@ -9,7 +9,7 @@
  * @module
  */
 
-import { NetError } from "../core/errors.ts";
+import { NetError } from "../runtime/errors.ts";
 import { ListenerCore, SocketCore, type SocketCoreOptions } from "../core/socket_core.ts";
 import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
 import type { Addr, DatagramSocket, Transport } from "../runtime/types.ts";

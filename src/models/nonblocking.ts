@@ -7,7 +7,7 @@
  * @module
  */
 
-import { NetError } from "../core/errors.ts";
+import { NetError } from "../runtime/errors.ts";
 import { ListenerCore, SocketCore, type SocketCoreOptions } from "../core/socket_core.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import type { Addr, Transport } from "../runtime/types.ts";

@@ -25,7 +25,7 @@
  * @module
  */
 
-import { NetError } from "../core/errors.ts";
+import { NetError } from "../runtime/errors.ts";
 import { ListenerCore, SocketCore, type Watchable } from "../core/socket_core.ts";
 
 export type { Readiness, Watchable } from "../core/socket_core.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { formatHostPort, NetError } from "../core/errors.ts";
+import { formatHostPort, NetError } from "../runtime/errors.ts";
 import type { Stream } from "../runtime/types.ts";
 import { happyEyeballs, type HappyEyeballsOptions } from "./happy_eyeballs.ts";
 import { withTimeout } from "./timeout.ts";

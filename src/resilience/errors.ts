@@ -5,7 +5,7 @@
  * @module
  */
 
-import { NetError } from "../core/errors.ts";
+import { NetError } from "../runtime/errors.ts";
 
 /**
  * Which timeout fired.

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { formatHostPort, NetError, toNetError } from "../core/errors.ts";
+import { formatHostPort, NetError, toNetError } from "../runtime/errors.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import type { Stream, StreamOptions, Transport } from "../runtime/types.ts";
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { NetError } from "../core/errors.ts";
+import type { NetError } from "../runtime/errors.ts";
 import type { Addr, Stream, StreamHandlers } from "../runtime/types.ts";
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 import { TimeoutError } from "./errors.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { formatHostPort, NetError } from "../core/errors.ts";
+import { formatHostPort, NetError } from "../runtime/errors.ts";
 import { FramingError } from "../framing/errors.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
 import { defaultTransport } from "../runtime/detect.ts";

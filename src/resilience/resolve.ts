@@ -5,7 +5,7 @@
  * @module
  */
 
-import { NetError, toNetError } from "../core/errors.ts";
+import { NetError, toNetError } from "../runtime/errors.ts";
 
 /**
  * An address family: 6 for IPv6, 4 for IPv4.

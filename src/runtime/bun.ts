@@ -11,7 +11,7 @@
  * @module
  */
 
-import { NetError, toNetError } from "../core/errors.ts";
+import { NetError, toNetError } from "./errors.ts";
 import { StreamBase } from "./stream_base.ts";
 import type {
   Addr,

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { NetError } from "../core/errors.ts";
+import { NetError } from "./errors.ts";
 import { DelegatingStream } from "./delegating_stream.ts";
 import type { Listener, ListenOptions, Stream, StreamHandlers, Transport } from "./types.ts";
 

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { NetError, toNetError } from "../core/errors.ts";
+import { NetError, toNetError } from "./errors.ts";
 import { StreamBase } from "./stream_base.ts";
 import { bindNodeDatagram } from "./node.ts";
 import type {

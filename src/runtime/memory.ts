@@ -7,7 +7,7 @@
  * @module
  */
 
-import { formatHostPort, NetError } from "../core/errors.ts";
+import { formatHostPort, NetError } from "./errors.ts";
 import { StreamBase } from "./stream_base.ts";
 import type {
   Addr,

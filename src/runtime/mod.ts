@@ -19,6 +19,7 @@
  */
 
 export * from "./types.ts";
+export * from "./errors.ts";
 export * from "./detect.ts";
 export { createMemoryTransport, memoryTransport, MemoryStream, MemoryTransport } from "./memory.ts";
 export type { MemoryFaults, MemoryListenOptions } from "./memory.ts";

@@ -8,7 +8,7 @@
 import * as net from "node:net";
 import * as dgram from "node:dgram";
 import process from "node:process";
-import { NetError, toNetError } from "../core/errors.ts";
+import { NetError, toNetError } from "./errors.ts";
 import { StreamBase } from "./stream_base.ts";
 import type {
   Addr,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { NetError } from "../core/errors.ts";
+import { NetError } from "./errors.ts";
 import type { Addr, Stream, StreamHandlers, StreamOptions } from "./types.ts";
 
 /** The default high water mark of the send queue, in bytes. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { NetError } from "../core/errors.ts";
+import type { NetError } from "./errors.ts";
 
 /**
  * A socket address.

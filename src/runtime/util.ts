@@ -4,7 +4,7 @@
  * @module
  */
 
-import { formatHostPort, NetError } from "../core/errors.ts";
+import { formatHostPort, NetError } from "./errors.ts";
 import type { ConnectOptions, ListenOptions, Stream, StreamOptions } from "./types.ts";
 
 /**

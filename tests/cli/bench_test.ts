@@ -14,7 +14,7 @@ import { runCli } from "../../src/cli/run_cli.ts";
 import { barChartsSvg, escapeXml, niceCeiling } from "../../src/cli/svg_chart.ts";
 import { cliCommandLine, runtimeExecutable } from "../../src/cli/cli_location.ts";
 import { detectRuntime } from "../../src/runtime/detect.ts";
-import { currentExecutable, findExecutable } from "../../src/runtime/process.ts";
+import { currentExecutable, findExecutable } from "../../src/platform/process.ts";
 import { within } from "../helpers/net.ts";
 import { testIo } from "./_helpers.ts";
 

@@ -5,7 +5,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { processResidentBytes } from "../../src/runtime/process.ts";
+import { processResidentBytes } from "../../src/platform/process.ts";
 import { defaultTransport, detectRuntime } from "../../src/runtime/detect.ts";
 import type { Stream } from "../../src/runtime/types.ts";
 import { sleep, within } from "../helpers/net.ts";

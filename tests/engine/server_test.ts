@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type Connection, serve, type ServerEvent } from "../../src/engine/server.ts";
-import type { NetError } from "../../src/core/errors.ts";
+import type { NetError } from "../../src/runtime/errors.ts";
 import { moduleUrl } from "../../src/engine/thread_pool.ts";
 import { lengthPrefixed } from "../../src/framing/mod.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";

@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type Connection, serve } from "../../src/engine/server.ts";
 import { delimited } from "../../src/framing/mod.ts";
-import { NetError } from "../../src/core/errors.ts";
+import { NetError } from "../../src/runtime/errors.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
 import { DelegatingStream } from "../../src/runtime/delegating_stream.ts";
 import type { Stream, Transport } from "../../src/runtime/types.ts";

@@ -1,5 +1,5 @@
 /** Small helpers for the transport tests. */
-import type { NetError } from "../../src/core/errors.ts";
+import type { NetError } from "../../src/runtime/errors.ts";
 import type { Stream, StreamHandlers } from "../../src/runtime/types.ts";
 
 /** Rejects with a clear message if `promise` takes longer than `ms`. */

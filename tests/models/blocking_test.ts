@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { NetError } from "../../src/core/errors.ts";
+import { NetError } from "../../src/runtime/errors.ts";
 import { connect, listen, serveBlocking } from "../../src/models/blocking.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
 import { defaultTransport } from "../../src/runtime/detect.ts";

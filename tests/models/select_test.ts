@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { NetError } from "../../src/core/errors.ts";
+import { NetError } from "../../src/runtime/errors.ts";
 import { type Readiness, waitUntil, type Watchable } from "../../src/core/socket_core.ts";
 import { NonBlockingListener, NonBlockingSocket, WOULD_BLOCK } from "../../src/models/nonblocking.ts";
 import {

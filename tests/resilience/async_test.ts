@@ -6,7 +6,7 @@ import { deadline } from "../../src/resilience/deadline.ts";
 import { abortable } from "../../src/resilience/abortable.ts";
 import { pooledMap } from "../../src/resilience/pooled_map.ts";
 import { TimeoutError } from "../../src/resilience/errors.ts";
-import { NetError } from "../../src/core/errors.ts";
+import { NetError } from "../../src/runtime/errors.ts";
 import { CountingClock, deferred, rejection } from "./_helpers.ts";
 
 describe("ManualClock", () => {

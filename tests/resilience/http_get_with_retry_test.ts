@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import process from "node:process";
-import { NetError } from "../../src/core/errors.ts";
+import { NetError } from "../../src/runtime/errors.ts";
 import { RetryError, TimeoutError } from "../../src/resilience/errors.ts";
 import type { RetryInfo } from "../../src/resilience/retry.ts";
 import { detectRuntime, loadTransport } from "../../src/runtime/detect.ts";

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { NetError } from "../../src/core/errors.ts";
+import { NetError } from "../../src/runtime/errors.ts";
 import { FrameTooLargeError } from "../../src/framing/errors.ts";
 import { lengthPrefixed } from "../../src/framing/length_prefixed.ts";
 import { ManualClock } from "../../src/resilience/clock.ts";

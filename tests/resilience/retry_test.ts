@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import process from "node:process";
-import { NetError } from "../../src/core/errors.ts";
+import { NetError } from "../../src/runtime/errors.ts";
 import {
   FrameTooLargeError,
   MalformedFrameError,

@@ -4,7 +4,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { NetError } from "../../src/core/errors.ts";
+import { NetError } from "../../src/runtime/errors.ts";
 import { availableTransports, detectRuntime, loadTransport } from "../../src/runtime/detect.ts";
 import type { Listener, Stream, Transport } from "../../src/runtime/types.ts";
 import { MemoryTransport } from "../../src/runtime/memory.ts";

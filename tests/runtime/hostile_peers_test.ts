@@ -9,7 +9,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as net from "node:net";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import type { NetError } from "../../src/core/errors.ts";
+import type { NetError } from "../../src/runtime/errors.ts";
 import { availableTransports, detectRuntime, loadTransport } from "../../src/runtime/detect.ts";
 import { DEFAULT_LINGER_MS } from "../../src/runtime/stream_base.ts";
 import type { Stream, Transport } from "../../src/runtime/types.ts";

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { NetError } from "../../src/core/errors.ts";
+import { NetError } from "../../src/runtime/errors.ts";
 import { createMemoryTransport, type MemoryStream } from "../../src/runtime/memory.ts";
 import type { Stream } from "../../src/runtime/types.ts";
 import { concat, observe, randomBytes, sleep, within } from "../helpers/net.ts";

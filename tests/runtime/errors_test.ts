@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { describeError, formatHostPort, isNetErrorCode, NetError, toNetError } from "../../src/core/errors.ts";
+import { describeError, formatHostPort, isNetErrorCode, NetError, toNetError } from "../../src/runtime/errors.ts";
 
 test("NetError carries the stable code, the Winsock name and number, and the cause", () => {
   const cause = new Error("boom");
