@@ -26,7 +26,7 @@
  * @module
  */
 
-export type { FrameCodec, FrameDecoder } from "./types.ts";
+export type { ByteSink, FrameCodec, FrameDecoder } from "./types.ts";
 export {
   FrameTooLargeError,
   FramingError,

@@ -90,3 +90,19 @@ export interface FrameCodec {
    */
   encodeInto?(payload: Uint8Array, target: Uint8Array, offset: number): number;
 }
+
+/**
+ * Where encoded frames are written: anything whose `write` takes bytes and returns false when
+ * the writer should wait before writing more. An adapter `Stream` is one.
+ *
+ * @example
+ * ```ts
+ * import type { ByteSink } from "sockmodels/framing";
+ * const parts: Uint8Array[] = [];
+ * const sink: ByteSink = { write: (bytes) => parts.push(bytes) < 64 };
+ * ```
+ */
+export interface ByteSink {
+  /** Takes `bytes`, which the caller does not modify afterwards; false asks it to wait. */
+  write(bytes: Uint8Array): boolean;
+}
