@@ -60,6 +60,7 @@ export interface ChatHubOptions {
  *
  * @example
  * ```ts
+ * import { delimited } from "sockmodels/framing";
  * const codec = delimited({ maxFrameLength: MAX_CHAT_MESSAGE });
  * ```
  */
@@ -139,6 +140,7 @@ function formatBytes(n: number): string {
  * @example
  * ```ts
  * import { delimited } from "sockmodels/framing";
+ * import { startPeerHost } from "./host_models.ts";
  * const hub = new ChatHub({ highWaterMark: 1 << 20 });
  * const host = await startPeerHost("engine", { port: 9000, codec: delimited(), app: hub });
  * ```

@@ -22,6 +22,8 @@ export const PEER_CLOSE_GRACE_MS = 2000;
  *
  * @example
  * ```ts
+ * import type { Peer } from "./peer_host.ts";
+ * declare const peers: Map<number, Peer>; // the host's open clients, by id
  * await closePeers(() => [...peers.values()], PEER_CLOSE_GRACE_MS);
  * ```
  */

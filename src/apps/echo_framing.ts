@@ -55,6 +55,7 @@ export interface EchoServerOptions {
  *
  * @example
  * ```ts
+ * import { startEngineEcho } from "./echo_engine.ts";
  * const server: EchoServer = await startEngineEcho({ port: 0 });
  * console.log(server.addr.port);
  * await server.close();

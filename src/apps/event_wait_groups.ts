@@ -24,6 +24,8 @@ import {
  *
  * @example
  * ```ts
+ * import { createEvent } from "sockmodels/event-select";
+ * import type { WaitGroupMember } from "./event_wait_groups.ts";
  * const info: WaitGroupMember = { event: createEvent() };
  * ```
  */
@@ -37,6 +39,12 @@ export interface WaitGroupMember {
  *
  * @example
  * ```ts
+ * import type { WaitGroupHandlers, WaitGroupMember } from "./event_wait_groups.ts";
+ * interface Info extends WaitGroupMember {
+ *   removed: boolean;
+ * }
+ * declare const acceptOne: () => void;
+ * declare const handleSocket: (info: Info) => void;
  * const handlers: WaitGroupHandlers<Info> = {
  *   onListenerEvent: () => acceptOne(),
  *   onMemberEvent: (info) => handleSocket(info),
@@ -67,8 +75,23 @@ class WaitGroup<T> {
  *
  * @example
  * ```ts
+ * import {
+ *   createEvent, eventSelect, FD_CLOSE, FD_READ, type WsaEvent,
+ * } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * import {
+ *   EventWaitGroups, type WaitGroupHandlers, type WaitGroupMember,
+ * } from "./event_wait_groups.ts";
+ * interface Info extends WaitGroupMember {
+ *   sock: NonBlockingSocket;
+ * }
+ * declare const listenEvent: WsaEvent;
+ * declare const handlers: WaitGroupHandlers<Info>;
+ * declare const sock: NonBlockingSocket;
  * const groups = new EventWaitGroups(listenEvent, handlers);
- * groups.add({ event: createEvent(), sock }); // after eventSelect(sock, info.event, …)
+ * const info: Info = { event: createEvent(), sock };
+ * eventSelect(sock, info.event, FD_READ | FD_CLOSE);
+ * groups.add(info);
  * await groups.stop();
  * ```
  */

@@ -104,6 +104,8 @@ export function parsePoint(text: string): Point {
  *
  * @example
  * ```ts
+ * import type { OmokBoard } from "./omok_board.ts";
+ * declare const board: OmokBoard;
  * const result: MoveResult = board.place("black", parsePoint("h8"));
  * if (result.five) console.log("black wins along", result.five.map(formatPoint).join(" "));
  * ```

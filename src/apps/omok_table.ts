@@ -93,6 +93,7 @@ function newToken(): string {
  * @example
  * ```ts
  * import { delimited } from "sockmodels/framing";
+ * import { startPeerHost } from "./host_models.ts";
  * const table = new OmokTable({ graceMs: 10_000 });
  * const host = await startPeerHost("engine", { port: 9001, codec: delimited(), app: table });
  * ```

@@ -130,6 +130,11 @@ export interface PeerHostOptions extends ClientLimits {
  *
  * @example
  * ```ts
+ * import type { FrameCodec } from "sockmodels/framing";
+ * import { startPeerHost } from "./host_models.ts";
+ * import type { PeerApp } from "./peer_host.ts";
+ * declare const codec: FrameCodec;
+ * declare const app: PeerApp;
  * const host: PeerHost = await startPeerHost("select", { port: 0, codec, app });
  * console.log(host.addr.port);
  * await host.close();

@@ -10,6 +10,8 @@
  *
  * @example
  * ```ts
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const socket: NonBlockingSocket;
  * const closes = new PendingCloses();
  * closes.close(socket); // closesocket, in the background
  * await closes.settled(); // at shutdown

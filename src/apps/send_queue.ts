@@ -11,6 +11,8 @@ import { WOULD_BLOCK, type WouldBlock } from "../models/nonblocking.ts";
  *
  * @example
  * ```ts
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
  * const queue = new SendQueue();
  * queue.push(new TextEncoder().encode("hello"));
  * const empty = queue.drain(sock); // sock.trySend until all went out or it would block

@@ -19,6 +19,8 @@ import { SendQueue } from "./send_queue.ts";
  *
  * @example
  * ```ts
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
  * const io: SocketPeerIo = {
  *   trySend: (bytes) => sock.trySend(bytes),
  *   socketQueued: () => sock.core.sendQueued,
@@ -48,6 +50,15 @@ let lastPeerId = 0;
  *
  * @example
  * ```ts
+ * import type { FrameCodec } from "sockmodels/framing";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * import type { PeerApp } from "./peer_host.ts";
+ * import { SocketPeer, type SocketPeerIo } from "./socket_peer.ts";
+ * declare const sock: NonBlockingSocket;
+ * declare const codec: FrameCodec;
+ * declare const app: PeerApp;
+ * declare const io: SocketPeerIo;
+ * declare const bytes: Uint8Array;
  * const peer = new SocketPeer(sock.remoteAddr, codec, app, io);
  * app.onOpen?.(peer);
  * peer.receive(bytes); // on FD_READ: frames go to app.onFrame

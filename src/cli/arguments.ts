@@ -33,7 +33,12 @@ export class UsageError extends Error {
  *
  * @example
  * ```ts
- * const port: OptionDefinition = { type: "string", default: "9000", value: "PORT", help: "the port to listen on" };
+ * const port: OptionDefinition = {
+ *   type: "string",
+ *   default: "9000",
+ *   value: "PORT",
+ *   help: "the port to listen on",
+ * };
  * ```
  */
 export interface OptionDefinition {
@@ -70,7 +75,11 @@ export interface ParsedOptions {
  *
  * @example
  * ```ts
- * const { values } = parseOptions(["--port", "9001"], { port: { type: "string", default: "9000", help: "the port" } }, "serve chat");
+ * const { values } = parseOptions(
+ *   ["--port", "9001"],
+ *   { port: { type: "string", default: "9000", help: "the port" } },
+ *   "serve chat",
+ * );
  * console.log(values.port); // "9001"
  * ```
  */
@@ -113,7 +122,9 @@ export function parseOptions(
  *
  * @example
  * ```ts
- * console.log(describeOptions({ port: { type: "string", value: "PORT", default: "9000", help: "the port" } }));
+ * console.log(describeOptions({
+ *   port: { type: "string", value: "PORT", default: "9000", help: "the port" },
+ * }));
  * // "  --port PORT       the port (default 9000)"
  * ```
  */
@@ -136,7 +147,8 @@ export function describeOptions(definitions: Record<string, OptionDefinition>): 
  * @example
  * ```ts
  * console.log(portValue("9000", "serve chat")); // 9000
- * portValue("http", "serve chat"); // throws: Port must be an integer from 0 to 65535, got "http"
+ * portValue("http", "serve chat");
+ * // throws: Port must be an integer from 0 to 65535, got "http"
  * ```
  */
 export function portValue(text: string, command: string): number {
@@ -167,7 +179,9 @@ export function choiceValue<T extends string>(text: string, choices: readonly T[
  *
  * @example
  * ```ts
- * const runtimes = choiceListValue("deno,node", ["deno", "bun", "node"], "Runtime", "bench models"); // ["deno", "node"]
+ * const choices = ["deno", "bun", "node"] as const;
+ * const runtimes = choiceListValue("deno,node", choices, "Runtime", "bench models");
+ * console.log(runtimes); // ["deno", "node"]
  * ```
  */
 export function choiceListValue<T extends string>(
@@ -186,7 +200,8 @@ export function choiceListValue<T extends string>(
  *
  * @example
  * ```ts
- * const seconds = numberValue("2.5", "Seconds", "bench models", { min: 0.1, max: 3600 }); // 2.5
+ * const seconds = numberValue("2.5", "Seconds", "bench models", { min: 0.1, max: 3600 });
+ * console.log(seconds); // 2.5
  * ```
  */
 export function numberValue(
@@ -208,7 +223,8 @@ export function numberValue(
  *
  * @example
  * ```ts
- * console.log(integerListValue("100,1000", "Connections", "bench models", 1, 100_000)); // [100, 1000]
+ * const counts = integerListValue("100,1000", "Connections", "bench models", 1, 100_000);
+ * console.log(counts); // [100, 1000]
  * ```
  */
 export function integerListValue(text: string, what: string, command: string, min: number, max: number): number[] {
@@ -222,6 +238,7 @@ export function integerListValue(text: string, what: string, command: string, mi
  *
  * @example
  * ```ts
+ * declare const positionals: string[];
  * noExtraArguments(positionals.slice(2), "serve chat"); // throws on ["extra"]
  * ```
  */

@@ -63,6 +63,7 @@ export function benchUsage(): string {
  *
  * @example
  * ```ts
+ * import { processIo } from "./cli_io.ts";
  * const code = await runBench(["models", "--connections", "10", "--seconds", "1"], processIo());
  * ```
  */

@@ -13,7 +13,14 @@ import { type BarChart, barChartsSvg } from "./svg_chart.ts";
  *
  * @example
  * ```ts
- * const setup: BenchSetup = { seconds: 3, warmupMs: 1000, framing: "raw", inFlight: 16, payloadSize: 64, date: new Date().toISOString() };
+ * const setup: BenchSetup = {
+ *   seconds: 3,
+ *   warmupMs: 1000,
+ *   framing: "raw",
+ *   inFlight: 16,
+ *   payloadSize: 64,
+ *   date: new Date().toISOString(),
+ * };
  * ```
  */
 export interface BenchSetup {
@@ -44,6 +51,9 @@ function fixed(n: number, digits: number): string {
  *
  * @example
  * ```ts
+ * import type { ModelsBenchRow } from "./models_bench.ts";
+ * declare const rows: ModelsBenchRow[];
+ * declare const setup: BenchSetup;
  * console.log(benchMarkdown(rows, setup));
  * ```
  */
@@ -85,6 +95,9 @@ export function benchMarkdown(rows: ModelsBenchRow[], setup: BenchSetup): string
  *
  * @example
  * ```ts
+ * import type { ModelsBenchRow } from "./models_bench.ts";
+ * declare const rows: ModelsBenchRow[];
+ * declare const setup: BenchSetup;
  * const json = JSON.parse(benchJson(rows, setup));
  * console.log(json.rows.length);
  * ```
@@ -104,6 +117,9 @@ export function benchJson(rows: ModelsBenchRow[], setup: BenchSetup): string {
  *
  * @example
  * ```ts
+ * import type { ModelsBenchRow } from "./models_bench.ts";
+ * import { writeTextFile } from "../platform/process.ts";
+ * declare const rows: ModelsBenchRow[];
  * writeTextFile("models.svg", benchSvg(rows));
  * ```
  */

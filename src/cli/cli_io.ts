@@ -43,6 +43,7 @@ export interface CliIo {
  *
  * @example
  * ```ts
+ * import { runCli } from "./run_cli.ts";
  * const code = await runCli(["serve", "chat"], processIo());
  * ```
  */

@@ -135,6 +135,7 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
  *
  * @example
  * ```ts
+ * import { processIo } from "./cli_io.ts";
  * const code = await runClient(["chat", "--port", "9000"], processIo());
  * ```
  */

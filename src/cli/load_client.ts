@@ -17,7 +17,16 @@ import type { Stream } from "../runtime/types.ts";
  *
  * @example
  * ```ts
- * const options: LoadOptions = { port: 9000, pid: child.pid, connections: 100, inFlight: 16, payloadSize: 64, seconds: 3 };
+ * import type { ChildHandle } from "../platform/process.ts";
+ * declare const child: ChildHandle;
+ * const options: LoadOptions = {
+ *   port: 9000,
+ *   pid: child.pid,
+ *   connections: 100,
+ *   inFlight: 16,
+ *   payloadSize: 64,
+ *   seconds: 3,
+ * };
  * ```
  */
 export interface LoadOptions {
@@ -42,6 +51,7 @@ export interface LoadOptions {
  *
  * @example
  * ```ts
+ * declare const options: LoadOptions;
  * const r: LoadResult = await runLoad(options);
  * console.log(`${Math.round(r.msgsPerSec)} msgs/s, p99 ${r.p99us} µs`);
  * ```
@@ -66,6 +76,7 @@ export interface LoadResult {
  *
  * @example
  * ```ts
+ * declare const options: LoadOptions;
  * const r: LoadMeasurement = await runLoad(options);
  * console.log((r.rssLoadedBytes - r.rssBeforeBytes) / r.connections, "bytes per connection");
  * ```
@@ -111,7 +122,16 @@ function makeFrame(conn: number, seq: number, payloadSize: number): Uint8Array {
  *
  * @example
  * ```ts
- * const result = await runLoad({ port, pid, connections: 10, inFlight: 16, payloadSize: 64, seconds: 1 });
+ * import type { ChildHandle } from "../platform/process.ts";
+ * declare const server: ChildHandle;
+ * const result = await runLoad({
+ *   port: 9000,
+ *   pid: server.pid,
+ *   connections: 10,
+ *   inFlight: 16,
+ *   payloadSize: 64,
+ *   seconds: 1,
+ * });
  * ```
  */
 export async function runLoad(options: LoadOptions): Promise<LoadMeasurement> {

@@ -18,7 +18,12 @@ import { runLoad } from "./load_client.ts";
  * @example
  * ```ts
  * const options: ModelsBenchOptions = {
- *   runtimes: ["deno"], connections: [10], models: ["select", "iocp"], seconds: 1, warmupMs: 200, framing: "raw",
+ *   runtimes: ["deno"],
+ *   connections: [10],
+ *   models: ["select", "iocp"],
+ *   seconds: 1,
+ *   warmupMs: 200,
+ *   framing: "raw",
  * };
  * ```
  */
@@ -50,6 +55,7 @@ export interface ModelsBenchOptions {
  *
  * @example
  * ```ts
+ * declare const rows: ModelsBenchRow[];
  * const row: ModelsBenchRow = rows[0];
  * console.log(row.model, row.msgsPerSec, row.cpuUsPerMsg);
  * ```
@@ -131,7 +137,14 @@ function startServer(runtime: RuntimeName, model: EchoServerName, framing: strin
  *
  * @example
  * ```ts
- * const rows = await runModelsBench({ runtimes: ["node"], connections: [100], models: ["iocp"], seconds: 3, warmupMs: 1000, framing: "raw" });
+ * const rows = await runModelsBench({
+ *   runtimes: ["node"],
+ *   connections: [100],
+ *   models: ["iocp"],
+ *   seconds: 3,
+ *   warmupMs: 1000,
+ *   framing: "raw",
+ * });
  * ```
  */
 export async function runModelsBench(options: ModelsBenchOptions): Promise<ModelsBenchRow[]> {
@@ -199,6 +212,7 @@ export async function runModelsBench(options: ModelsBenchOptions): Promise<Model
  *
  * @example
  * ```ts
+ * declare const rows: ModelsBenchRow[];
  * const table = medianRows(rows);
  * ```
  */

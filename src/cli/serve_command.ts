@@ -132,6 +132,7 @@ export function serveUsage(server?: string): string {
  *
  * @example
  * ```ts
+ * import { processIo } from "./cli_io.ts";
  * const code = await runServe(["chat", "--port", "9000"], processIo());
  * ```
  */

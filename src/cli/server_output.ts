@@ -14,7 +14,11 @@ import type { TrafficTotals } from "./traffic_counter.ts";
  *
  * @example
  * ```ts
- * const options: ServerOutputOptions = { write: (t) => console.log(t), terminal: false, json: true };
+ * const options: ServerOutputOptions = {
+ *   write: (t) => console.log(t),
+ *   terminal: false,
+ *   json: true,
+ * };
  * ```
  */
 export interface ServerOutputOptions {
@@ -35,7 +39,11 @@ export interface ServerOutputOptions {
  *
  * @example
  * ```ts
- * const record: LogRecord = { event: "open", message: "#3 connected from 127.0.0.1:50123", id: 3 };
+ * const record: LogRecord = {
+ *   event: "open",
+ *   message: "#3 connected from 127.0.0.1:50123",
+ *   id: 3,
+ * };
  * ```
  */
 export interface LogRecord {
@@ -72,8 +80,10 @@ export function formatBytes(bytes: number): string {
  *
  * @example
  * ```ts
+ * import type { TrafficTotals } from "./traffic_counter.ts";
+ * declare const totals: TrafficTotals;
  * console.log(formatStatsLine(totals, 1200, 3600));
- * // "3 connections | in 1200 msg/s, out 3600 msg/s | 1.2 MiB in, 3.5 MiB out | 0 errors | queue 0 B"
+ * // 3 connections | in 1200 msg/s, out 3600 msg/s | 1.2 MiB in, 3.5 MiB out | 0 errors | queue 0 B
  * ```
  */
 export function formatStatsLine(totals: TrafficTotals, inPerSecond: number, outPerSecond: number): string {
@@ -94,6 +104,9 @@ const CLEAR_LINE = "\r\x1b[2K";
  *
  * @example
  * ```ts
+ * import { stdoutIsTerminal, writeStdout } from "../platform/process.ts";
+ * import type { TrafficCounter } from "./traffic_counter.ts";
+ * declare const counter: TrafficCounter;
  * const out = new ServerOutput({ write: writeStdout, terminal: stdoutIsTerminal(), json: false });
  * out.log({ event: "listening", message: "listening on 127.0.0.1:9000" });
  * out.startStats(() => counter.totals());

@@ -20,7 +20,10 @@ import {
  *
  * @example
  * ```ts
- * const chat: Subcommand = { about: "A chat server.", options: { help: { type: "boolean", help: "show this help" } } };
+ * const chat: Subcommand = {
+ *   about: "A chat server.",
+ *   options: { help: { type: "boolean", help: "show this help" } },
+ * };
  * ```
  */
 export interface Subcommand {
@@ -35,7 +38,14 @@ export interface Subcommand {
  *
  * @example
  * ```ts
- * const serve: SubcommandGroup = { group: "serve", noun: "server", needs: "a server", kinds: { chat, echo } };
+ * declare const chat: Subcommand;
+ * declare const echo: Subcommand;
+ * const serve: SubcommandGroup = {
+ *   group: "serve",
+ *   noun: "server",
+ *   needs: "a server",
+ *   kinds: { chat, echo },
+ * };
  * ```
  */
 export interface SubcommandGroup {
@@ -54,7 +64,13 @@ export interface SubcommandGroup {
  *
  * @example
  * ```ts
- * const parsed: ParsedSubcommand = { name: "chat", command: "serve chat", values: {}, host: "127.0.0.1", port: 9000 };
+ * const parsed: ParsedSubcommand = {
+ *   name: "chat",
+ *   command: "serve chat",
+ *   values: {},
+ *   host: "127.0.0.1",
+ *   port: 9000,
+ * };
  * ```
  */
 export interface ParsedSubcommand {
@@ -75,6 +91,7 @@ export interface ParsedSubcommand {
  *
  * @example
  * ```ts
+ * declare const serveGroup: SubcommandGroup;
  * console.log(subcommandUsage(serveGroup, "chat"));
  * ```
  */
@@ -95,6 +112,7 @@ export function subcommandUsage(g: SubcommandGroup, name?: string): string {
  *
  * @example
  * ```ts
+ * declare const serveGroup: SubcommandGroup;
  * const parsed = parseSubcommand(serveGroup, ["chat", "--port", "9001"]);
  * if (typeof parsed === "string") console.log(parsed); // the help
  * ```

@@ -29,6 +29,7 @@ import type {
  *
  * @example
  * ```ts
+ * declare const counter: TrafficCounter;
  * const totals: TrafficTotals = counter.totals();
  * console.log(`${totals.connections} connections, ${totals.messagesIn} messages in`);
  * ```
@@ -136,7 +137,10 @@ class CountedStream extends DelegatingStream {
  * @example
  * ```ts
  * import { lengthPrefixed } from "sockmodels/framing";
- * const counter = new TrafficCounter(await defaultTransport(), lengthPrefixed({ lengthFieldLength: 4 }));
+ * import { defaultTransport } from "sockmodels/runtime";
+ * import { startEngineEcho } from "../apps/echo_engine.ts";
+ * const codec = lengthPrefixed({ lengthFieldLength: 4 });
+ * const counter = new TrafficCounter(await defaultTransport(), codec);
  * const server = await startEngineEcho({ transport: counter.transport, framing: "lp4" });
  * setInterval(() => console.log(counter.totals()), 1000);
  * ```

@@ -209,6 +209,8 @@ export class SocketCore implements Watchable {
    *
    * @example
    * ```ts
+   * import type { SocketCore } from "sockmodels/core";
+   * declare const core: SocketCore;
    * core.holdReading(true); // the peer floods: stop taking its bytes
    * core.holdReading(false); // the others caught up
    * ```

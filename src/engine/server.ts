@@ -65,7 +65,11 @@ export interface Connection {
  *
  * @example
  * ```ts
- * const onEvent = (e: ServerEvent) => console.log(e.type, e.connectionId, e.error?.code);
+ * import { NetError } from "sockmodels/errors";
+ * const onEvent = (e: ServerEvent) => {
+ *   const code = e.error instanceof NetError ? e.error.code : e.error?.name;
+ *   console.log(e.type, e.connectionId, code);
+ * };
  * ```
  */
 export interface ServerEvent {
@@ -84,6 +88,8 @@ export interface ServerEvent {
  *
  * @example
  * ```ts
+ * import type { Server } from "sockmodels/engine";
+ * declare const server: Server;
  * setInterval(() => console.log(server.stats.framesIn, server.stats.queueDepth), 1000);
  * ```
  */
@@ -121,7 +127,7 @@ export interface ServerStats {
  * const options: ServeOptions = {
  *   port: 9000,
  *   framer: lengthPrefixed({ lengthFieldLength: 4 }),
- *   onMessage: (conn, frame) => conn.send(frame),
+ *   onMessage: (conn, frame) => void conn.send(frame),
  * };
  * ```
  */
@@ -175,7 +181,9 @@ export interface ServeOptions {
  *
  * @example
  * ```ts
- * await using server = await serve({ port: 0, framer, onMessage: (c, f) => c.send(f) });
+ * import type { FrameCodec } from "sockmodels/framing";
+ * declare const framer: FrameCodec;
+ * await using server = await serve({ port: 0, framer, onMessage: (c, f) => void c.send(f) });
  * console.log(server.addr.port, server.stats.connections);
  * ```
  */

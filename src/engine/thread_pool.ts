@@ -67,8 +67,7 @@ export interface ThreadTaskContext {
  *
  * @example
  * ```ts
- * const handler: ThreadHandler<number, number> = (n) => n * 2;
- * export default handler;
+ * export const handler: ThreadHandler<number, number> = (n) => n * 2;
  * ```
  */
 // deno-lint-ignore no-explicit-any
@@ -155,6 +154,8 @@ export interface RunOptions {
  *
  * @example
  * ```ts
+ * import type { ThreadPool } from "sockmodels/engine";
+ * declare const pool: ThreadPool;
  * const { queueSize, inFlight, completed } = pool.stats;
  * ```
  */
@@ -193,6 +194,8 @@ export type ThreadPoolErrorCode =
  *
  * @example
  * ```ts
+ * import type { ThreadPool } from "sockmodels/engine";
+ * declare const pool: ThreadPool<number, number>;
  * try {
  *   await pool.run(1);
  * } catch (e) {
@@ -217,6 +220,8 @@ export class ThreadPoolError extends Error {
  *
  * @example
  * ```ts
+ * import type { ThreadPool } from "sockmodels/engine";
+ * declare const pool: ThreadPool<string, string>;
  * try {
  *   await pool.run("bad");
  * } catch (e) {
@@ -249,6 +254,9 @@ export class TaskError extends ThreadPoolError {
  *
  * @example
  * ```ts
+ * import type { ThreadPool } from "sockmodels/engine";
+ * declare const pool: ThreadPool<string, string>;
+ * declare const task: string;
  * try {
  *   await pool.run(task);
  * } catch (e) {
@@ -301,6 +309,9 @@ export class ThreadStartError extends ThreadPoolError {
  *
  * @example
  * ```ts
+ * import type { ThreadPool } from "sockmodels/engine";
+ * declare const pool: ThreadPool<string, string>;
+ * declare const task: string;
  * try {
  *   await pool.run(task);
  * } catch (e) {
@@ -329,6 +340,8 @@ export class QueueFullError extends ThreadPoolError {
  *
  * @example
  * ```ts
+ * import type { ThreadPool } from "sockmodels/engine";
+ * declare const pool: ThreadPool<number, number>;
  * await pool.close();
  * await pool.run(1).catch((e) => console.log(e instanceof PoolClosedError)); // true
  * ```
@@ -370,6 +383,8 @@ export function moduleUrl(specifier: string, base: string | URL): URL {
  *
  * @example
  * ```ts
+ * import type { ThreadPool } from "sockmodels/engine";
+ * declare const pool: ThreadPool<Uint8Array, Uint8Array>;
  * const chunk = new Uint8Array(1024);
  * const frame = ownBytes(chunk.subarray(4, 68)); // a 64-byte copy
  * await pool.run(frame, { transfer: [frame.buffer] });
@@ -668,7 +683,14 @@ export class ThreadPool<T = unknown, R = unknown> implements AsyncDisposable {
    *
    * @example
    * ```ts
-   * const result = await pool.run({ op: "hash", data: bytes }, { key: connId, transfer: [bytes.buffer] });
+   * import type { ThreadPool } from "sockmodels/engine";
+   * declare const pool: ThreadPool<{ op: string; data: Uint8Array }, Uint8Array>;
+   * declare const bytes: Uint8Array<ArrayBuffer>;
+   * declare const connId: number;
+   * const result = await pool.run(
+   *   { op: "hash", data: bytes },
+   *   { key: connId, transfer: [bytes.buffer] },
+   * );
    * ```
    */
   run(task: T, options?: RunOptions): Promise<R> {
@@ -732,6 +754,8 @@ export class ThreadPool<T = unknown, R = unknown> implements AsyncDisposable {
    *
    * @example
    * ```ts
+   * import type { ThreadPool } from "sockmodels/engine";
+   * declare const pool: ThreadPool;
    * await pool.ready(); // start timing after the threads loaded the module
    * ```
    */
@@ -748,6 +772,10 @@ export class ThreadPool<T = unknown, R = unknown> implements AsyncDisposable {
    *
    * @example
    * ```ts
+   * import type { ThreadPool } from "sockmodels/engine";
+   * import type { Stream } from "sockmodels/runtime";
+   * declare const pool: ThreadPool;
+   * declare const socket: Stream;
    * if (pool.queueSize >= 1000) {
    *   socket.pause();
    *   await pool.whenQueueBelow(500);
@@ -787,6 +815,8 @@ export class ThreadPool<T = unknown, R = unknown> implements AsyncDisposable {
    *
    * @example
    * ```ts
+   * import type { ThreadPool } from "sockmodels/engine";
+   * declare const pool: ThreadPool;
    * await pool.close({ signal: AbortSignal.timeout(5000) });
    * ```
    */
@@ -809,6 +839,8 @@ export class ThreadPool<T = unknown, R = unknown> implements AsyncDisposable {
    *
    * @example
    * ```ts
+   * import type { ThreadPool } from "sockmodels/engine";
+   * declare const pool: ThreadPool;
    * await pool.terminate();
    * ```
    */

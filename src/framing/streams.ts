@@ -29,10 +29,13 @@ function checkCodec(codec: unknown): FrameCodec {
  *
  * @example
  * ```ts
- * import { FrameDecoderStream, varint } from "./mod.ts";
+ * import { FrameDecoderStream, varint } from "sockmodels/framing";
  * const codec = varint();
- * const bytes = new Blob([codec.encode(new Uint8Array([1])), codec.encode(new Uint8Array([2, 3]))]);
- * for await (const frame of bytes.stream().pipeThrough(new FrameDecoderStream(codec))) {
+ * const wire = ReadableStream.from([
+ *   codec.encode(new Uint8Array([1])),
+ *   codec.encode(new Uint8Array([2, 3])),
+ * ]);
+ * for await (const frame of wire.pipeThrough(new FrameDecoderStream(codec))) {
  *   console.log(frame); // Uint8Array [1], then Uint8Array [2, 3]
  * }
  * ```
@@ -75,7 +78,7 @@ export class FrameDecoderStream
  *
  * @example
  * ```ts
- * import { FrameEncoderStream, lengthPrefixed } from "./mod.ts";
+ * import { FrameEncoderStream, lengthPrefixed } from "sockmodels/framing";
  * const stream = new FrameEncoderStream(lengthPrefixed({ lengthFieldLength: 2 }));
  * const writer = stream.writable.getWriter();
  * writer.write(new Uint8Array([9, 9]));

@@ -67,6 +67,13 @@ export const WM_USER = 0x0400;
  *
  * @example
  * ```ts
+ * import {
+ *   asyncSelect, FD_CLOSE, FD_READ, type MessageLoop, type MessageTarget, WM_SOCKET,
+ * } from "sockmodels/async-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
+ * declare const loop: MessageLoop;
+ * declare const target: MessageTarget;
  * asyncSelect(sock, loop, target, WM_SOCKET, FD_READ | FD_CLOSE);
  * ```
  */
@@ -78,6 +85,10 @@ export const WM_SOCKET: number = WM_USER + 1;
  *
  * @example
  * ```ts
+ * import {
+ *   ASYNC_SOCKET_DEFAULT_EVENTS, AsyncSocket, FD_WRITE, type MessageLoop,
+ * } from "sockmodels/async-select";
+ * declare const loop: MessageLoop;
  * const sock = new AsyncSocket(loop, { events: ASYNC_SOCKET_DEFAULT_EVENTS & ~FD_WRITE });
  * ```
  */
@@ -88,6 +99,11 @@ export const ASYNC_SOCKET_DEFAULT_EVENTS: number = FD_READ | FD_WRITE | FD_OOB |
  *
  * @example
  * ```ts
+ * import {
+ *   type LoopMessage, type MessageLoop, type MessageTarget, WM_USER,
+ * } from "sockmodels/async-select";
+ * declare const loop: MessageLoop;
+ * declare const window: MessageTarget;
  * const msg: LoopMessage = { target: window, message: WM_USER + 7, wParam: "hello" };
  * loop.post(msg);
  * ```
@@ -275,6 +291,11 @@ export function wsaMakeSelectReply(event: number, errorCode: number): number {
  *
  * @example
  * ```ts
+ * import { FD_READ, type LoopMessage, wsaGetSelectEvent } from "sockmodels/async-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const msg: LoopMessage;
+ * declare const sock: NonBlockingSocket;
+ * const buf = new Uint8Array(4096);
  * if (wsaGetSelectEvent(msg.lParam ?? 0) === FD_READ) sock.tryRecv(buf);
  * ```
  */
@@ -287,6 +308,8 @@ export function wsaGetSelectEvent(lParam: number): number {
  *
  * @example
  * ```ts
+ * import { type LoopMessage, wsaGetSelectError } from "sockmodels/async-select";
+ * declare const msg: LoopMessage;
  * const error = wsaGetSelectError(msg.lParam ?? 0); // e.g. 10061 for a refused connect
  * ```
  */
@@ -303,6 +326,14 @@ export function wsaGetSelectError(lParam: number): number {
  *
  * @example
  * ```ts
+ * import {
+ *   asyncSelect, FD_CLOSE, FD_CONNECT, FD_READ, type MessageLoop, type MessageTarget, WM_SOCKET,
+ *   wsaGetSelectEvent,
+ * } from "sockmodels/async-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
+ * declare const loop: MessageLoop;
+ * const buf = new Uint8Array(4096);
  * const window: MessageTarget = {
  *   handleMessage(msg) {
  *     switch (wsaGetSelectEvent(msg.lParam ?? 0)) {
@@ -359,6 +390,8 @@ export interface AsyncSocketOptions extends SocketCoreOptions {
  *
  * @example
  * ```ts
+ * import type { AsyncSocket } from "sockmodels/async-select";
+ * declare const server: AsyncSocket;
  * await server.listen({ hostname: "127.0.0.1", port: 9000, backlog: 128 });
  * ```
  */
@@ -376,6 +409,8 @@ export interface AsyncListenOptions {
  *
  * @example
  * ```ts
+ * import type { AsyncSocket } from "sockmodels/async-select";
+ * declare const sock: AsyncSocket;
  * sock.connect("127.0.0.1", 9000, { timeoutMs: 3000 });
  * ```
  */

@@ -39,6 +39,10 @@ import { NonBlockingListener, NonBlockingSocket, WOULD_BLOCK, type WouldBlock } 
  *
  * @example
  * ```ts
+ * import { enumNetworkEvents, FD_READ } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
+ * const buf = new Uint8Array(4096);
  * if (enumNetworkEvents(sock).networkEvents & FD_READ) sock.tryRecv(buf);
  * ```
  */
@@ -48,6 +52,10 @@ export const FD_READ = 1;
  *
  * @example
  * ```ts
+ * import { createEvent, eventSelect, FD_CLOSE, FD_READ, FD_WRITE } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
+ * const event = createEvent();
  * eventSelect(sock, event, FD_READ | FD_WRITE | FD_CLOSE);
  * ```
  */
@@ -67,6 +75,10 @@ export const FD_OOB = 4;
  *
  * @example
  * ```ts
+ * import { createEvent, eventSelect, FD_ACCEPT, FD_CLOSE } from "sockmodels/event-select";
+ * import type { NonBlockingListener } from "sockmodels/nonblocking";
+ * declare const listener: NonBlockingListener;
+ * const event = createEvent();
  * eventSelect(listener, event, FD_ACCEPT | FD_CLOSE);
  * ```
  */
@@ -76,6 +88,10 @@ export const FD_ACCEPT = 8;
  *
  * @example
  * ```ts
+ * import { createEvent, eventSelect, FD_CONNECT, FD_WRITE } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
+ * const event = createEvent();
  * eventSelect(sock, event, FD_CONNECT | FD_WRITE);
  * ```
  */
@@ -85,6 +101,10 @@ export const FD_CONNECT = 16;
  *
  * @example
  * ```ts
+ * import { createEvent, eventSelect, FD_CLOSE, FD_READ } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
+ * const event = createEvent();
  * eventSelect(sock, event, FD_READ | FD_CLOSE);
  * ```
  */
@@ -95,6 +115,10 @@ export const FD_CLOSE = 32;
  *
  * @example
  * ```ts
+ * import { enumNetworkEvents, FD_READ_BIT, type WsaEvent } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
+ * declare const event: WsaEvent;
  * const { errorCodes } = enumNetworkEvents(sock, event);
  * if (errorCodes[FD_READ_BIT] !== 0) console.error(errorCodes[FD_READ_BIT]);
  * ```
@@ -105,6 +129,9 @@ export const FD_READ_BIT = 0;
  *
  * @example
  * ```ts
+ * import { enumNetworkEvents, FD_WRITE_BIT } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
  * const err = enumNetworkEvents(sock).errorCodes[FD_WRITE_BIT];
  * ```
  */
@@ -114,6 +141,9 @@ export const FD_WRITE_BIT = 1;
  *
  * @example
  * ```ts
+ * import { enumNetworkEvents, FD_OOB_BIT } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
  * const err = enumNetworkEvents(sock).errorCodes[FD_OOB_BIT];
  * ```
  */
@@ -123,6 +153,9 @@ export const FD_OOB_BIT = 2;
  *
  * @example
  * ```ts
+ * import { enumNetworkEvents, FD_ACCEPT_BIT } from "sockmodels/event-select";
+ * import type { NonBlockingListener } from "sockmodels/nonblocking";
+ * declare const listener: NonBlockingListener;
  * const err = enumNetworkEvents(listener).errorCodes[FD_ACCEPT_BIT];
  * ```
  */
@@ -132,6 +165,9 @@ export const FD_ACCEPT_BIT = 3;
  *
  * @example
  * ```ts
+ * import { enumNetworkEvents, FD_CONNECT_BIT } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
  * const err = enumNetworkEvents(sock).errorCodes[FD_CONNECT_BIT];
  * ```
  */
@@ -141,6 +177,9 @@ export const FD_CONNECT_BIT = 4;
  *
  * @example
  * ```ts
+ * import { enumNetworkEvents, FD_CLOSE_BIT } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
  * const err = enumNetworkEvents(sock).errorCodes[FD_CLOSE_BIT];
  * ```
  */
@@ -150,6 +189,9 @@ export const FD_CLOSE_BIT = 5;
  *
  * @example
  * ```ts
+ * import { enumNetworkEvents, FD_MAX_EVENTS } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
  * console.log(enumNetworkEvents(sock).errorCodes.length === FD_MAX_EVENTS); // true
  * ```
  */
@@ -160,6 +202,8 @@ export const FD_MAX_EVENTS = 10;
  *
  * @example
  * ```ts
+ * import { WAIT_OBJECT_0, waitForMultipleEvents, type WsaEvent } from "sockmodels/event-select";
+ * declare const events: WsaEvent[];
  * const index = (await waitForMultipleEvents(events)) - WAIT_OBJECT_0;
  * ```
  */
@@ -169,7 +213,10 @@ export const WAIT_OBJECT_0 = 0;
  *
  * @example
  * ```ts
- * if ((await waitForMultipleEvents(events, { timeoutMs: 100 })) === WAIT_TIMEOUT) console.log("idle");
+ * import { WAIT_TIMEOUT, waitForMultipleEvents, type WsaEvent } from "sockmodels/event-select";
+ * declare const events: WsaEvent[];
+ * const result = await waitForMultipleEvents(events, { timeoutMs: 100 });
+ * if (result === WAIT_TIMEOUT) console.log("idle");
  * ```
  */
 export const WAIT_TIMEOUT = 258;
@@ -178,6 +225,8 @@ export const WAIT_TIMEOUT = 258;
  *
  * @example
  * ```ts
+ * import { WSA_MAXIMUM_WAIT_EVENTS, type WsaEvent } from "sockmodels/event-select";
+ * declare const events: WsaEvent[];
  * const groups = Math.ceil(events.length / WSA_MAXIMUM_WAIT_EVENTS);
  * ```
  */
@@ -190,6 +239,10 @@ const KNOWN_EVENTS = FD_READ | FD_WRITE | FD_OOB | FD_ACCEPT | FD_CONNECT | FD_C
  *
  * @example
  * ```ts
+ * import type { EventSelectSocket } from "sockmodels/event-select";
+ * import type { NonBlockingListener, NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const listener: NonBlockingListener;
+ * declare const client: NonBlockingSocket;
  * const targets: EventSelectSocket[] = [listener, client];
  * ```
  */
@@ -201,6 +254,12 @@ export type EventSelectSocket = NonBlockingSocket | NonBlockingListener;
  *
  * @example
  * ```ts
+ * import {
+ *   enumNetworkEvents, FD_CLOSE, FD_CLOSE_BIT, type NetworkEvents, type WsaEvent,
+ * } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
+ * declare const event: WsaEvent;
  * const { networkEvents, errorCodes }: NetworkEvents = enumNetworkEvents(sock, event);
  * if (networkEvents & FD_CLOSE) console.log("closed, error", errorCodes[FD_CLOSE_BIT]);
  * ```
@@ -287,6 +346,9 @@ function wakeWaiters(state: EventState): void {
  *
  * @example
  * ```ts
+ * import { createEvent, eventSelect, FD_CLOSE, FD_READ } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
  * const event = createEvent();
  * eventSelect(sock, event, FD_READ | FD_CLOSE);
  * ```
@@ -319,7 +381,9 @@ export function setEvent(event: WsaEvent): boolean {
  *
  * @example
  * ```ts
- * resetEvent(event);
+ * import { resetEvent, type WsaEvent } from "sockmodels/event-select";
+ * declare const event: WsaEvent;
+ * resetEvent(event); // a wait on it blocks again until it is set
  * ```
  */
 export function resetEvent(event: WsaEvent): boolean {
@@ -335,7 +399,9 @@ export function resetEvent(event: WsaEvent): boolean {
  *
  * @example
  * ```ts
- * closeEvent(event);
+ * import { closeEvent, type WsaEvent } from "sockmodels/event-select";
+ * declare const event: WsaEvent;
+ * closeEvent(event); // after the socket it was selected for is closed
  * ```
  */
 export function closeEvent(event: WsaEvent): boolean {
@@ -372,6 +438,12 @@ export interface WaitForEventsOptions {
  *
  * @example
  * ```ts
+ * import {
+ *   enumNetworkEvents, WAIT_OBJECT_0, WAIT_TIMEOUT, waitForMultipleEvents, type WsaEvent,
+ * } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sockets: NonBlockingSocket[];
+ * declare const events: WsaEvent[]; // events[i] is selected for sockets[i]
  * const result = await waitForMultipleEvents(events, { timeoutMs: 1000 });
  * if (result !== WAIT_TIMEOUT) {
  *   const index = result - WAIT_OBJECT_0;
@@ -505,6 +577,9 @@ const recorders = new WeakMap<EventSelectSocket, NetworkEventRecorder>();
  *
  * @example
  * ```ts
+ * import { FD_CLOSE, FD_READ, NetworkEventRecorder } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
  * const recorder = NetworkEventRecorder.attach(sock, FD_READ | FD_CLOSE, (event, error) => {
  *   console.log("recorded", event, "error", error);
  * });
@@ -706,6 +781,9 @@ export class NetworkEventRecorder {
  *
  * @example
  * ```ts
+ * import { createEvent, eventSelect, FD_CLOSE, FD_READ, FD_WRITE } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
  * const event = createEvent();
  * eventSelect(sock, event, FD_READ | FD_WRITE | FD_CLOSE);
  * // later: stop watching
@@ -731,6 +809,12 @@ export function eventSelect(sock: EventSelectSocket, event: WsaEvent | null | un
  *
  * @example
  * ```ts
+ * import {
+ *   enumNetworkEvents, FD_CONNECT, FD_CONNECT_BIT, type WsaEvent,
+ * } from "sockmodels/event-select";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
+ * declare const event: WsaEvent;
  * const { networkEvents, errorCodes } = enumNetworkEvents(sock, event);
  * if (networkEvents & FD_CONNECT && errorCodes[FD_CONNECT_BIT] !== 0) {
  *   console.error("connect failed with", errorCodes[FD_CONNECT_BIT]); // e.g. 10061

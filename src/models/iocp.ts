@@ -38,6 +38,8 @@ export interface Overlapped {}
  *
  * @example
  * ```ts
+ * import type { CompletionPort } from "sockmodels/iocp";
+ * declare const port: CompletionPort;
  * const status = await port.getQueuedCompletionStatus({ timeoutMs: 1000 });
  * if (status.timedOut) console.log("nothing yet");
  * else if (!status.ok) console.log("failed with", status.errorCode);
@@ -143,6 +145,8 @@ function removeOps(list: PendingOp[], overlapped: Overlapped | undefined, what: 
  *
  * @example
  * ```ts
+ * import type { CompletionPort } from "sockmodels/iocp";
+ * declare const port: CompletionPort;
  * const status = await port.getQueuedCompletionStatus();
  * status.socket?.close(); // pending operations complete with WSA_OPERATION_ABORTED
  * ```
@@ -286,6 +290,8 @@ export class OverlappedSocket extends OverlappedHandle {
  *
  * @example
  * ```ts
+ * import { type CompletionPort, OverlappedListener } from "sockmodels/iocp";
+ * declare const port: CompletionPort;
  * const listener = await OverlappedListener.listen({ port: 9000 });
  * port.associate(listener, "listener");
  * for (let i = 0; i < 16; i++) port.postAccept(listener, { op: "accept" });
@@ -349,6 +355,8 @@ export class OverlappedListener extends OverlappedHandle {
  *
  * @example
  * ```ts
+ * import { type CompletionPort, OverlappedDatagram } from "sockmodels/iocp";
+ * declare const port: CompletionPort;
  * const udp = await OverlappedDatagram.create({ port: 0 });
  * port.associate(udp, "udp");
  * port.postRecvFrom(udp, new Uint8Array(1500), { op: "recvfrom" });
@@ -445,6 +453,10 @@ interface Waiter {
  *
  * @example
  * ```ts
+ * import type { CompletionPort, CompletionStatus } from "sockmodels/iocp";
+ * declare const port: CompletionPort;
+ * declare const saveToDisk: (status: CompletionStatus) => Promise<void>;
+ * const EXIT = "exit"; // the key of the exit packet: port.postQueuedCompletionStatus(0, EXIT)
  * const worker = port.worker();
  * while (true) {
  *   const status = await worker.getQueuedCompletionStatus();

@@ -17,6 +17,9 @@ import type { Addr, Transport } from "../runtime/types.ts";
  *
  * @example
  * ```ts
+ * import { type NonBlockingSocket, WOULD_BLOCK } from "sockmodels/nonblocking";
+ * declare const sock: NonBlockingSocket;
+ * const buf = new Uint8Array(4096);
  * const n = sock.tryRecv(buf);
  * if (n === WOULD_BLOCK) { /* wait for readiness, then try again *\/ }
  * ```

@@ -37,6 +37,8 @@ export type { Readiness, Watchable } from "../core/socket_core.ts";
  *
  * @example
  * ```ts
+ * import { type PollFd, POLLRDNORM } from "sockmodels/select";
+ * declare const fd: PollFd;
  * if (fd.revents & POLLRDNORM) console.log("readable");
  * ```
  */
@@ -56,6 +58,9 @@ export const POLLRDBAND: number = 0x0200;
  *
  * @example
  * ```ts
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * import { POLLIN } from "sockmodels/select";
+ * declare const sock: NonBlockingSocket;
  * const fds = [{ socket: sock, events: POLLIN, revents: 0 }];
  * ```
  */
@@ -65,6 +70,8 @@ export const POLLIN: number = POLLRDNORM | POLLRDBAND;
  *
  * @example
  * ```ts
+ * import { type PollFd, POLLWRNORM } from "sockmodels/select";
+ * declare const fd: PollFd;
  * if (fd.revents & POLLWRNORM) console.log("writable");
  * ```
  */
@@ -75,6 +82,8 @@ export const POLLWRNORM: number = 0x0010;
  *
  * @example
  * ```ts
+ * import { type PollFd, POLLOUT } from "sockmodels/select";
+ * declare const fd: PollFd;
  * fd.events |= POLLOUT; // ask to hear when the pending output can go out
  * ```
  */
@@ -84,7 +93,10 @@ export const POLLOUT: number = POLLWRNORM;
  *
  * @example
  * ```ts
- * if (fd.revents & POLLERR) fd.socket.reset();
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * import { POLLERR, type PollFd } from "sockmodels/select";
+ * declare const fd: PollFd<NonBlockingSocket>;
+ * if (fd.revents & POLLERR) fd.socket?.reset();
  * ```
  */
 export const POLLERR: number = 0x0001;
@@ -93,7 +105,10 @@ export const POLLERR: number = 0x0001;
  *
  * @example
  * ```ts
- * if (fd.revents & POLLHUP) void fd.socket.close();
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * import { POLLHUP, type PollFd } from "sockmodels/select";
+ * declare const fd: PollFd<NonBlockingSocket>;
+ * if (fd.revents & POLLHUP) void fd.socket?.close();
  * ```
  */
 export const POLLHUP: number = 0x0002;
@@ -102,6 +117,8 @@ export const POLLHUP: number = 0x0002;
  *
  * @example
  * ```ts
+ * import { type PollFd, POLLNVAL } from "sockmodels/select";
+ * declare const fd: PollFd;
  * if (fd.revents & POLLNVAL) fd.socket = null;
  * ```
  */
@@ -131,6 +148,10 @@ export const FD_SETSIZE: number = 64;
  *
  * @example
  * ```ts
+ * import type { NonBlockingListener, NonBlockingSocket } from "sockmodels/nonblocking";
+ * import type { Selectable } from "sockmodels/select";
+ * declare const listener: NonBlockingListener;
+ * declare const sock: NonBlockingSocket;
  * const items: Selectable[] = [listener, sock, sock.core];
  * ```
  */
@@ -353,6 +374,9 @@ let retainReady: (set: FdSet, ready: Uint8Array, offset: number) => void;
  *
  * @example
  * ```ts
+ * import type { NonBlockingListener } from "sockmodels/nonblocking";
+ * import { FdSet, select } from "sockmodels/select";
+ * declare const listener: NonBlockingListener;
  * const master = new FdSet([listener]);       // FD_ZERO + FD_SET
  * const readSet = new FdSet(master);           // readSet = masterSet
  * await select(readSet, null, null);
@@ -507,6 +531,11 @@ const SET_BIT = [POLLRDNORM, POLLWRNORM, POLLERR];
  *
  * @example
  * ```ts
+ * import type { NonBlockingListener, NonBlockingSocket } from "sockmodels/nonblocking";
+ * import { FdSet, select } from "sockmodels/select";
+ * declare const listener: NonBlockingListener;
+ * declare const clients: NonBlockingSocket[];
+ * declare const hasPendingOutput: (client: NonBlockingSocket) => boolean;
  * const readSet = new FdSet([listener, ...clients]);
  * const writeSet = new FdSet(clients.filter((c) => hasPendingOutput(c)));
  * const n = await select(readSet, writeSet, null, { timeoutMs: 10_000 });
@@ -636,6 +665,9 @@ export function select(
  *
  * @example
  * ```ts
+ * import type { NonBlockingListener } from "sockmodels/nonblocking";
+ * import { POLLIN, type PollFd } from "sockmodels/select";
+ * declare const listener: NonBlockingListener;
  * const entry: PollFd = { socket: listener, events: POLLIN, revents: 0 };
  * ```
  */
@@ -700,6 +732,9 @@ function fillRevents(fds: readonly PollFd[]): number {
  *
  * @example
  * ```ts
+ * import type { NonBlockingListener } from "sockmodels/nonblocking";
+ * import { poll, POLLIN, type PollFd } from "sockmodels/select";
+ * declare const listener: NonBlockingListener;
  * const fds: PollFd[] = [{ socket: listener, events: POLLIN, revents: 0 }];
  * const n = await poll(fds, 10_000);
  * if (fds[0].revents & POLLIN) console.log("accept now");
@@ -875,6 +910,10 @@ export interface SelectorOptions {
  *
  * @example
  * ```ts
+ * import type { NonBlockingListener } from "sockmodels/nonblocking";
+ * import { POLLIN, type Selector } from "sockmodels/select";
+ * declare const selector: Selector;
+ * declare const listener: NonBlockingListener;
  * selector.register(listener, POLLIN, undefined, { mode: "level" });
  * ```
  */
@@ -905,8 +944,10 @@ export interface SelectorWaitOptions {
  *
  * @example
  * ```ts
+ * import { POLLIN, type Selector } from "sockmodels/select";
+ * declare const selector: Selector;
  * for (const { socket, events, data } of await selector.wait()) {
- *   if (events & POLLIN) console.log("readable", data);
+ *   if (events & POLLIN) console.log("readable", socket, data);
  * }
  * ```
  */
@@ -1013,6 +1054,14 @@ function checkMode(mode: unknown): asserts mode is TriggerMode | undefined {
  * however much is left unread. So on each event, drain (seed 004's drain pattern):
  *
  * ```ts
+ * import { type NonBlockingSocket, WOULD_BLOCK } from "sockmodels/nonblocking";
+ * import { POLLIN, POLLOUT } from "sockmodels/select";
+ * declare const sock: NonBlockingSocket;
+ * declare const events: number;                 // the events `wait` reported for `sock`
+ * declare const queueEcho: (bytes: Uint8Array) => void;
+ * declare const flushUntilWouldBlock: () => void;
+ * const buf = new Uint8Array(4096);
+ * let peerClosed = false;
  * if (events & POLLIN) {
  *   for (;;) {                                  // recv until WOULD_BLOCK
  *     const n = sock.tryRecv(buf);
@@ -1033,7 +1082,9 @@ function checkMode(mode: unknown): asserts mode is TriggerMode | undefined {
  *
  * @example
  * ```ts
+ * import type { NonBlockingListener } from "sockmodels/nonblocking";
  * import { POLLIN, Selector } from "sockmodels/select";
+ * declare const listener: NonBlockingListener;
  * const selector = new Selector({ mode: "edge" });
  * selector.register(listener, POLLIN, "listener");
  * for (const { socket, events, data } of await selector.wait({ timeoutMs: 1000 })) {

@@ -435,6 +435,8 @@ const CLOCK_TICKS_PER_SECOND = 100;
  *
  * @example
  * ```ts
+ * import type { ChildHandle } from "./process.ts";
+ * declare const child: ChildHandle;
  * const before = processCpuSeconds(child.pid);
  * ```
  */
@@ -449,6 +451,8 @@ export function processCpuSeconds(pid: number): number {
  *
  * @example
  * ```ts
+ * import type { ChildHandle } from "./process.ts";
+ * declare const child: ChildHandle;
  * console.log(processResidentBytes(child.pid) / 1024 / 1024, "MiB");
  * ```
  */
@@ -494,6 +498,8 @@ function readProcFile(pid: number, name: string): string {
  *
  * @example
  * ```ts
+ * declare let polling: boolean;
+ * declare function pollOnce(): void;
  * while (polling) {
  *   pollOnce();
  *   await nextEventLoopTurn();

@@ -81,6 +81,8 @@ const LABEL: Record<IdleKind, string> = {
  *
  * @example
  * ```ts
+ * import type { Stream } from "sockmodels/runtime";
+ * import { type IdleTimeoutStream, withIdleTimeout } from "sockmodels/resilience";
  * declare const stream: Stream;
  * const guarded: IdleTimeoutStream = withIdleTimeout(stream, { readMs: 5000 });
  * guarded.setHandlers({ onClose: (error) => console.log(error?.message) });
