@@ -11,7 +11,13 @@ import type { TransportName } from "../src/runtime/types.ts";
 import { ECHO_FRAMINGS, type EchoFraming, type EchoServer, type EchoServerOptions } from "../src/apps/echo_framing.ts";
 import { isMainModule } from "../src/platform/process.ts";
 
-export { type EchoFraming, type EchoServer, type EchoServerOptions, lp4, MAX_ECHO_FRAME } from "../src/apps/echo_framing.ts";
+export {
+  type EchoFraming,
+  type EchoServer,
+  type EchoServerOptions,
+  lp4,
+  MAX_ECHO_FRAME,
+} from "../src/apps/echo_framing.ts";
 
 /** Whether the module at `moduleUrl` is the program being run. */
 export const isMain: (moduleUrl: string) => boolean = isMainModule;

@@ -15,7 +15,10 @@ export const startEcho: typeof startEngineEcho = startEngineEcho;
 
 if (isMain(import.meta.url)) {
   // --workers and --threads are this example's own flags; the rest is the shared echo command line.
-  const { values } = parseArgs({ options: { workers: { type: "string" }, threads: { type: "string" } }, strict: false });
+  const { values } = parseArgs({
+    options: { workers: { type: "string" }, threads: { type: "string" } },
+    strict: false,
+  });
   const workers = values.workers === undefined ? undefined : Number(values.workers);
   const threads = values.threads === undefined ? undefined : Number(values.threads);
   for (const flag of ["--workers", "--threads"]) {

@@ -21,11 +21,7 @@ import { describeCause } from "../src/resilience/errors.ts";
 import { withIdleTimeout } from "../src/resilience/idle_timeout.ts";
 import type { Resolver } from "../src/resilience/resolve.ts";
 import { retry, type RetryInfo } from "../src/resilience/retry.ts";
-import {
-  availableTransports,
-  detectRuntime,
-  loadTransport,
-} from "../src/runtime/detect.ts";
+import { availableTransports, detectRuntime, loadTransport } from "../src/runtime/detect.ts";
 import type { Transport, TransportName } from "../src/runtime/types.ts";
 import { isMainModule } from "../src/platform/process.ts";
 
@@ -210,9 +206,7 @@ function dechunk(bytes: Uint8Array): Uint8Array | undefined {
     const size = parseInt(sizeText, 16);
     const start = lineEnd + 2;
     if (size === 0) {
-      return indexOf(bytes, CRLF2.subarray(0, 2), start) < 0
-        ? undefined
-        : concat(parts, total);
+      return indexOf(bytes, CRLF2.subarray(0, 2), start) < 0 ? undefined : concat(parts, total);
     }
     if (bytes.length < start + size + 2) return undefined;
     parts.push(bytes.subarray(start, start + size));
@@ -336,12 +330,9 @@ export async function httpGetWithRetry(
   });
 }
 
-const USAGE =
-  "usage: http_get_with_retry <http://host[:port]/path> [--connect-timeout 3000] " +
+const USAGE = "usage: http_get_with_retry <http://host[:port]/path> [--connect-timeout 3000] " +
   "[--activity-timeout 5000] [--attempts 5] [--base-delay 200] [--max-delay 30000] " +
-  `[--transport ${
-    availableTransports().filter((t) => t !== "memory").join("|")
-  }]`;
+  `[--transport ${availableTransports().filter((t) => t !== "memory").join("|")}]`;
 
 function number(
   value: string | undefined,
@@ -412,9 +403,7 @@ export async function main(args: string[]): Promise<number> {
       },
       onRetry: (info) =>
         console.error(
-          `attempt ${info.attempt} failed (${
-            describeCause(info.error)
-          }); retrying in ${Math.round(info.delayMs)} ms`,
+          `attempt ${info.attempt} failed (${describeCause(info.error)}); retrying in ${Math.round(info.delayMs)} ms`,
         ),
     };
   } catch (error) {
@@ -430,9 +419,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   } catch (error) {
     console.error(
-      `http_get_with_retry: ${
-        error instanceof TypeError ? error.message : describeCause(error)
-      }`,
+      `http_get_with_retry: ${error instanceof TypeError ? error.message : describeCause(error)}`,
     );
     return 1;
   }

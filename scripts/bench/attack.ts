@@ -55,8 +55,8 @@ import {
   connectSocket,
   LineClient,
   type LineClientOptions,
-  Lp4Reader,
   lp4Frame,
+  Lp4Reader,
   probeChat,
   probeEcho,
   resetSendsRst,
@@ -372,7 +372,10 @@ async function openChatClients(
       cutShort = true;
       break;
     }
-    const group = Array.from({ length: Math.min(batch, count - i) }, () => new LineClient(ctx.port, ctx.sockets, options));
+    const group = Array.from(
+      { length: Math.min(batch, count - i) },
+      () => new LineClient(ctx.port, ctx.sockets, options),
+    );
     clients.push(...group);
     const oks = await Promise.all(group.map(async (c, j) => {
       const ok = await c.welcome(Math.max(100, Math.min(5000, stopAt - performance.now())));
@@ -476,15 +479,23 @@ const who500: Attack = {
     };
     const got = await asker.until(done, 3000);
     const took = performance.now() - started;
-    const reply = asker.lines.slice(seen).filter((l) => l.startsWith("* In ") || l.startsWith("*   ") || l.startsWith("! "));
+    const reply = asker.lines.slice(seen).filter((l) =>
+      l.startsWith("* In ") || l.startsWith("*   ") || l.startsWith("! ")
+    );
     const longest = Math.max(0, ...reply.map((l) => Buffer.byteLength(l)));
     const joined = `${total}/500 in lobby in ${n(joinMs)} ms`;
     if (!got) {
-      const why = !ctx.server.alive() ? "server died" : asker.closed ? `cut (${asker.closeReason})` : "no full reply in 3 s";
+      const why = !ctx.server.alive()
+        ? "server died"
+        : asker.closed
+        ? `cut (${asker.closeReason})`
+        : "no full reply in 3 s";
       return { detail: `${joined}; /who: ${why}`, ok: false, metrics: { joinMs, total } };
     }
     return {
-      detail: `${joined}; /who: ${reply.length} line${reply.length === 1 ? "" : "s"} in ${ms(took)} ms, longest ${n(longest)} B`,
+      detail: `${joined}; /who: ${reply.length} line${reply.length === 1 ? "" : "s"} in ${ms(took)} ms, longest ${
+        n(longest)
+      } B`,
       ok: longest <= 4096,
       metrics: { joinMs, total, whoMs: took, whoLines: reply.length, longest },
     };
@@ -600,7 +611,13 @@ const rstChurn: Attack = {
       detail: `${n(rate)} cycles/s; probe during churn p50 ${ms(p50)} ms, max ${ms(max)} ms` +
         `${probeFailures ? `, ${probeFailures} failed` : ""}${errorText ? `; client errors: ${errorText}` : ""}`,
       ok: rate >= 2000 && max < 50 && probeFailures === 0,
-      metrics: { cyclesPerSecond: rate, probeP50: p50, probeMax: max, probeFailures, errors: Object.fromEntries(errors) },
+      metrics: {
+        cyclesPerSecond: rate,
+        probeP50: p50,
+        probeMax: max,
+        probeFailures,
+        errors: Object.fromEntries(errors),
+      },
     };
   },
 };
@@ -753,7 +770,15 @@ const sigint: Attack = {
         `(${n(totalSent)} sent); ${exit ? `exited in ${n(exitMs)} ms` : "no exit in 10 s"}` +
         `${stillOpen ? `; ${stillOpen} clients still open` : ""}`,
       ok: lost === 0 && exit?.code === 0,
-      metrics: { sentBeforeSignal: totalSent, inFlightAtSignal, lost, exitCode: exit?.code, exitSignal: exit?.signal, exitMs, stillOpen },
+      metrics: {
+        sentBeforeSignal: totalSent,
+        inFlightAtSignal,
+        lost,
+        exitCode: exit?.code,
+        exitSignal: exit?.signal,
+        exitMs,
+        stillOpen,
+      },
     };
   },
 };
@@ -905,7 +930,9 @@ const idle: Attack = {
     const closedInTime = (group: LineClient[]) => group.filter((c) => c.closed && c.closedMs <= timeoutMs + 3000);
     const summary = (group: LineClient[]) => {
       const closed = closedInTime(group).map((c) => c.closedMs).sort((a, b) => a - b);
-      const range = closed.length ? ` (${(closed[0] / 1000).toFixed(1)}–${(closed[closed.length - 1] / 1000).toFixed(1)} s)` : "";
+      const range = closed.length
+        ? ` (${(closed[0] / 1000).toFixed(1)}–${(closed[closed.length - 1] / 1000).toFixed(1)} s)`
+        : "";
       return `${closed.length}/${group.length} closed${range}`;
     };
     const early = [...silent, ...drip].filter((c) => c.closed && c.closedMs < timeoutMs - 250).length;
@@ -966,7 +993,14 @@ function exitText(server: ServerProcess): string {
 async function runAttack(runtime: Runtime, attack: Attack): Promise<Row> {
   const help = serveHelp(runtime, attack.server);
   const extra = attack.options?.(help) ?? { args: [] };
-  const args = [attack.server, "--port", "0", "--json", ...(attack.server === "echo" ? ["--framing", "lp4"] : []), ...extra.args];
+  const args = [
+    attack.server,
+    "--port",
+    "0",
+    "--json",
+    ...(attack.server === "echo" ? ["--framing", "lp4"] : []),
+    ...extra.args,
+  ];
   let server: ServerProcess;
   try {
     server = await ServerProcess.start(runtime, args, attack.nofile);
@@ -1090,12 +1124,16 @@ const opt = (x: number | undefined) => (x === undefined ? "—" : x.toFixed(1));
 
 function printTable(title: string, rows: Row[]): void {
   console.log(`\n### ${title}\n`);
-  console.log("| attack | survived | probe ms | RSS before MiB | RSS peak MiB | RSS after MiB | fds after (before) | detail |");
+  console.log(
+    "| attack | survived | probe ms | RSS before MiB | RSS peak MiB | RSS after MiB | fds after (before) | detail |",
+  );
   console.log("|---|---|---:|---:|---:|---:|---:|---|");
   for (const r of rows) {
     const fds = r.fdsAfter === undefined ? "—" : `${r.fdsAfter} (${r.fdsBefore ?? "?"})`;
     console.log(
-      `| ${r.attack} | ${cell(r.survived)} | ${cell(probeText(r.probeMs))} | ${opt(r.rssBeforeMiB)} | ${opt(r.rssPeakMiB)} | ` +
+      `| ${r.attack} | ${cell(r.survived)} | ${cell(probeText(r.probeMs))} | ${opt(r.rssBeforeMiB)} | ${
+        opt(r.rssPeakMiB)
+      } | ` +
         `${opt(r.rssAfterMiB)} | ${fds} | ${cell(r.detail)} |`,
     );
   }
@@ -1103,7 +1141,9 @@ function printTable(title: string, rows: Row[]): void {
   if (errors.length > 0) {
     console.log("\nServer stderr (last lines) where the server died:\n");
     for (const r of errors) {
-      console.log(`- ${r.attack}:\n\n  \`\`\`\n${r.serverError!.split("\n").map((l) => `  ${l}`).join("\n")}\n  \`\`\``);
+      console.log(
+        `- ${r.attack}:\n\n  \`\`\`\n${r.serverError!.split("\n").map((l) => `  ${l}`).join("\n")}\n  \`\`\``,
+      );
     }
   }
 }

@@ -2,7 +2,7 @@
  * Helpers shared by the benchmarks: starting a server under a chosen runtime, reading its CPU
  * time and memory from /proc, and percentiles.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -64,10 +64,7 @@ export async function startServer(cmd: string[]): Promise<Server> {
 }
 
 /** CPU seconds (user + system, all threads) the process has used, and its resident memory. */
-export {
-  processCpuSeconds as cpuSeconds,
-  processResidentBytes as rssBytes,
-} from "../../src/platform/process.ts";
+export { processCpuSeconds as cpuSeconds, processResidentBytes as rssBytes } from "../../src/platform/process.ts";
 
 /** The p-th percentile (0..100) of sorted numbers. */
 export { percentile } from "../../src/cli/load_client.ts";

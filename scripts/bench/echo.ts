@@ -57,7 +57,9 @@ console.log(
   `\nEcho: ${connections} connections, ${inFlight} frames in flight, ${payloadSize} B payloads, ` +
     `${seconds} s x ${rounds} rounds (median); server CPU from /proc\n`,
 );
-console.log("| runtime | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU ratio adapter/raw | byte errors |");
+console.log(
+  "| runtime | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU ratio adapter/raw | byte errors |",
+);
 console.log("|---|---|---:|---:|---:|---:|---:|---:|");
 for (const runtime of runtimes) {
   const pick = (server: string) => results.filter((r) => r.runtime === runtime && r.server === server);

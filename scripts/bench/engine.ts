@@ -36,9 +36,20 @@ for (let round = 0; round < rounds; round++) {
     for (const [server, [file, extra]] of Object.entries(servers)) {
       const srv = await startServer(commandFor(runtime, file, ["--port", "0", ...extra]));
       try {
-        const r = await runLoad({ port: srv.port, pid: srv.child.pid!, connections, inFlight: 16, payloadSize: 64, seconds });
+        const r = await runLoad({
+          port: srv.port,
+          pid: srv.child.pid!,
+          connections,
+          inFlight: 16,
+          payloadSize: 64,
+          seconds,
+        });
         results.push({ runtime, server, ...r });
-        console.error(`round ${round + 1} ${runtime} ${server}: ${r.cpuUsPerMsg.toFixed(2)} us/msg, p99 ${r.p99us.toFixed(0)} us, errors ${r.byteErrors}`);
+        console.error(
+          `round ${round + 1} ${runtime} ${server}: ${r.cpuUsPerMsg.toFixed(2)} us/msg, p99 ${
+            r.p99us.toFixed(0)
+          } us, errors ${r.byteErrors}`,
+        );
       } finally {
         await srv.stop();
       }
@@ -50,8 +61,12 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-console.log(`\nEngine echo (lp4) vs raw runtime echo: ${connections} connections, 16 in flight, 64 B, ${seconds} s x ${rounds} rounds (median)\n`);
-console.log("| runtime | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU vs raw | p99 vs raw | CPU vs raw-lp4 | p99 vs raw-lp4 | errors |");
+console.log(
+  `\nEngine echo (lp4) vs raw runtime echo: ${connections} connections, 16 in flight, 64 B, ${seconds} s x ${rounds} rounds (median)\n`,
+);
+console.log(
+  "| runtime | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU vs raw | p99 vs raw | CPU vs raw-lp4 | p99 vs raw-lp4 | errors |",
+);
 console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const runtime of runtimes) {
   const pick = (s: string) => results.filter((r) => r.runtime === runtime && r.server === s);
@@ -64,7 +79,9 @@ for (const runtime of runtimes) {
     const cpu = median(rs.map((r) => r.cpuUsPerMsg));
     const p99 = median(rs.map((r) => r.p99us));
     console.log(
-      `| ${runtime} | ${server} | ${Math.round(median(rs.map((r) => r.msgsPerSec)))} | ${median(rs.map((r) => r.p50us)).toFixed(0)} | ` +
+      `| ${runtime} | ${server} | ${Math.round(median(rs.map((r) => r.msgsPerSec)))} | ${
+        median(rs.map((r) => r.p50us)).toFixed(0)
+      } | ` +
         `${p99.toFixed(0)} | ${cpu.toFixed(2)} | ${(cpu / rawCpu).toFixed(3)}x | ${(p99 / rawP99).toFixed(3)}x | ` +
         `${(cpu / floorCpu).toFixed(3)}x | ${(p99 / floorP99).toFixed(3)}x | ` +
         `${rs.reduce((a, r) => a + r.byteErrors, 0)} |`,

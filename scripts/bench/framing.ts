@@ -23,10 +23,7 @@ import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import {
-  decode as itlpDecode,
-  type LengthDecoderFunction,
-} from "it-length-prefixed";
+import { decode as itlpDecode, type LengthDecoderFunction } from "it-length-prefixed";
 import type { Uint8ArrayList } from "uint8arraylist";
 import {
   encodeVarint,
@@ -160,9 +157,7 @@ function check(
  * done with a frame does; frames that are views of a chunk are not pooled and are ignored.
  */
 function runOurs(spec: CaseSpec, chunks: Uint8Array[], pool?: FramePool): void {
-  const codec: FrameCodec = spec.prefix === "u32"
-    ? lengthPrefixed({ lengthFieldLength: 4, pool })
-    : varint({ pool });
+  const codec: FrameCodec = spec.prefix === "u32" ? lengthPrefixed({ lengthFieldLength: 4, pool }) : varint({ pool });
   const d = codec.decoder();
   let frames = 0;
   let bytes = 0;
@@ -350,9 +345,7 @@ function table(results: CaseResult[]): string {
       const ms = r.ms[name];
       if (ms === null) continue;
       const seconds = ms / 1000;
-      const framesPerSecond = name === "memcpy"
-        ? "—"
-        : fmtRate(r.frames / seconds);
+      const framesPerSecond = name === "memcpy" ? "—" : fmtRate(r.frames / seconds);
       const others = [
         r.ms["it-length-prefixed"],
         r.ms["length-prefixed-stream"],
@@ -360,9 +353,7 @@ function table(results: CaseResult[]): string {
         r.ms["alloc+memcpy"],
       ].map((other) => fmtRatio(ms, other)).join(" | ");
       lines.push(
-        `| ${spec.label} | ${spec.prefix} | ${name} | ${
-          ms.toFixed(1)
-        } | ${framesPerSecond} | ${
+        `| ${spec.label} | ${spec.prefix} | ${name} | ${ms.toFixed(1)} | ${framesPerSecond} | ${
           (r.wireBytes / seconds / 1e9).toFixed(2)
         } | ${others} |`,
       );
@@ -377,16 +368,12 @@ function main(): void {
   const versions = process.versions as Record<string, string | undefined>;
   const results: CaseResult[] = [];
   for (const spec of CASES) {
-    const args = versions.deno !== undefined
-      ? ["run", "-A", script, spec.name]
-      : [script, spec.name];
+    const args = versions.deno !== undefined ? ["run", "-A", script, spec.name] : [script, spec.name];
     const child = spawnSync(process.execPath, args, {
       encoding: "utf8",
       maxBuffer: 1 << 24,
     });
-    const line = (child.stdout ?? "").split("\n").find((l) =>
-      l.startsWith("RESULT ")
-    );
+    const line = (child.stdout ?? "").split("\n").find((l) => l.startsWith("RESULT "));
     if (child.status !== 0 || line === undefined) {
       process.stderr.write(child.stdout ?? "");
       process.stderr.write(child.stderr ?? "");

@@ -13,17 +13,11 @@
  */
 
 import process from "node:process";
-import {
-  fuzz,
-  FUZZ_CODECS,
-  type FuzzCodec,
-} from "../../tests/framing/_fuzz.ts";
+import { fuzz, FUZZ_CODECS, type FuzzCodec } from "../../tests/framing/_fuzz.ts";
 
 const args = process.argv.slice(2);
 const runs = Number(args.find((a) => /^\d+$/.test(a)) ?? 1_000_000);
-const chosen = args.filter((a): a is FuzzCodec =>
-  (FUZZ_CODECS as readonly string[]).includes(a)
-);
+const chosen = args.filter((a): a is FuzzCodec => (FUZZ_CODECS as readonly string[]).includes(a));
 const codecs: readonly FuzzCodec[] = chosen.length > 0 ? chosen : FUZZ_CODECS;
 /** Inputs per fast-check call; each call gets a fresh random seed. */
 const BATCH = 100_000;
@@ -37,16 +31,12 @@ for (const codec of codecs) {
       fuzz(codec, Math.min(BATCH, runs - done));
     }
     console.log(
-      `${codec}: ${runs} inputs passed in ${
-        ((performance.now() - t0) / 1000).toFixed(1)
-      } s`,
+      `${codec}: ${runs} inputs passed in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
   } catch (error) {
     failed = true;
     console.log(
-      `${codec}: FAILED after ${
-        ((performance.now() - t0) / 1000).toFixed(1)
-      } s`,
+      `${codec}: FAILED after ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
     console.log(String(error));
   }

@@ -9,7 +9,7 @@
 import process from "node:process";
 import { defaultTransport } from "../../src/runtime/detect.ts";
 import type { Stream } from "../../src/runtime/types.ts";
-import { argList, argNumber, commandFor, type Runtime, rssBytes, sleep, startServer } from "./bench_util.ts";
+import { argList, argNumber, commandFor, rssBytes, type Runtime, sleep, startServer } from "./bench_util.ts";
 
 const runtimes = argList("runtime", "deno,bun,node") as Runtime[];
 const count = argNumber("connections", 10_000);
@@ -60,7 +60,11 @@ for (const runtime of runtimes) {
       }
       const after = rssBytes(srv.child.pid!);
       const kib = (after - before) / count / 1024;
-      rows.push({ runtime, server: label.startsWith("raw") ? (runtime === "deno" ? label : "raw") : label, kibPerConn: kib });
+      rows.push({
+        runtime,
+        server: label.startsWith("raw") ? (runtime === "deno" ? label : "raw") : label,
+        kibPerConn: kib,
+      });
       console.error(`${runtime} ${label}: ${kib.toFixed(2)} KiB per idle connection`);
     } finally {
       for (const s of streams) s.reset();

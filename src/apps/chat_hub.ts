@@ -173,11 +173,15 @@ export class ChatHub implements PeerApp {
     }
     this.#graceMs = options.slowCloseGraceMs ?? 2000;
     if (!(this.#graceMs >= 0)) {
-      throw new RangeError(`Slow close grace must be a non-negative number of milliseconds, got ${options.slowCloseGraceMs}`);
+      throw new RangeError(
+        `Slow close grace must be a non-negative number of milliseconds, got ${options.slowCloseGraceMs}`,
+      );
     }
     this.#defaultRoom = options.defaultRoom ?? "lobby";
     if (!NAME.test(this.#defaultRoom)) {
-      throw new RangeError(`Default room must be 1 to 20 letters, digits, _ or -, got ${JSON.stringify(options.defaultRoom)}`);
+      throw new RangeError(
+        `Default room must be 1 to 20 letters, digits, _ or -, got ${JSON.stringify(options.defaultRoom)}`,
+      );
     }
     this.#log = options.onLog;
   }
@@ -202,7 +206,13 @@ export class ChatHub implements PeerApp {
     this.#nicks.set(nick.toLowerCase(), peer);
     this.#say(peer, `* Welcome, ${nick}! You are in room ${member.room}. Commands: ${COMMANDS}`);
     this.#enter(peer, member.room);
-    this.#log?.({ event: "join", message: `${nick} connected and joined ${member.room}`, peer: peer.id, nick, room: member.room });
+    this.#log?.({
+      event: "join",
+      message: `${nick} connected and joined ${member.room}`,
+      peer: peer.id,
+      nick,
+      room: member.room,
+    });
   }
 
   onFrame(peer: Peer, frame: Uint8Array): void {
@@ -247,7 +257,12 @@ export class ChatHub implements PeerApp {
         peer.close();
         return;
       default:
-        return this.#say(peer, `! Unknown command ${command.length <= 40 ? escapeControls(command) : quoteInput(command)}. Commands: ${COMMANDS}`);
+        return this.#say(
+          peer,
+          `! Unknown command ${
+            command.length <= 40 ? escapeControls(command) : quoteInput(command)
+          }. Commands: ${COMMANDS}`,
+        );
     }
   }
 
@@ -258,7 +273,11 @@ export class ChatHub implements PeerApp {
       (error instanceof MalformedFrameError && error.reason === "delimiter");
     const why = tooLong ? `it is over the limit of ${MAX_CHAT_MESSAGE} bytes` : "it is not a valid frame";
     this.#say(peer, `! Your message was not sent: ${why} (${error.message}); closing the connection`);
-    this.#leave(peer, member, `${member.nick} was disconnected: they sent a message that ${why.replace("it is", "was")}`);
+    this.#leave(
+      peer,
+      member,
+      `${member.nick} was disconnected: they sent a message that ${why.replace("it is", "was")}`,
+    );
   }
 
   onClose(peer: Peer, error?: Error): void {
@@ -320,7 +339,14 @@ export class ChatHub implements PeerApp {
     this.#announce(old, "left", member.nick, `* ${member.nick} left ${old}`);
     member.room = room;
     this.#enter(peer, room);
-    this.#log?.({ event: "room", message: `${member.nick} moved from ${old} to ${room}`, peer: peer.id, nick: member.nick, room, was: old });
+    this.#log?.({
+      event: "room",
+      message: `${member.nick} moved from ${old} to ${room}`,
+      peer: peer.id,
+      nick: member.nick,
+      room,
+      was: old,
+    });
   }
 
   #enter(peer: Peer, room: string): void {

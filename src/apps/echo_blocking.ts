@@ -12,13 +12,7 @@
  */
 import { type BlockingSocket, listen, serveBlocking } from "../models/blocking.ts";
 import { defaultTransport } from "../runtime/detect.ts";
-import {
-  echoCodec,
-  type EchoServer,
-  type EchoServerOptions,
-  framedParts,
-  MAX_ECHO_FRAME,
-} from "./echo_framing.ts";
+import { echoCodec, type EchoServer, type EchoServerOptions, framedParts, MAX_ECHO_FRAME } from "./echo_framing.ts";
 import { type FrameCodec, FrameTooLargeError } from "../framing/mod.ts";
 
 async function echoRaw(sock: BlockingSocket): Promise<void> {

@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { poll, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, type PollFd } from "../models/select.ts";
+import { poll, POLLERR, type PollFd, POLLHUP, POLLIN, POLLNVAL, POLLOUT } from "../models/select.ts";
 import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../models/nonblocking.ts";
 import { listenAt } from "./listen_at.ts";
 import { echoCodec, type EchoServer, type EchoServerOptions, framedBytes, MAX_ECHO_FRAME } from "./echo_framing.ts";

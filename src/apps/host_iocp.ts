@@ -7,12 +7,7 @@
  * @module
  */
 
-import {
-  CompletionPort,
-  type CompletionStatus,
-  OverlappedListener,
-  type OverlappedSocket,
-} from "../models/iocp.ts";
+import { CompletionPort, type CompletionStatus, OverlappedListener, type OverlappedSocket } from "../models/iocp.ts";
 import { availableParallelism } from "../runtime/detect.ts";
 import { listenAt } from "./listen_at.ts";
 import { closePeers } from "./close_peers.ts";

@@ -33,7 +33,14 @@ export type HostModel = "engine" | "iocp" | "select" | "blocking" | "event-selec
  * console.log(HOST_MODELS.join("|")); // engine|iocp|select|blocking|event-select|async-select
  * ```
  */
-export const HOST_MODELS: readonly HostModel[] = ["engine", "iocp", "select", "blocking", "event-select", "async-select"];
+export const HOST_MODELS: readonly HostModel[] = [
+  "engine",
+  "iocp",
+  "select",
+  "blocking",
+  "event-select",
+  "async-select",
+];
 
 const STARTERS: Record<HostModel, (options: PeerHostOptions) => Promise<PeerHost>> = {
   "engine": startEngineHost,

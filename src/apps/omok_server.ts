@@ -51,7 +51,6 @@ export interface OmokServer {
   close(): Promise<void>;
 }
 
-
 /**
  * Starts the omok server.
  *

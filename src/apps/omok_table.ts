@@ -75,7 +75,6 @@ interface Seat {
  */
 export const MAX_OMOK_LINE = 256;
 
-
 const decoder = new TextDecoder();
 const HELP = [
   "INFO Type a point such as h8 to play (columns a to o, rows 1 to 15, a1 at the bottom left).",
@@ -212,7 +211,12 @@ export class OmokTable implements PeerApp {
     seat.peer = peer;
     seat.token = newToken();
     this.#tell(peer, `ROLE ${seat.stone} ${seat.token}`);
-    this.#tell(peer, `INFO You play ${seat.stone} (${seat.stone === "black" ? "X" : "O"})${seat.stone === "black" ? " and move first" : ""}`);
+    this.#tell(
+      peer,
+      `INFO You play ${seat.stone} (${seat.stone === "black" ? "X" : "O"})${
+        seat.stone === "black" ? " and move first" : ""
+      }`,
+    );
     this.#log?.({ event: "seat", message: `client #${peer.id} plays ${seat.stone}`, peer: peer.id, stone: seat.stone });
     if (announceWait && !this.#playing && this.#seats[otherStone(seat.stone)].peer === undefined) {
       this.#tell(peer, "WAIT Waiting for an opponent");
@@ -254,7 +258,13 @@ export class OmokTable implements PeerApp {
     }
     const where = formatPoint(point);
     this.#all(`MOVE ${seat.stone} ${where}`);
-    this.#log?.({ event: "move", message: `${seat.stone} plays ${where}`, game: this.#games, stone: seat.stone, point: where });
+    this.#log?.({
+      event: "move",
+      message: `${seat.stone} plays ${where}`,
+      game: this.#games,
+      stone: seat.stone,
+      point: where,
+    });
     if (result.five) return this.#over(`${seat.stone} five ${result.five.map(formatPoint).join(" ")}`);
     if (result.full) return this.#over("draw full");
     this.#turn = otherStone(this.#turn);
@@ -273,7 +283,12 @@ export class OmokTable implements PeerApp {
     this.#tell(peer, `ROLE ${seat.stone} ${seat.token}`);
     this.#all(`BACK ${seat.stone}`);
     this.#showGame(peer);
-    this.#log?.({ event: "back", message: `${seat.stone} is back as client #${peer.id}`, stone: seat.stone, peer: peer.id });
+    this.#log?.({
+      event: "back",
+      message: `${seat.stone} is back as client #${peer.id}`,
+      stone: seat.stone,
+      peer: peer.id,
+    });
   }
 
   /** A client is gone (or gave up): spectators leave the queue, players forfeit or go away. */

@@ -191,7 +191,9 @@ export function choiceListValue<T extends string>(
   command: string,
 ): T[] {
   const items = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  if (items.length === 0) throw new UsageError(`${what} needs at least one of ${choices.join(", ")}, got ${JSON.stringify(text)}`, command);
+  if (items.length === 0) {
+    throw new UsageError(`${what} needs at least one of ${choices.join(", ")}, got ${JSON.stringify(text)}`, command);
+  }
   return [...new Set(items.map((item) => choiceValue(item, choices, what, command)))];
 }
 
@@ -213,7 +215,10 @@ export function numberValue(
   const n = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
   const kind = limits.integer ? "an integer" : "a number";
   if (!Number.isFinite(n) || n < limits.min || n > limits.max || (limits.integer && !Number.isInteger(n))) {
-    throw new UsageError(`${what} must be ${kind} from ${limits.min} to ${limits.max}, got ${JSON.stringify(text)}`, command);
+    throw new UsageError(
+      `${what} must be ${kind} from ${limits.min} to ${limits.max}, got ${JSON.stringify(text)}`,
+      command,
+    );
   }
   return n;
 }
@@ -229,7 +234,9 @@ export function numberValue(
  */
 export function integerListValue(text: string, what: string, command: string, min: number, max: number): number[] {
   const items = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
-  if (items.length === 0) throw new UsageError(`${what} needs at least one number, got ${JSON.stringify(text)}`, command);
+  if (items.length === 0) {
+    throw new UsageError(`${what} needs at least one number, got ${JSON.stringify(text)}`, command);
+  }
   return [...new Set(items.map((item) => numberValue(item, what, command, { min, max, integer: true })))];
 }
 

@@ -29,12 +29,27 @@ const OPTIONS: Record<string, OptionDefinition> = {
   connections: { type: "string", value: "N,N", default: "100,1000", help: "connection counts, comma-separated" },
   seconds: { type: "string", value: "N", default: "3", help: "seconds measured per cell" },
   warmup: { type: "string", value: "N", default: "1", help: "seconds of warm-up per cell" },
-  runtime: { type: "string", value: "deno,bun,node", default: "deno,bun,node", help: "the runtimes that run the servers" },
+  runtime: {
+    type: "string",
+    value: "deno,bun,node",
+    default: "deno,bun,node",
+    help: "the runtimes that run the servers",
+  },
   models: { type: "string", value: "M,M", default: ECHO_MODELS.join(","), help: "the models" },
   baseline: { type: "boolean", help: "also run the bare adapter echo, and give each model's CPU as a ratio to it" },
-  rounds: { type: "string", value: "N", default: "1", help: "runs of every cell, taking turns; the table shows medians" },
+  rounds: {
+    type: "string",
+    value: "N",
+    default: "1",
+    help: "runs of every cell, taking turns; the table shows medians",
+  },
   framing: { type: "string", value: "raw|lp4", default: "raw", help: "the servers' framing" },
-  out: { type: "string", value: "DIR", default: "sockmodels-bench", help: "where models.md, models.json and models.svg go" },
+  out: {
+    type: "string",
+    value: "DIR",
+    default: "sockmodels-bench",
+    help: "where models.md, models.json and models.svg go",
+  },
   help: { type: "boolean", short: "h", help: "show this help" },
 };
 

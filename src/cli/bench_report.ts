@@ -105,9 +105,15 @@ export function benchMarkdown(rows: ModelsBenchRow[], setup: BenchSetup): string
 export function benchJson(rows: ModelsBenchRow[], setup: BenchSetup): string {
   const clean = (list: ModelsBenchRow[]) =>
     list.map((r) =>
-      Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === "number" && !Number.isFinite(v) ? null : v]))
+      Object.fromEntries(
+        Object.entries(r).map(([k, v]) => [k, typeof v === "number" && !Number.isFinite(v) ? null : v]),
+      )
     );
-  return JSON.stringify({ benchmark: "models", ...setup, rows: clean(medianRows(rows)), measurements: clean(rows) }, null, 2) +
+  return JSON.stringify(
+    { benchmark: "models", ...setup, rows: clean(medianRows(rows)), measurements: clean(rows) },
+    null,
+    2,
+  ) +
     "\n";
 }
 

@@ -54,7 +54,9 @@ export function runtimeExecutable(runtime: RuntimeName): string {
   const roots = runtime === "node" ? [] : [...ancestors(here), workingDirectory()];
   const found = findExecutable(runtime, roots);
   if (found === undefined) {
-    const where = runtime === "node" ? "on PATH" : `as node_modules/.bin/${runtime} above ${here} or ${workingDirectory()}, or on PATH`;
+    const where = runtime === "node"
+      ? "on PATH"
+      : `as node_modules/.bin/${runtime} above ${here} or ${workingDirectory()}, or on PATH`;
     throw new Error(`Cannot run ${runtime}: it is not installed (looked ${where})`);
   }
   return found;
@@ -77,7 +79,9 @@ export function cliCommandLine(runtime: RuntimeName, args: string[]): CommandLin
   if (runtime === "node" && !compiled) {
     entry = absolutePath(dir, "..", "..", "npm", "esm", "src", "cli", "main.js");
     if (!pathExists(entry)) {
-      throw new Error(`Cannot run the CLI under node: it runs the compiled ${entry}, which is missing; run npm run build first`);
+      throw new Error(
+        `Cannot run the CLI under node: it runs the compiled ${entry}, which is missing; run npm run build first`,
+      );
     }
   }
   const command = runtimeExecutable(runtime);

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { CHAT_FRAMINGS, type ChatFraming, chatCodec } from "../apps/chat_server.ts";
-import { echoCodec, ECHO_FRAMINGS, type EchoFraming, framedBytes } from "../apps/echo_framing.ts";
+import { CHAT_FRAMINGS, chatCodec, type ChatFraming } from "../apps/chat_server.ts";
+import { ECHO_FRAMINGS, echoCodec, type EchoFraming, framedBytes } from "../apps/echo_framing.ts";
 import { delimited } from "../framing/mod.ts";
 import type { FrameCodec } from "../framing/types.ts";
 import { formatHostPort } from "../runtime/errors.ts";

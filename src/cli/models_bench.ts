@@ -188,7 +188,9 @@ export async function runModelsBench(options: ModelsBenchOptions): Promise<Model
               byteErrors: r.byteErrors,
             });
             options.onProgress?.(
-              `${rounds > 1 ? `round ${round}: ` : ""}${runtime} ${model} x${connections}: ${Math.round(r.msgsPerSec)} msgs/s, p99 ${r.p99us.toFixed(0)} µs, ` +
+              `${rounds > 1 ? `round ${round}: ` : ""}${runtime} ${model} x${connections}: ${
+                Math.round(r.msgsPerSec)
+              } msgs/s, p99 ${r.p99us.toFixed(0)} µs, ` +
                 `${r.cpuUsPerMsg.toFixed(2)} µs CPU/msg, errors ${r.byteErrors}`,
             );
           } catch (error) {

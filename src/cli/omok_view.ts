@@ -116,7 +116,9 @@ export class OmokView {
     const you = this.role === "black" ? "black (X)" : this.role === "white" ? "white (O)" : this.role;
     if (you) lines.push(`You are ${you}.`);
     if (this.turn) {
-      lines.push(this.turn === this.role ? `Your move (${this.turn}): type a point such as h8.` : `${this.turn} to move.`);
+      lines.push(
+        this.turn === this.role ? `Your move (${this.turn}): type a point such as h8.` : `${this.turn} to move.`,
+      );
     }
     if (this.lastMove) lines.push(`Last move: ${this.lastMove}`);
     if (this.status) lines.push(this.status);

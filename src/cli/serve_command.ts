@@ -6,7 +6,7 @@
  */
 
 import { CHAT_FRAMINGS, type ChatFraming, startChatServer } from "../apps/chat_server.ts";
-import { echoCodec, ECHO_FRAMINGS, type EchoFraming } from "../apps/echo_framing.ts";
+import { ECHO_FRAMINGS, echoCodec, type EchoFraming } from "../apps/echo_framing.ts";
 import { ECHO_SERVERS, type EchoServerName, startModelEcho } from "../apps/echo_models.ts";
 import { HOST_MODELS, type HostModel } from "../apps/host_models.ts";
 import { startOmokServer } from "../apps/omok_server.ts";
@@ -150,10 +150,19 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   const models: readonly string[] = server === "echo" ? ECHO_SERVERS : HOST_MODELS;
   const model = choiceValue(values.model as string, models, "Model", command);
   const highWaterMark = server === "chat"
-    ? numberValue(values["high-water-mark"] as string, "High water mark", command, { min: 1, max: 2 ** 40, integer: true })
+    ? numberValue(values["high-water-mark"] as string, "High water mark", command, {
+      min: 1,
+      max: 2 ** 40,
+      integer: true,
+    })
     : 0;
-  const graceMs = server === "omok" ? numberValue(values.grace as string, "Grace", command, { min: 0, max: 86_400 }) * 1000 : 0;
-  const idleSeconds = numberValue(values["idle-timeout"] as string, "Idle timeout", command, { min: 0, max: 86_400 * 365 });
+  const graceMs = server === "omok"
+    ? numberValue(values.grace as string, "Grace", command, { min: 0, max: 86_400 }) * 1000
+    : 0;
+  const idleSeconds = numberValue(values["idle-timeout"] as string, "Idle timeout", command, {
+    min: 0,
+    max: 86_400 * 365,
+  });
   const idleTimeoutMs = idleSeconds > 0 ? idleSeconds * 1000 : undefined;
   const requestedMax = numberValue(values["max-connections"] as string, "Max connections", command, {
     min: 0,
@@ -178,14 +187,18 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   const refusals = new RateLimitedWarning(WARNING_INTERVAL_MS, (count) =>
     output.log({
       event: "refused",
-      message: `refused ${count} connection${count === 1 ? "" : "s"}: ${maxConnections} clients are connected, the limit (${limitWhy})`,
+      message: `refused ${count} connection${
+        count === 1 ? "" : "s"
+      }: ${maxConnections} clients are connected, the limit (${limitWhy})`,
       refused: count,
       limit: maxConnections,
     }));
   const acceptErrors = new RateLimitedWarning(WARNING_INTERVAL_MS, (count, error?: NetError) =>
     output.log({
       event: "accept-error",
-      message: `accepting failed ${count} time${count === 1 ? "" : "s"} (${error?.code}: ${error?.message}); still serving the clients already connected`,
+      message: `accepting failed ${count} time${
+        count === 1 ? "" : "s"
+      } (${error?.code}: ${error?.message}); still serving the clients already connected`,
       failures: count,
       error: error?.code,
     }));
@@ -198,7 +211,11 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   });
   const counter = new TrafficCounter(guarded, echoCodec(framing), {
     onOpen: (id, remote) =>
-      output.log({ event: "open", message: `#${id} connected from ${formatHostPort(remote.hostname, remote.port)}`, id }),
+      output.log({
+        event: "open",
+        message: `#${id} connected from ${formatHostPort(remote.hostname, remote.port)}`,
+        id,
+      }),
     onClose: (id, error) =>
       output.log({
         event: "close",
@@ -248,7 +265,9 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   const t = counter.totals();
   output.log({
     event: "stopped",
-    message: `stopped after ${t.accepted} connection${t.accepted === 1 ? "" : "s"}, ${t.messagesIn} messages in and ${t.messagesOut} out`,
+    message: `stopped after ${t.accepted} connection${
+      t.accepted === 1 ? "" : "s"
+    }, ${t.messagesIn} messages in and ${t.messagesOut} out`,
     ...t,
   });
   return 0;

@@ -172,6 +172,12 @@ export class ServerOutput {
     const summary = `${t.connections} ${t.messagesIn} ${t.messagesOut} ${t.errors}`;
     if (this.#ticks % 10 !== 0 || summary === this.#lastLogged) return;
     this.#lastLogged = summary;
-    this.log({ event: "stats", message: line, ...t, messagesInPerSecond: Math.round(inRate), messagesOutPerSecond: Math.round(outRate) });
+    this.log({
+      event: "stats",
+      message: line,
+      ...t,
+      messagesInPerSecond: Math.round(inRate),
+      messagesOutPerSecond: Math.round(outRate),
+    });
   }
 }

@@ -119,7 +119,15 @@ function chart(c: BarChart, top: number): string {
   for (let i = 0; i <= 5; i++) {
     const value = (ceiling * i) / 5;
     const y = plotTop + plotHeight - (plotHeight * i) / 5;
-    parts.push(svgElement("line", { x1: left, y1: round(y), x2: left + plotWidth, y2: round(y), stroke: i === 0 ? "#333" : "#ddd" }));
+    parts.push(
+      svgElement("line", {
+        x1: left,
+        y1: round(y),
+        x2: left + plotWidth,
+        y2: round(y),
+        stroke: i === 0 ? "#333" : "#ddd",
+      }),
+    );
     parts.push(text(left - 8, y + 4, formatTick(value), { "font-size": 11, "text-anchor": "end" }));
   }
   const groupWidth = plotWidth / Math.max(1, c.categories.length);

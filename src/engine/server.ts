@@ -415,7 +415,7 @@ class Engine {
     } catch (error) {
       // Frames decoded before the bad bytes are still handled, then the connection closes.
       const partial = (error as { frames?: Uint8Array[] }).frames;
-      if (partial) for (const f of partial) this.#enqueue(conn, f);
+      if (partial) { for (const f of partial) this.#enqueue(conn, f); }
       this.#protocolError(conn, error as Error);
       this.#pump();
       return;
@@ -797,7 +797,9 @@ class Engine {
         timer = setTimeout(resolve, Math.min(left, DRAIN_QUIET_MS));
       });
       clearTimeout(timer);
-      if (!busy && this.stats.bytesIn === bytesBefore && this.stats.queueDepth === 0 && this.stats.busyWorkers === 0) return;
+      if (!busy && this.stats.bytesIn === bytesBefore && this.stats.queueDepth === 0 && this.stats.busyWorkers === 0) {
+        return;
+      }
     }
   }
 

@@ -510,9 +510,7 @@ function checkCount(
     (Number.isInteger(value) ? value >= min : allowInfinity && value === Infinity);
   if (!ok) {
     throw new RangeError(
-      `${label} must be a whole number, ${min} or more${allowInfinity ? ", or Infinity" : ""}, got ${
-        String(value)
-      }`,
+      `${label} must be a whole number, ${min} or more${allowInfinity ? ", or Infinity" : ""}, got ${String(value)}`,
     );
   }
   return value;

@@ -50,9 +50,7 @@ export function checkOptions<T extends object>(
   for (const key of Object.keys(options)) {
     if (!allowed.includes(key)) {
       throw new TypeError(
-        `Unknown option ${JSON.stringify(key)} for ${fn}(); expected one of ${
-          allowed.join(", ")
-        }`,
+        `Unknown option ${JSON.stringify(key)} for ${fn}(); expected one of ${allowed.join(", ")}`,
       );
     }
   }

@@ -15,11 +15,7 @@ import {
   show,
   view,
 } from "./_internal.ts";
-import {
-  FrameTooLargeError,
-  type FramingError,
-  MalformedFrameError,
-} from "./errors.ts";
+import { FrameTooLargeError, type FramingError, MalformedFrameError } from "./errors.ts";
 import { allocFrame, type FramePool, poolOption } from "./frame_pool.ts";
 import type { FrameCodec, FrameDecoder } from "./types.ts";
 
@@ -238,9 +234,7 @@ class DelimitedDecoder extends DecoderBase {
           while (from < end) {
             const lf = chunk.indexOf(10, from);
             if (lf < 0) break;
-            const cr = lf > start
-              ? chunk[lf - 1] === 13
-              : this.#pending > 0 && this.#cr;
+            const cr = lf > start ? chunk[lf - 1] === 13 : this.#pending > 0 && this.#cr;
             if (cr) {
               e = lf;
               m = 2;
@@ -426,9 +420,7 @@ function toBytes(delimiter: unknown): Uint8Array {
   else if (delimiter instanceof Uint8Array) bytes = Uint8Array.from(delimiter);
   else {
     throw new TypeError(
-      `Option delimiter must be a string or a Uint8Array, got ${
-        show(delimiter)
-      }`,
+      `Option delimiter must be a string or a Uint8Array, got ${show(delimiter)}`,
     );
   }
   if (bytes.length === 0) {
@@ -521,15 +513,11 @@ export function delimited(options?: DelimitedOptions): DelimitedCodec {
   }
   const max = maxFrameLengthOption(o.maxFrameLength);
   const strip = boolOption("stripDelimiter", o.stripDelimiter, true);
-  const hasCrlf = delimiters.some((d) =>
-    d.length === 2 && d[0] === 13 && d[1] === 10
-  );
+  const hasCrlf = delimiters.some((d) => d.length === 2 && d[0] === 13 && d[1] === 10);
   const hasLf = delimiters.some((d) => d.length === 1 && d[0] === 10);
   if (o.bareLf !== undefined && (!hasCrlf || hasLf)) {
     throw new RangeError(
-      `Option bareLf applies only when "\\r\\n" is a delimiter and "\\n" is not, got ${
-        show(o.bareLf)
-      }`,
+      `Option bareLf applies only when "\\r\\n" is a delimiter and "\\n" is not, got ${show(o.bareLf)}`,
     );
   }
   const bareLf = enumOption<BareLf>("bareLf", o.bareLf, [
@@ -551,9 +539,7 @@ export function delimited(options?: DelimitedOptions): DelimitedCodec {
       const at = indexOfBytes(b.bytes, a.bytes, 0);
       if (at >= 0 && at + a.bytes.length < b.bytes.length) {
         throw new RangeError(
-          `Delimiter ${label(a.bytes)} occurs inside delimiter ${
-            label(b.bytes)
-          }, which could then never match`,
+          `Delimiter ${label(a.bytes)} occurs inside delimiter ${label(b.bytes)}, which could then never match`,
         );
       }
     }

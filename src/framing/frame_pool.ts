@@ -154,7 +154,6 @@ function sizeClass(n: number): number {
   return n <= 0x40000000 ? 2 ** Math.ceil(Math.log2(n)) : n;
 }
 
-
 /** A buffer for a frame that spans chunks: from `pool` when the codec has one. */
 export function allocFrame(pool: FramePool | undefined, length: number): Uint8Array {
   return pool === undefined ? new Uint8Array(length) : pool.alloc(length);

@@ -21,11 +21,7 @@ import {
   maxFrameLengthOption,
   view,
 } from "./_internal.ts";
-import {
-  FrameTooLargeError,
-  type FramingError,
-  MalformedFrameError,
-} from "./errors.ts";
+import { FrameTooLargeError, type FramingError, MalformedFrameError } from "./errors.ts";
 import { allocFrame, type FramePool, poolOption } from "./frame_pool.ts";
 import type { FrameCodec, FrameDecoder } from "./types.ts";
 
@@ -166,9 +162,7 @@ function readField(c: Config, bytes: Uint8Array, at: number): number {
     case 1:
       return bytes[at];
     case 2:
-      return c.le
-        ? bytes[at] | (bytes[at + 1] << 8)
-        : (bytes[at] << 8) | bytes[at + 1];
+      return c.le ? bytes[at] | (bytes[at + 1] << 8) : (bytes[at] << 8) | bytes[at + 1];
     case 3:
       return c.le
         ? bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16)
@@ -307,9 +301,7 @@ class LengthPrefixedDecoder extends DecoderBase {
             : ((chunk[p] << 24) | (chunk[p + 1] << 16) | (chunk[p + 2] << 8) |
               chunk[p + 3]) >>> 0;
         } else if (size === 2) {
-          value = le
-            ? chunk[p] | (chunk[p + 1] << 8)
-            : (chunk[p] << 8) | chunk[p + 1];
+          value = le ? chunk[p] | (chunk[p + 1] << 8) : (chunk[p] << 8) | chunk[p + 1];
         } else if (size === 1) {
           value = chunk[p];
         } else {
@@ -479,9 +471,7 @@ class LengthPrefixedCodecImpl implements LengthPrefixedCodec {
     const total = c.strip + n;
     if (c.strip < c.header && n < c.header - c.strip) {
       throw new RangeError(
-        `Payload of ${n} bytes is shorter than the ${
-          c.header - c.strip
-        } header bytes it must start with`,
+        `Payload of ${n} bytes is shorter than the ${c.header - c.strip} header bytes it must start with`,
       );
     }
     const value = total - c.header - c.adjust;

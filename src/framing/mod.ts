@@ -41,21 +41,8 @@ export {
   type LengthPrefixedCodec,
   type LengthPrefixedOptions,
 } from "./length_prefixed.ts";
-export {
-  decodeVarint,
-  encodeVarint,
-  varint,
-  type VarintCodec,
-  varintLength,
-  type VarintOptions,
-} from "./varint.ts";
-export {
-  type BareLf,
-  delimited,
-  type DelimitedCodec,
-  type DelimitedOptions,
-  type Delimiter,
-} from "./delimited.ts";
+export { decodeVarint, encodeVarint, varint, type VarintCodec, varintLength, type VarintOptions } from "./varint.ts";
+export { type BareLf, delimited, type DelimitedCodec, type DelimitedOptions, type Delimiter } from "./delimited.ts";
 export { FramePool, type FramePoolOptions } from "./frame_pool.ts";
 export { fixedSize, type FixedSizeCodec, type FixedSizeOptions } from "./fixed.ts";
 export {

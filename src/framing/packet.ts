@@ -6,21 +6,11 @@
  * @module
  */
 
-import {
-  checkOptions,
-  checkPayload,
-  DecoderBase,
-  intOption,
-  show,
-} from "./_internal.ts";
+import { checkOptions, checkPayload, DecoderBase, intOption, show } from "./_internal.ts";
 import { FramingError, MalformedFrameError } from "./errors.ts";
 import type { FramePool } from "./frame_pool.ts";
 import type { FrameDecoder } from "./types.ts";
-import {
-  lengthPrefixed,
-  type LengthPrefixedCodec,
-  type LengthPrefixedOptions,
-} from "./length_prefixed.ts";
+import { lengthPrefixed, type LengthPrefixedCodec, type LengthPrefixedOptions } from "./length_prefixed.ts";
 import {
   defineStruct,
   type Endian,
@@ -78,8 +68,7 @@ export interface PacketHeaderOptions {
  * console.log(Chat.id, Chat.sizeof, Chat.is(bytes)); // 2 68 true
  * ```
  */
-export interface PacketStruct<F extends StructFields>
-  extends Struct<PacketFields<F>> {
+export interface PacketStruct<F extends StructFields> extends Struct<PacketFields<F>> {
   /** The packet id written in every packet of this type. */
   readonly id: number;
   /** True when `frame` is a packet of this type (its id matches). */
@@ -239,9 +228,7 @@ class PacketDecoder extends DecoderBase {
         this._fail(
           new MalformedFrameError(
             "adjustment",
-            `Packet size ${
-              frames[i].length
-            } is less than the packet header of 4 bytes`,
+            `Packet size ${frames[i].length} is less than the packet header of 4 bytes`,
           ),
           frames.slice(0, i),
         );
@@ -349,9 +336,7 @@ class PacketHeaderImpl implements PacketHeader {
       // The struct reports the short packet with a MalformedFrameError.
       return this.struct.get(frame, at === 0 ? "size" : "id");
     }
-    return this.#le
-      ? frame[at] | (frame[at + 1] << 8)
-      : (frame[at] << 8) | frame[at + 1];
+    return this.#le ? frame[at] | (frame[at + 1] << 8) : (frame[at] << 8) | frame[at + 1];
   }
 
   id(frame: Uint8Array): number {
@@ -400,9 +385,7 @@ class PacketHeaderImpl implements PacketHeader {
     for (const name of ["size", "id"]) {
       if (Object.hasOwn(fields, name)) {
         throw new TypeError(
-          `Packet fields must not include ${
-            JSON.stringify(name)
-          }; the header has it`,
+          `Packet fields must not include ${JSON.stringify(name)}; the header has it`,
         );
       }
     }

@@ -40,8 +40,7 @@ function checkCodec(codec: unknown): FrameCodec {
  * }
  * ```
  */
-export class FrameDecoderStream
-  extends TransformStream<Uint8Array, Uint8Array> {
+export class FrameDecoderStream extends TransformStream<Uint8Array, Uint8Array> {
   /**
    * Creates the stream around a new decoder of `codec`.
    *
@@ -86,8 +85,7 @@ export class FrameDecoderStream
  * for await (const part of stream.readable) console.log(part); // [0, 2], then [9, 9]
  * ```
  */
-export class FrameEncoderStream
-  extends TransformStream<Uint8Array, Uint8Array> {
+export class FrameEncoderStream extends TransformStream<Uint8Array, Uint8Array> {
   /**
    * Creates the stream for `codec`.
    *

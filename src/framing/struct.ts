@@ -83,8 +83,7 @@ export type StructFields = { readonly [name: string]: FieldType };
  * const name: FieldValue<"char[8]"> = "bob";
  * ```
  */
-export type FieldValue<T extends FieldType> = T extends
-  `${"u64" | "i64"}${"" | Endian}` ? bigint
+export type FieldValue<T extends FieldType> = T extends `${"u64" | "i64"}${"" | Endian}` ? bigint
   : T extends "bool" ? boolean
   : T extends `char[${number}]` ? string
   : T extends `bytes[${number}]` ? Uint8Array
@@ -434,9 +433,7 @@ function writeField(
       }
       if (v.includes("\0")) {
         throw new RangeError(
-          `Field ${f.name} must not contain a NUL character, got ${
-            JSON.stringify(v)
-          }`,
+          `Field ${f.name} must not contain a NUL character, got ${JSON.stringify(v)}`,
         );
       }
       const encoded = utf8Encoder.encode(v);
@@ -520,9 +517,7 @@ class StructImpl<F extends StructFields> implements Struct<F> {
     if (bytes.length - offset < this.sizeof) {
       throw new MalformedFrameError(
         "short",
-        `Packet of ${
-          Math.max(0, bytes.length - offset)
-        } bytes is shorter than the struct's ${this.sizeof} bytes`,
+        `Packet of ${Math.max(0, bytes.length - offset)} bytes is shorter than the struct's ${this.sizeof} bytes`,
       );
     }
     return new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -621,9 +616,7 @@ export function defineStruct<const F extends StructFields>(
   for (const key of Object.keys(options ?? {})) {
     if (key !== "endian") {
       throw new TypeError(
-        `Unknown option ${
-          JSON.stringify(key)
-        } for defineStruct(); expected endian`,
+        `Unknown option ${JSON.stringify(key)} for defineStruct(); expected endian`,
       );
     }
   }
@@ -638,9 +631,7 @@ export function defineStruct<const F extends StructFields>(
   for (const name of Object.keys(fields)) {
     if (/^(0|[1-9]\d*)$/.test(name)) {
       throw new TypeError(
-        `Field name ${
-          JSON.stringify(name)
-        } looks like an array index; use a name that starts with a letter`,
+        `Field name ${JSON.stringify(name)} looks like an array index; use a name that starts with a letter`,
       );
     }
     const f = parseField(name, fields[name], offset, endian);

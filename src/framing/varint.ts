@@ -5,19 +5,8 @@
  * @module
  */
 
-import {
-  checkOptions,
-  checkPayload,
-  DecoderBase,
-  EMPTY,
-  maxFrameLengthOption,
-  view,
-} from "./_internal.ts";
-import {
-  FrameTooLargeError,
-  type FramingError,
-  MalformedFrameError,
-} from "./errors.ts";
+import { checkOptions, checkPayload, DecoderBase, EMPTY, maxFrameLengthOption, view } from "./_internal.ts";
+import { FrameTooLargeError, type FramingError, MalformedFrameError } from "./errors.ts";
 import { allocFrame, type FramePool, poolOption } from "./frame_pool.ts";
 import type { FrameCodec, FrameDecoder } from "./types.ts";
 
@@ -65,9 +54,7 @@ function varintStep(b: number, i: number, value: number): number {
     // 7 bytes carry 49 bits; an 8th byte above 0x0f (or with its continuation bit) sets
     // bit 53 or higher, or announces a 9th or 10th byte.
     throw badVarint(
-      `Varint is longer than 8 bytes or exceeds 2^53 - 1 (byte 8 is 0x${
-        b.toString(16)
-      })`,
+      `Varint is longer than 8 bytes or exceeds 2^53 - 1 (byte 8 is 0x${b.toString(16)})`,
     );
   }
   if (b === 0 && i > 0) {
@@ -102,11 +89,7 @@ class VarintDecoder extends DecoderBase {
   }
 
   get buffered(): number {
-    return this.#state === PREFIX
-      ? this.#count
-      : this.#state === BODY
-      ? this.#fill
-      : 0;
+    return this.#state === PREFIX ? this.#count : this.#state === BODY ? this.#fill : 0;
   }
 
   push(chunk: Uint8Array): Uint8Array[] {

@@ -560,7 +560,9 @@ export class AsyncSocket implements MessageTarget, AsyncDisposable {
       throw new RangeError(`The port to connect to must be an integer from 1 to 65535, got ${port}`);
     }
     if (options.timeoutMs !== undefined && !(options.timeoutMs >= 0)) {
-      throw new RangeError(`The connect timeout must be a non-negative number of milliseconds, got ${options.timeoutMs}`);
+      throw new RangeError(
+        `The connect timeout must be a non-negative number of milliseconds, got ${options.timeoutMs}`,
+      );
     }
     this.#claim("connect");
     this.#state = "connecting";
@@ -715,7 +717,9 @@ function checkEvents(events: unknown): void {
     (events & ~known) === 0;
   if (!valid) {
     throw new RangeError(
-      `The network event mask must combine FD_READ, FD_WRITE, FD_OOB, FD_ACCEPT, FD_CONNECT and FD_CLOSE, got ${String(events)}`,
+      `The network event mask must combine FD_READ, FD_WRITE, FD_OOB, FD_ACCEPT, FD_CONNECT and FD_CLOSE, got ${
+        String(events)
+      }`,
     );
   }
 }

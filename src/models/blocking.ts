@@ -6,13 +6,7 @@
  */
 
 import { NetError } from "../runtime/errors.ts";
-import {
-  ListenerCore,
-  SocketCore,
-  type SocketCoreOptions,
-  waitUntil,
-  type WaitOptions,
-} from "../core/socket_core.ts";
+import { ListenerCore, SocketCore, type SocketCoreOptions, type WaitOptions, waitUntil } from "../core/socket_core.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import type { Addr, Transport } from "../runtime/types.ts";
 
@@ -267,4 +261,3 @@ export async function serveBlocking(
     options.signal?.removeEventListener("abort", onAbort);
   }
 }
-

@@ -544,7 +544,9 @@ function checkMask(mask: unknown): asserts mask is number {
   }
   if ((mask & ~KNOWN_EVENTS) !== 0 || mask > KNOWN_EVENTS) {
     throw new RangeError(
-      `The network event mask 0x${mask.toString(16)} has bits other than FD_READ, FD_WRITE, FD_OOB, FD_ACCEPT, FD_CONNECT and FD_CLOSE`,
+      `The network event mask 0x${
+        mask.toString(16)
+      } has bits other than FD_READ, FD_WRITE, FD_OOB, FD_ACCEPT, FD_CONNECT and FD_CLOSE`,
     );
   }
 }

@@ -210,7 +210,11 @@ export class OverlappedSocket extends OverlappedHandle {
   _postSend(port: CompletionPort, bytes: Uint8Array, overlapped: Overlapped): void {
     if (this.#closed) throw new NetError("ENOTCONN", "Cannot post a send: the socket is closed");
     const size = bytes.byteLength;
-    const op = { overlapped, bytes: size, complete: (s: Partial<CompletionStatus> & { ok: boolean }) => port._complete(this.key, overlapped, s) };
+    const op = {
+      overlapped,
+      bytes: size,
+      complete: (s: Partial<CompletionStatus> & { ok: boolean }) => port._complete(this.key, overlapped, s),
+    };
     try {
       this.core.write(bytes);
     } catch (error) {
@@ -373,7 +377,9 @@ export class OverlappedDatagram extends OverlappedHandle {
   }
 
   /** Binds a UDP socket. */
-  static async create(options: { transport?: Transport; hostname?: string; port: number }): Promise<OverlappedDatagram> {
+  static async create(
+    options: { transport?: Transport; hostname?: string; port: number },
+  ): Promise<OverlappedDatagram> {
     const transport = options.transport ?? await defaultTransport();
     const d = new OverlappedDatagram();
     d.#socket = await transport.bindDatagram({
@@ -400,7 +406,10 @@ export class OverlappedDatagram extends OverlappedHandle {
       const n = Math.min(bytes.byteLength, op.buffer.byteLength);
       op.buffer.set(bytes.subarray(0, n));
       if (n < bytes.byteLength) {
-        const error = new NetError("EMSGSIZE", `A ${bytes.byteLength}-byte datagram did not fit the ${op.buffer.byteLength}-byte buffer`);
+        const error = new NetError(
+          "EMSGSIZE",
+          `A ${bytes.byteLength}-byte datagram did not fit the ${op.buffer.byteLength}-byte buffer`,
+        );
         op.complete({ ok: false, bytesTransferred: n, errorCode: error.winsockCode, error, from });
       } else {
         op.complete({ ok: true, bytesTransferred: n, errorCode: 0, from });
@@ -416,7 +425,12 @@ export class OverlappedDatagram extends OverlappedHandle {
   }
 
   /** @internal */
-  _postSendTo(port: CompletionPort, bytes: Uint8Array, to: { hostname: string; port: number }, overlapped: Overlapped): void {
+  _postSendTo(
+    port: CompletionPort,
+    bytes: Uint8Array,
+    to: { hostname: string; port: number },
+    overlapped: Overlapped,
+  ): void {
     if (this.#closed) throw new NetError("ENOTCONN", "Cannot post a send: the datagram socket is closed");
     this.#socket.send(bytes, to).then(
       () => port._complete(this.key, overlapped, { ok: true, bytesTransferred: bytes.byteLength, errorCode: 0 }),
@@ -782,7 +796,9 @@ export class CompletionPort {
       };
       if (timeoutMs !== undefined) waiter.timer = setTimeout(() => giveUp(), timeoutMs);
       if (signal) {
-        if (signal.aborted) return resolve(timedOut(new NetError("ECANCELED", "The wait for a completion was cancelled")));
+        if (signal.aborted) {
+          return resolve(timedOut(new NetError("ECANCELED", "The wait for a completion was cancelled")));
+        }
         waiter.onAbort = () => giveUp(new NetError("ECANCELED", "The wait for a completion was cancelled"));
         signal.addEventListener("abort", waiter.onAbort, { once: true });
       }

@@ -331,7 +331,7 @@ class PendingWait {
     this.#deferred = undefined;
     if (this.#armed && this.#signal) this.#signal.removeEventListener("abort", this.#onAbort);
     const unwatch = this.#unwatch;
-    if (unwatch) for (let i = 0; i < unwatch.length; i++) unwatch[i]();
+    if (unwatch) { for (let i = 0; i < unwatch.length; i++) unwatch[i](); }
     this.#unwatch = undefined;
     return true;
   }
@@ -429,7 +429,7 @@ export class FdSet<T extends Selectable = Selectable> implements Iterable<T> {
       throw new RangeError(`FdSet setSize must be a positive integer, got ${setSize}`);
     }
     this.setSize = setSize;
-    if (items) for (const s of items) this.add(s);
+    if (items) { for (const s of items) this.add(s); }
   }
 
   /** How many sockets are in the set (`fd_count`). */

@@ -87,12 +87,24 @@ export interface ParsedCommandLine {
  * ```
  */
 export function parseCommandLine(args: string[], spec: OptionSpec): ParsedCommandLine {
-  const { positionals, tokens } = parseArgs({ args, options: spec, strict: false, allowPositionals: true, tokens: true });
+  const { positionals, tokens } = parseArgs({
+    args,
+    options: spec,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   return {
     positionals,
     tokens: tokens.flatMap((t): CommandLineToken[] => {
       if (t.kind === "option") {
-        return [{ kind: "option", name: t.name, rawName: t.rawName, value: t.value, inlineValue: t.inlineValue ?? false }];
+        return [{
+          kind: "option",
+          name: t.name,
+          rawName: t.rawName,
+          value: t.value,
+          inlineValue: t.inlineValue ?? false,
+        }];
       }
       if (t.kind === "positional") {
         return [{ kind: "positional", name: t.value, rawName: t.value, value: t.value, inlineValue: false }];

@@ -60,9 +60,7 @@ export function checkSignal(signal: unknown): AbortSignal | undefined {
 export function checkFunction(value: unknown, what: string): void {
   if (typeof value !== "function") {
     throw new TypeError(
-      `${what} must be a function, got ${
-        value === null ? "null" : typeof value
-      }`,
+      `${what} must be a function, got ${value === null ? "null" : typeof value}`,
     );
   }
 }

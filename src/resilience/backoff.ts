@@ -75,25 +75,19 @@ export class Backoff {
       typeof baseMs !== "number" || !(baseMs > 0) || !Number.isFinite(baseMs)
     ) {
       throw new RangeError(
-        `Backoff base must be a finite number of milliseconds > 0, got ${
-          String(baseMs)
-        }`,
+        `Backoff base must be a finite number of milliseconds > 0, got ${String(baseMs)}`,
       );
     }
     if (
       typeof capMs !== "number" || !(capMs >= baseMs) || !Number.isFinite(capMs)
     ) {
       throw new RangeError(
-        `Backoff cap must be a finite number of milliseconds >= the base of ${baseMs} ms, got ${
-          String(capMs)
-        }`,
+        `Backoff cap must be a finite number of milliseconds >= the base of ${baseMs} ms, got ${String(capMs)}`,
       );
     }
     if (!JITTERS.includes(jitter)) {
       throw new RangeError(
-        `Backoff jitter must be one of ${JITTERS.join(", ")}, got ${
-          JSON.stringify(jitter)
-        }`,
+        `Backoff jitter must be one of ${JITTERS.join(", ")}, got ${JSON.stringify(jitter)}`,
       );
     }
     if (typeof random !== "function") {

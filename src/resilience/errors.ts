@@ -125,9 +125,7 @@ export class RetryError extends AggregateError {
 export function describeCause(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
-    return `${error.name}${
-      typeof code === "string" ? ` ${code}` : ""
-    }: ${error.message}`;
+    return `${error.name}${typeof code === "string" ? ` ${code}` : ""}: ${error.message}`;
   }
   return String(error);
 }

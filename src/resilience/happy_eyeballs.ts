@@ -11,12 +11,7 @@ import { defaultTransport } from "../runtime/detect.ts";
 import type { Stream, StreamOptions, Transport } from "../runtime/types.ts";
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 import { describeCause } from "./errors.ts";
-import {
-  type AddressFamily,
-  type Resolver,
-  staticAddresses,
-  systemResolver,
-} from "./resolve.ts";
+import { type AddressFamily, type Resolver, staticAddresses, systemResolver } from "./resolve.ts";
 import { checkFunction, checkMs, checkSignal } from "./_validate.ts";
 
 /**
@@ -206,9 +201,7 @@ export async function happyEyeballs(
       fail(
         new AggregateError(
           errors,
-          `All ${started} connection attempt${
-            started === 1 ? "" : "s"
-          } to ${where} failed: ${summary}`,
+          `All ${started} connection attempt${started === 1 ? "" : "s"} to ${where} failed: ${summary}`,
         ),
       );
     };
@@ -328,12 +321,9 @@ export async function happyEyeballs(
     lookupsLeft = 2;
     for (const family of [6, 4] as AddressFamily[]) {
       Promise.resolve()
-        .then(() =>
-          resolver(hostname, { family, signal: lookupController.signal })
-        )
+        .then(() => resolver(hostname, { family, signal: lookupController.signal }))
         .then(
-          (addresses) =>
-            onLookup(family, Array.isArray(addresses) ? addresses : []),
+          (addresses) => onLookup(family, Array.isArray(addresses) ? addresses : []),
           (error: unknown) => onLookupError(family, error),
         );
     }

@@ -283,11 +283,7 @@ export class ConnectionMetrics {
       ? error.errors[error.errors.length - 1]
       : error;
     const code = (inner as { code?: unknown })?.code;
-    const key = typeof code === "string"
-      ? code
-      : inner instanceof Error
-      ? inner.name
-      : "EUNKNOWN";
+    const key = typeof code === "string" ? code : inner instanceof Error ? inner.name : "EUNKNOWN";
     this.#stats.errors[key] = (this.#stats.errors[key] ?? 0) + 1;
   }
 
@@ -310,9 +306,7 @@ export class ConnectionMetrics {
     s.rttMs = rttMs;
     s.rttMinMs = s.rttMinMs === undefined ? rttMs : Math.min(s.rttMinMs, rttMs);
     s.rttMaxMs = s.rttMaxMs === undefined ? rttMs : Math.max(s.rttMaxMs, rttMs);
-    s.rttSmoothedMs = s.rttSmoothedMs === undefined
-      ? rttMs
-      : s.rttSmoothedMs + (rttMs - s.rttSmoothedMs) / 8;
+    s.rttSmoothedMs = s.rttSmoothedMs === undefined ? rttMs : s.rttSmoothedMs + (rttMs - s.rttSmoothedMs) / 8;
     this.emit({ type: "rtt", rttMs });
   }
 

@@ -25,19 +25,8 @@
  * @module
  */
 
-export {
-  type Clock,
-  ManualClock,
-  systemClock,
-  type TimerHandle,
-} from "./clock.ts";
-export {
-  describeCause,
-  RetryError,
-  type RetryGiveUpReason,
-  TimeoutError,
-  type TimeoutKind,
-} from "./errors.ts";
+export { type Clock, ManualClock, systemClock, type TimerHandle } from "./clock.ts";
+export { describeCause, RetryError, type RetryGiveUpReason, TimeoutError, type TimeoutKind } from "./errors.ts";
 export { delay, type DelayOptions } from "./delay.ts";
 export { deadline, type DeadlineOptions } from "./deadline.ts";
 export { abortable } from "./abortable.ts";
@@ -57,13 +46,7 @@ export {
   withIdleTimeout,
 } from "./idle_timeout.ts";
 export { type RandomSource, seededRandom } from "./random.ts";
-export {
-  Backoff,
-  backoffDelay,
-  type BackoffOptions,
-  type BackoffParams,
-  type Jitter,
-} from "./backoff.ts";
+export { Backoff, backoffDelay, type BackoffOptions, type BackoffParams, type Jitter } from "./backoff.ts";
 export {
   isRetryableError,
   retry,
@@ -81,21 +64,9 @@ export {
   staticAddresses,
   systemResolver,
 } from "./resolve.ts";
-export {
-  type AttemptInfo,
-  happyEyeballs,
-  type HappyEyeballsOptions,
-} from "./happy_eyeballs.ts";
-export {
-  connectWithTimeout,
-  type ConnectWithTimeoutOptions,
-} from "./connect.ts";
-export {
-  checkHeartbeatConfig,
-  Heartbeat,
-  type HeartbeatConfig,
-  type HeartbeatOptions,
-} from "./heartbeat.ts";
+export { type AttemptInfo, happyEyeballs, type HappyEyeballsOptions } from "./happy_eyeballs.ts";
+export { connectWithTimeout, type ConnectWithTimeoutOptions } from "./connect.ts";
+export { checkHeartbeatConfig, Heartbeat, type HeartbeatConfig, type HeartbeatOptions } from "./heartbeat.ts";
 export {
   ConnectionMetrics,
   type ConnectionMetricsOptions,
@@ -104,8 +75,4 @@ export {
   type ResilienceEvent,
   type ResilienceEventInput,
 } from "./metrics.ts";
-export {
-  type Endpoint,
-  ReconnectingClient,
-  type ReconnectingClientOptions,
-} from "./reconnect.ts";
+export { type Endpoint, ReconnectingClient, type ReconnectingClientOptions } from "./reconnect.ts";

@@ -99,9 +99,7 @@ export async function* pooledMap<T, R>(
     if (errors.length > 0) {
       throw new AggregateError(
         errors,
-        `Pooled map stopped: ${errors.length} call${
-          errors.length === 1 ? "" : "s"
-        } failed`,
+        `Pooled map stopped: ${errors.length} call${errors.length === 1 ? "" : "s"} failed`,
       );
     }
   } finally {

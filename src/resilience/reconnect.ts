@@ -17,18 +17,9 @@ import { type Clock, systemClock } from "./clock.ts";
 import { connectWithTimeout } from "./connect.ts";
 import { delay } from "./delay.ts";
 import { describeCause, RetryError, TimeoutError } from "./errors.ts";
-import {
-  checkHeartbeatConfig,
-  Heartbeat,
-  type HeartbeatConfig,
-} from "./heartbeat.ts";
+import { checkHeartbeatConfig, Heartbeat, type HeartbeatConfig } from "./heartbeat.ts";
 import { type IdleTimeoutOptions, withIdleTimeout } from "./idle_timeout.ts";
-import {
-  ConnectionMetrics,
-  type ConnectionState,
-  type ConnectionStats,
-  type ResilienceEvent,
-} from "./metrics.ts";
+import { ConnectionMetrics, type ConnectionState, type ConnectionStats, type ResilienceEvent } from "./metrics.ts";
 import type { Resolver } from "./resolve.ts";
 import { isRetryableError } from "./retry.ts";
 import { checkFunction, checkMs, checkSignal } from "./_validate.ts";
@@ -179,9 +170,7 @@ export class ReconnectingClient implements AsyncDisposable {
     const addresses = options.addresses;
     if (!Array.isArray(addresses) || addresses.length === 0) {
       throw new TypeError(
-        `Addresses must be a non-empty array of { hostname, port }, got ${
-          JSON.stringify(addresses)
-        }`,
+        `Addresses must be a non-empty array of { hostname, port }, got ${JSON.stringify(addresses)}`,
       );
     }
     for (const a of addresses) {
@@ -195,9 +184,7 @@ export class ReconnectingClient implements AsyncDisposable {
         a.port > 65535
       ) {
         throw new RangeError(
-          `Port of ${a.hostname} must be an integer from 1 to 65535, got ${
-            String(a.port)
-          }`,
+          `Port of ${a.hostname} must be an integer from 1 to 65535, got ${String(a.port)}`,
         );
       }
     }
@@ -210,9 +197,7 @@ export class ReconnectingClient implements AsyncDisposable {
       !Number.isInteger(maxBufferedBytes) || maxBufferedBytes < 0
     ) {
       throw new RangeError(
-        `Max buffered bytes must be an integer >= 0, got ${
-          String(maxBufferedBytes)
-        }`,
+        `Max buffered bytes must be an integer >= 0, got ${String(maxBufferedBytes)}`,
       );
     }
     const maxAttempts = options.maxAttempts ?? Infinity;
@@ -221,9 +206,7 @@ export class ReconnectingClient implements AsyncDisposable {
       (!Number.isInteger(maxAttempts) && maxAttempts !== Infinity)
     ) {
       throw new RangeError(
-        `Max attempts must be an integer >= 1 (or Infinity), got ${
-          String(maxAttempts)
-        }`,
+        `Max attempts must be an integer >= 1 (or Infinity), got ${String(maxAttempts)}`,
       );
     }
     if (options.heartbeat !== undefined) {
@@ -262,9 +245,7 @@ export class ReconnectingClient implements AsyncDisposable {
     }));
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
-    this.#backoff = options.backoff instanceof Backoff
-      ? options.backoff
-      : new Backoff(options.backoff);
+    this.#backoff = options.backoff instanceof Backoff ? options.backoff : new Backoff(options.backoff);
     this.#metrics = new ConnectionMetrics({
       onEvent: options.onEvent,
       clock: this.#clock,
@@ -319,9 +300,7 @@ export class ReconnectingClient implements AsyncDisposable {
   send(message: Uint8Array): boolean {
     if (!(message instanceof Uint8Array)) {
       throw new TypeError(
-        `Send needs a Uint8Array, got ${
-          message === null ? "null" : typeof message
-        }`,
+        `Send needs a Uint8Array, got ${message === null ? "null" : typeof message}`,
       );
     }
     if (this.#done || this.#stopping) {
@@ -333,9 +312,7 @@ export class ReconnectingClient implements AsyncDisposable {
         },
       );
     }
-    const wire = this.#options.framing
-      ? this.#options.framing.encode(message)
-      : message;
+    const wire = this.#options.framing ? this.#options.framing.encode(message) : message;
     const stream = this.#stream;
     if (stream && this.state === "connected" && !stream.closed) {
       try {
@@ -395,9 +372,7 @@ export class ReconnectingClient implements AsyncDisposable {
   #notConnected(): NetError {
     return new NetError(
       "ENOTCONN",
-      this.#failure
-        ? `The client gave up: ${this.#failure.message}`
-        : "The client was stopped before it connected",
+      this.#failure ? `The client gave up: ${this.#failure.message}` : "The client was stopped before it connected",
       { cause: this.#failure },
     );
   }
@@ -473,16 +448,12 @@ export class ReconnectingClient implements AsyncDisposable {
             this.#metrics.recordTimeout(error.kind, error.timeoutMs);
           }
           if (!this.#isRetryable(error)) {
-            this.#failure = error instanceof Error
-              ? error
-              : new Error(String(error));
+            this.#failure = error instanceof Error ? error : new Error(String(error));
             break;
           }
           if (consecutiveFailures >= this.#maxAttempts) {
             this.#failure = new RetryError(
-              `Gave up connecting after ${consecutiveFailures} attempts; the last error was ${
-                describeCause(error)
-              }`,
+              `Gave up connecting after ${consecutiveFailures} attempts; the last error was ${describeCause(error)}`,
               {
                 errors,
                 attempts: consecutiveFailures,
@@ -545,9 +516,7 @@ export class ReconnectingClient implements AsyncDisposable {
   #attach(raw: Stream): Promise<NetError | undefined> {
     const o = this.#options;
     const metrics = this.#metrics;
-    const stream: Stream = o.idleTimeout
-      ? withIdleTimeout(raw, { ...o.idleTimeout, clock: this.#clock })
-      : raw;
+    const stream: Stream = o.idleTimeout ? withIdleTimeout(raw, { ...o.idleTimeout, clock: this.#clock }) : raw;
     const decoder: FrameDecoder | undefined = o.framing?.decoder();
     let closeReason: NetError | undefined;
     let heartbeat: Heartbeat | undefined;

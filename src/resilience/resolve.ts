@@ -48,8 +48,7 @@ export interface ResolvedAddress {
   family: AddressFamily;
 }
 
-const IPV4 =
-  /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 /**
  * The family of an IP literal, or undefined when `hostname` is a name. IPv6 literals may be
@@ -70,9 +69,7 @@ export function ipFamily(hostname: string): AddressFamily | undefined {
 }
 
 function stripBrackets(hostname: string): string {
-  return hostname.startsWith("[") && hostname.endsWith("]")
-    ? hostname.slice(1, -1)
-    : hostname;
+  return hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
 }
 
 /**
@@ -114,9 +111,7 @@ let lookupPromise: Promise<DnsLookup> | undefined;
 // loaded only when a real host name must be looked up, so code that passes its own resolver
 // (or only uses IP literals) never touches it.
 function loadLookup(): Promise<DnsLookup> {
-  lookupPromise ??= import("node:dns").then((dns) =>
-    dns.promises.lookup as unknown as DnsLookup
-  );
+  lookupPromise ??= import("node:dns").then((dns) => dns.promises.lookup as unknown as DnsLookup);
   return lookupPromise;
 }
 
@@ -145,8 +140,7 @@ export const systemResolver: Resolver = async (
   if (signal?.aborted) throw lookupCancelled(hostname, signal);
   const lookup = await loadLookup();
   const pending = lookup(hostname, { all: true, family }).then(
-    (results) =>
-      results.filter((r) => r.family === family).map((r) => r.address),
+    (results) => results.filter((r) => r.family === family).map((r) => r.address),
     (error: unknown) => {
       const code = (error as { code?: unknown })?.code;
       if (typeof code === "string" && NO_SUCH_FAMILY.has(code)) {
@@ -159,9 +153,7 @@ export const systemResolver: Resolver = async (
   return await new Promise<string[]>((resolve, reject) => {
     const onAbort = () => reject(lookupCancelled(hostname, signal));
     signal.addEventListener("abort", onAbort, { once: true });
-    pending.then(resolve, reject).finally(() =>
-      signal.removeEventListener("abort", onAbort)
-    );
+    pending.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
 };
 

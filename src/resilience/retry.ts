@@ -63,11 +63,7 @@ export function isRetryableError(error: unknown): boolean {
     name?: unknown;
   };
   if (typeof e.name === "string" && /auth/i.test(e.name)) return false;
-  const status = typeof e.status === "number"
-    ? e.status
-    : typeof e.statusCode === "number"
-    ? e.statusCode
-    : undefined;
+  const status = typeof e.status === "number" ? e.status : typeof e.statusCode === "number" ? e.statusCode : undefined;
   if (status !== undefined && status >= 400 && status < 500) return false;
   if (typeof e.code === "string" && RETRYABLE_CODES.includes(e.code)) {
     return true;
@@ -179,9 +175,7 @@ export async function retry<T>(
     (!Number.isInteger(maxAttempts) && maxAttempts !== Infinity)
   ) {
     throw new RangeError(
-      `Max attempts must be an integer >= 1 (or Infinity), got ${
-        String(maxAttempts)
-      }`,
+      `Max attempts must be an integer >= 1 (or Infinity), got ${String(maxAttempts)}`,
     );
   }
   const maxElapsedMs = checkMs(
@@ -192,9 +186,7 @@ export async function retry<T>(
   const attemptTimeoutMs = options.attemptTimeoutMs === undefined
     ? undefined
     : checkMs(options.attemptTimeoutMs, "Attempt timeout", true);
-  const backoff = options.backoff instanceof Backoff
-    ? options.backoff
-    : new Backoff(options.backoff);
+  const backoff = options.backoff instanceof Backoff ? options.backoff : new Backoff(options.backoff);
   const isRetryable = options.isRetryable ?? isRetryableError;
   checkFunction(isRetryable, "isRetryable");
   if (options.onRetry !== undefined) checkFunction(options.onRetry, "onRetry");
@@ -210,9 +202,7 @@ export async function retry<T>(
     ? clock.setTimeout(() => {
       budget.abort(
         new TimeoutError(
-          `Retry budget of ${maxElapsedMs} ms ran out during attempt ${
-            errors.length + 1
-          }`,
+          `Retry budget of ${maxElapsedMs} ms ran out during attempt ${errors.length + 1}`,
           {
             kind: "budget",
             timeoutMs: maxElapsedMs,
@@ -225,14 +215,10 @@ export async function retry<T>(
     const attempts = errors.length;
     const elapsedMs = clock.now() - start;
     const limit = reason === "attempts"
-      ? `the limit of ${maxAttempts} attempt${
-        maxAttempts === 1 ? "" : "s"
-      } was reached`
+      ? `the limit of ${maxAttempts} attempt${maxAttempts === 1 ? "" : "s"} was reached`
       : `the time budget of ${maxElapsedMs} ms ran out`;
     return new RetryError(
-      `Gave up after ${attempts} attempt${attempts === 1 ? "" : "s"} in ${
-        Math.round(elapsedMs)
-      } ms: ${limit}; ` +
+      `Gave up after ${attempts} attempt${attempts === 1 ? "" : "s"} in ${Math.round(elapsedMs)} ms: ${limit}; ` +
         `the last error was ${describeCause(errors[errors.length - 1])}`,
       { errors, attempts, reason, elapsedMs },
     );

@@ -61,9 +61,9 @@ class GuardedStream extends DelegatingStream {
     super.setHandlers({
       ...handlers,
       onData: onData && this.#tracksActivity && ((chunk) => {
-        this.lastActivity = Date.now();
-        onData(chunk);
-      }) || onData,
+            this.lastActivity = Date.now();
+            onData(chunk);
+          }) || onData,
       onClose: (error) => {
         this.release();
         onClose?.(this.idleError ?? error);
@@ -117,7 +117,9 @@ export function guardConnections(transport: Transport, options: ConnectionGuardO
             if (now - stream.lastActivity < idleTimeoutMs || stream.closed) continue;
             const error = new NetError(
               "ETIMEDOUT",
-              `Connection ${stream.id} received nothing for ${now - stream.lastActivity} ms, past the idle timeout of ${idleTimeoutMs} ms`,
+              `Connection ${stream.id} received nothing for ${
+                now - stream.lastActivity
+              } ms, past the idle timeout of ${idleTimeoutMs} ms`,
             );
             stream.idleError = error;
             options.onIdle?.(stream, error);

@@ -414,8 +414,7 @@ export const denoTransport: Transport = {
         .connect({ hostname, port, signal: controller.signal })
         .then(
           (conn) => settle.resolve(new DenoStream(conn, options)),
-          (error: unknown) =>
-            settle.reject(toNetError(error, { syscall: "connect", address: hostname, port })),
+          (error: unknown) => settle.reject(toNetError(error, { syscall: "connect", address: hostname, port })),
         );
       return () => controller.abort();
     });

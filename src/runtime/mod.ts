@@ -21,7 +21,7 @@
 export * from "./types.ts";
 export * from "./errors.ts";
 export * from "./detect.ts";
-export { createMemoryTransport, memoryTransport, MemoryStream, MemoryTransport } from "./memory.ts";
+export { createMemoryTransport, MemoryStream, MemoryTransport, memoryTransport } from "./memory.ts";
 export type { MemoryFaults, MemoryListenOptions } from "./memory.ts";
 export { DEFAULT_HIGH_WATER_MARK, DEFAULT_LINGER_MS } from "./stream_base.ts";
 export { type ConnectionGuardOptions, guardConnections } from "./connection_guard.ts";

@@ -340,7 +340,7 @@ export abstract class StreamBase implements Stream {
     } finally {
       const closeWaiters = this.#closeWaiters;
       this.#closeWaiters = undefined;
-      if (closeWaiters) for (const resolve of closeWaiters) resolve();
+      if (closeWaiters) { for (const resolve of closeWaiters) resolve(); }
     }
   }
 

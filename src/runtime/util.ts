@@ -55,7 +55,9 @@ export function checkStreamOptions(options: StreamOptions): void {
   const low = options.lowWaterMark;
   if (low !== undefined && (!Number.isInteger(low) || low < 0 || (high !== undefined && low > high))) {
     throw new RangeError(
-      `Low water mark must be an integer from 0 to the high water mark${high === undefined ? "" : ` ${high}`}, got ${low}`,
+      `Low water mark must be an integer from 0 to the high water mark${
+        high === undefined ? "" : ` ${high}`
+      }, got ${low}`,
     );
   }
 }

@@ -48,7 +48,7 @@ describe("chat under a flood, on every model", () => {
           while (flooder.stream.bufferedAmount < 256 * 1024) flooder.send(`${sent++} ${line}`);
           await sleep(1);
         }
-        if (!flooderCut()) for (let i = 0; i < 200; i++) flooder.send(`${sent++} ${line}`);
+        if (!flooderCut()) { for (let i = 0; i < 200; i++) flooder.send(`${sent++} ${line}`); }
         // Every reader gets the same lines, all of them once the flood ends, and none is cut
         // off; the flooder reads its own lines in this same busy process, so it may be the
         // one slow to read them, and it is not judged here (scripts/bench/attack.ts runs it in a
@@ -62,7 +62,11 @@ describe("chat under a flood, on every model", () => {
         );
         await sleep(200);
         for (const r of readers) assert.deepEqual(spoken(r), spoken(readers[0]));
-        assert.deepEqual(cutNames().filter((n) => n !== nick(stalled) && n !== nick(flooder)), [], `cut: ${cutNames().join(", ")}`);
+        assert.deepEqual(
+          cutNames().filter((n) => n !== nick(stalled) && n !== nick(flooder)),
+          [],
+          `cut: ${cutNames().join(", ")}`,
+        );
         for (const r of readers) assert.ok(!r.closed);
         for (const c of [flooder, ...readers, stalled]) c.close();
       });

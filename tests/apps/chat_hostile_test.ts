@@ -48,7 +48,9 @@ for (const model of HOST_MODELS) {
         await a.expect(/^! Room "\uFFFD{40}…" \(3000 characters\) is not valid/);
         a.send("still here");
         await b.expect(/^guest\d+: still here$/);
-        for (const line of [...a.lines, ...b.lines]) assert.ok(bytes(line) <= MAX_CHAT_MESSAGE, `a line of ${bytes(line)} bytes`);
+        for (const line of [...a.lines, ...b.lines]) {
+          assert.ok(bytes(line) <= MAX_CHAT_MESSAGE, `a line of ${bytes(line)} bytes`);
+        }
         assert.ok(!a.closed && !b.closed);
       });
     });
@@ -58,7 +60,9 @@ for (const model of HOST_MODELS) {
         const a = await welcomed(chat.addr.port);
         const b = await welcomed(chat.addr.port);
         a.send("x".repeat(4103));
-        await a.expect(/^! Your message was not sent: it is over the limit of 4096 bytes \(.*\); closing the connection$/);
+        await a.expect(
+          /^! Your message was not sent: it is over the limit of 4096 bytes \(.*\); closing the connection$/,
+        );
         await waitFor(() => a.closed, "the sender to be closed");
         await b.expect(/^\* guest\d+ was disconnected: they sent a message that was over the limit of 4096 bytes$/);
         assert.ok(!b.closed);
@@ -92,7 +96,9 @@ for (const model of HOST_MODELS) {
         await waitFor(() => silent.closed && dripping.closed, "the idle clients to be closed", 5000);
         await drip;
         assert.ok(!talker.closed, "the talker is still connected");
-        for (const idle of [silent, dripping]) assert.ok(idle.lines.some((l) => /^! You sent nothing for \d+ s; closing the connection$/.test(l)));
+        for (const idle of [silent, dripping]) {
+          assert.ok(idle.lines.some((l) => /^! You sent nothing for \d+ s; closing the connection$/.test(l)));
+        }
         await talker.expect(/^\* guest\d+ (and guest\d+ )?left lobby \(idle\)$|^\* guest\d+ and guest\d+ left lobby$/);
       });
     });
@@ -129,8 +135,14 @@ describe("chat on the engine model, floods and storms", () => {
       let said = 0;
       for (let round = 0; round < 20; round++) {
         const storm = await Promise.all(Array.from({ length: 300 }, async () => {
-          const stream: Stream = await transport.connect({ hostname: "127.0.0.1", port: chat.addr.port, timeoutMs: 10_000 });
-          const welcomedOnce = new Promise<void>((resolve) => stream.setHandlers({ onData: () => resolve(), onClose: () => resolve() }));
+          const stream: Stream = await transport.connect({
+            hostname: "127.0.0.1",
+            port: chat.addr.port,
+            timeoutMs: 10_000,
+          });
+          const welcomedOnce = new Promise<void>((resolve) =>
+            stream.setHandlers({ onData: () => resolve(), onClose: () => resolve() })
+          );
           return { stream, welcomedOnce };
         }));
         talkers[round % 4].send(`round ${round}`);
@@ -139,7 +151,11 @@ describe("chat on the engine model, floods and storms", () => {
         for (const s of storm) s.stream.reset();
       }
       for (const t of talkers) {
-        await waitFor(() => t.lines.filter((l) => /: round \d+$/.test(l)).length === said, "every round's line", 20_000);
+        await waitFor(
+          () => t.lines.filter((l) => /: round \d+$/.test(l)).length === said,
+          "every round's line",
+          20_000,
+        );
         assert.ok(!t.closed);
       }
       const probe = await welcomed(chat.addr.port);

@@ -169,7 +169,13 @@ export function spawnCli(args: string[], prefix: string[] = []) {
   const { command, args: argv } = cliCommandLine(detectRuntime(), args);
   const [program, ...programArgs] = [...prefix, command, ...argv];
   const child = spawn(program, programArgs, { stdio: ["ignore", "pipe", "pipe"] });
-  const result = { out: "", err: "", code: undefined as number | null | undefined, signal: null as string | null, child };
+  const result = {
+    out: "",
+    err: "",
+    code: undefined as number | null | undefined,
+    signal: null as string | null,
+    child,
+  };
   child.stdout!.on("data", (d: Uint8Array) => (result.out += new TextDecoder().decode(d)));
   child.stderr!.on("data", (d: Uint8Array) => (result.err += new TextDecoder().decode(d)));
   const exited = new Promise<number | null>((resolve) =>

@@ -24,13 +24,29 @@ describe("bench models", () => {
     try {
       const runtime = detectRuntime();
       const io = testIo();
-      const args = ["bench", "models", "--connections", "10", "--seconds", "1", "--warmup", "0.2", "--runtime", runtime, "--out", out];
+      const args = [
+        "bench",
+        "models",
+        "--connections",
+        "10",
+        "--seconds",
+        "1",
+        "--warmup",
+        "0.2",
+        "--runtime",
+        runtime,
+        "--out",
+        out,
+      ];
       const code = await within(runCli(args, io), 240_000, "the smoke run");
       assert.equal(code, 0, io.err);
 
       const table = io.out.split("\n").filter((l) => l.startsWith(`| ${runtime} |`));
       assert.equal(table.length, ECHO_MODELS.length, io.out);
-      assert.match(io.out, /\| runtime \| connections \| model \| msgs\/s \| p50 µs \| p99 µs \| server CPU µs\/msg \| memory\/conn KiB \| errors \|/);
+      assert.match(
+        io.out,
+        /\| runtime \| connections \| model \| msgs\/s \| p50 µs \| p99 µs \| server CPU µs\/msg \| memory\/conn KiB \| errors \|/,
+      );
       for (const model of ECHO_MODELS) {
         assert.ok(table.some((l) => l.startsWith(`| ${runtime} | 10 | ${model} | `)), `a row for ${model}`);
       }
@@ -52,7 +68,11 @@ describe("bench models", () => {
       assert.match(svg, /Throughput, 10 connections/);
       assert.match(svg, /Server CPU per message, 10 connections/);
       for (const model of ECHO_MODELS) assert.ok(svg.includes(`>${model}</text>`), `the chart names ${model}`);
-      assert.equal((svg.match(/<rect x=/g) ?? []).length, 2 * ECHO_MODELS.length + 2, "a bar per model per chart, and the legends");
+      assert.equal(
+        (svg.match(/<rect x=/g) ?? []).length,
+        2 * ECHO_MODELS.length + 2,
+        "a bar per model per chart, and the legends",
+      );
       assert.match(io.err, /wrote .*models\.md/);
     } finally {
       rmSync(out, { recursive: true, force: true });
@@ -65,8 +85,23 @@ describe("bench models", () => {
       const runtime = detectRuntime();
       const io = testIo();
       const args = [
-        "bench", "models", "--connections", "10", "--seconds", "0.5", "--warmup", "0.1", "--runtime", runtime,
-        "--models", "poll", "--baseline", "--rounds", "2", "--out", out,
+        "bench",
+        "models",
+        "--connections",
+        "10",
+        "--seconds",
+        "0.5",
+        "--warmup",
+        "0.1",
+        "--runtime",
+        runtime,
+        "--models",
+        "poll",
+        "--baseline",
+        "--rounds",
+        "2",
+        "--out",
+        out,
       ];
       const code = await within(runCli(args, io), 120_000, "the baseline run");
       assert.equal(code, 0, io.err);

@@ -106,7 +106,8 @@ for (const model of HOST_MODELS) {
         // alice talks until the server gives up on carol; bob keeps reading.
         const filler = "x".repeat(1000);
         let sent = 0;
-        const notice = /^\* carol was disconnected: too slow to read \(.* unsent, above the high water mark of 64\.0 KiB\)$/;
+        const notice =
+          /^\* carol was disconnected: too slow to read \(.* unsent, above the high water mark of 64\.0 KiB\)$/;
         const spoken = (x: LineClient) => x.lines.filter((l) => l.startsWith("guest1: ")).length;
         while (!b.lines.some((l) => notice.test(l))) {
           assert.ok(sent < 40_000, "carol was never disconnected");
@@ -120,7 +121,11 @@ for (const model of HOST_MODELS) {
         ];
         for (const x of [a, b]) {
           await waitFor(() => spoken(x) === expected.length, "every line");
-          assert.deepEqual(x.lines.filter((l) => l.startsWith("guest1: ")), expected, "nothing lost, nothing reordered");
+          assert.deepEqual(
+            x.lines.filter((l) => l.startsWith("guest1: ")),
+            expected,
+            "nothing lost, nothing reordered",
+          );
           assert.equal(x.lines.filter((l) => notice.test(l)).length, 1);
         }
 

@@ -17,17 +17,26 @@ const BAD: [string[], RegExp][] = [
   [["--port", "1"], /Unknown option --port: options come after the command/],
   [["serve"], /Serve needs a server: chat, echo or omok\nRun "sockmodels serve --help"/],
   [["serve", "pizza"], /Unknown server "pizza": use chat, echo or omok/],
-  [["serve", "chat", "--port", "70000"], /Port must be an integer from 0 to 65535, got "70000"\nRun "sockmodels serve chat --help"/],
+  [
+    ["serve", "chat", "--port", "70000"],
+    /Port must be an integer from 0 to 65535, got "70000"\nRun "sockmodels serve chat --help"/,
+  ],
   [["serve", "chat", "--port", "http"], /Port must be an integer from 0 to 65535, got "http"/],
   [["serve", "chat", "--port"], /Option --port needs a value \(PORT\)/],
   [["serve", "chat", "--port", "--json"], /Option --port needs a value/],
   [["serve", "chat", "--json=yes"], /Option --json takes no value, got "yes"/],
   [["serve", "chat", "--colour"], /Unknown option --colour\n/],
-  [["serve", "chat", "--model", "poll"], /Model must be one of engine, iocp, select, blocking, event-select, async-select, got "poll"/],
+  [
+    ["serve", "chat", "--model", "poll"],
+    /Model must be one of engine, iocp, select, blocking, event-select, async-select, got "poll"/,
+  ],
   [["serve", "chat", "--framing", "raw"], /Framing must be one of lines, lp4, got "raw"/],
   [["serve", "chat", "--high-water-mark", "0"], /High water mark must be an integer from 1 to \d+, got "0"/],
   [["serve", "chat", "now"], /Unexpected argument "now": serve chat takes options only/],
-  [["serve", "echo", "--model", "epoll"], /Model must be one of adapter, blocking, nonblocking, select, poll, selector, event-select, async-select, iocp, engine, got "epoll"/],
+  [
+    ["serve", "echo", "--model", "epoll"],
+    /Model must be one of adapter, blocking, nonblocking, select, poll, selector, event-select, async-select, iocp, engine, got "epoll"/,
+  ],
   [["serve", "echo", "--framing", "xml"], /Framing must be one of raw, lp4, varint, lines, got "xml"/],
   [["serve", "omok", "--grace", "soon"], /Grace must be a number from 0 to 86400, got "soon"/],
   [["serve", "chat", "--host", ""], /Host must not be empty, got ""/],
@@ -129,7 +138,10 @@ describe("server output", () => {
     const client = await LineClient.connect(port, { lp4: true });
     client.stream.write(new Uint8Array([0xff, 0xff, 0xff, 0xff]));
     await waitFor(() => client.closed, "the server to close the connection");
-    await waitFor(() => /#\d+ closed \(EFRAMETOOLARGE: Frame length \d+ exceeds the limit of 16777216 bytes\)/.test(io.out), `the reason in the log; got ${io.out}`);
+    await waitFor(
+      () => /#\d+ closed \(EFRAMETOOLARGE: Frame length \d+ exceeds the limit of 16777216 bytes\)/.test(io.out),
+      `the reason in the log; got ${io.out}`,
+    );
     io.stop();
     assert.equal(await within(running, 10_000, "the server to stop"), 0);
   });
@@ -168,7 +180,7 @@ describe("server output", () => {
     output.startStats(() => ({
       connections: 2,
       accepted: 2,
-      messagesIn: (messages += 50),
+      messagesIn: messages += 50,
       messagesOut: messages * 2,
       bytesIn: 2048,
       bytesOut: 4096,
@@ -180,11 +192,26 @@ describe("server output", () => {
     output.stop();
     const clear = "\r\u001b[2K";
     assert.ok(out.startsWith(clear), JSON.stringify(out));
-    assert.match(out.slice(clear.length), /^2 connections \| in \d+ msg\/s, out \d+ msg\/s \| 2\.0 KiB in, 4\.0 KiB out \| 0 errors \| queue 0 B/);
-    assert.ok(out.includes(`${clear}#7 connected from 127.0.0.1:5000\n2 connections | `), "a log line clears the live line, then redraws it");
+    assert.match(
+      out.slice(clear.length),
+      /^2 connections \| in \d+ msg\/s, out \d+ msg\/s \| 2\.0 KiB in, 4\.0 KiB out \| 0 errors \| queue 0 B/,
+    );
+    assert.ok(
+      out.includes(`${clear}#7 connected from 127.0.0.1:5000\n2 connections | `),
+      "a log line clears the live line, then redraws it",
+    );
     assert.ok(out.endsWith("\r\x1b[2K"), "stopping clears the live line");
     const line = formatStatsLine(
-      { connections: 1, accepted: 1, messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, errors: 1, queuedBytes: 3 << 20 },
+      {
+        connections: 1,
+        accepted: 1,
+        messagesIn: 0,
+        messagesOut: 0,
+        bytesIn: 0,
+        bytesOut: 0,
+        errors: 1,
+        queuedBytes: 3 << 20,
+      },
       12.4,
       0,
     );
@@ -193,11 +220,17 @@ describe("server output", () => {
 
   test("client echo sends each typed line and prints each reply", async () => {
     const server = testIo();
-    const serving = runCli(["serve", "echo", "--model", "select", "--framing", "varint", "--port", "0", "--quiet"], server);
+    const serving = runCli(
+      ["serve", "echo", "--model", "select", "--framing", "varint", "--port", "0", "--quiet"],
+      server,
+    );
     await waitFor(() => /listening on/.test(server.out), "the listening line");
     const port = /listening on 127\.0\.0\.1:(\d+)/.exec(server.out)![1];
     const client = testIo(["hello", "wörld", ""]);
-    assert.equal(await within(runCli(["client", "echo", "--framing", "varint", "--port", port], client), 10_000, "the client"), 0);
+    assert.equal(
+      await within(runCli(["client", "echo", "--framing", "varint", "--port", port], client), 10_000, "the client"),
+      0,
+    );
     assert.equal(client.out, "hello\nwörld\n\n");
     server.stop();
     assert.equal(await within(serving, 10_000, "the server to stop"), 0);

@@ -23,7 +23,11 @@ for (const framing of ["varint", "lines"] as EchoFraming[]) {
             ? Array.from({ length: 50 }, (_, i) => text.encode(`line ${i} ${"z".repeat(i * 37)}`))
             : [randomBytes(0), randomBytes(1), randomBytes(127), randomBytes(128), randomBytes(70_000), randomBytes(5)];
           const wire = framedBytes(codec, frames);
-          const client = await transport.connect({ hostname: "127.0.0.1", port: server.addr.port, allowHalfOpen: true });
+          const client = await transport.connect({
+            hostname: "127.0.0.1",
+            port: server.addr.port,
+            allowHalfOpen: true,
+          });
           const side = observe(client);
           for (let i = 0; i < wire.byteLength; i += 1000) {
             client.write(wire.subarray(i, Math.min(wire.byteLength, i + 1000)));

@@ -19,7 +19,14 @@ function play(board: OmokBoard, stone: Stone, ...points: string[]) {
 
 describe("the omok board", () => {
   test("exactly five in a row wins, across, down and on both diagonals", () => {
-    for (const line of [["a1", "b1", "c1", "d1"], ["o11", "o12", "o13", "o14"], ["c3", "d4", "e5", "f6"], ["k2", "j3", "i4", "h5"]]) {
+    for (
+      const line of [["a1", "b1", "c1", "d1"], ["o11", "o12", "o13", "o14"], ["c3", "d4", "e5", "f6"], [
+        "k2",
+        "j3",
+        "i4",
+        "h5",
+      ]]
+    ) {
       const board = new OmokBoard();
       assert.equal(play(board, "black", ...line).five, undefined, "four is not enough");
       const last = { a1: "e1", o11: "o15", c3: "g7", k2: "g6" }[line[0]]!;
@@ -56,10 +63,16 @@ describe("the omok board", () => {
   test("points are checked, and a taken point is refused without changing the board", () => {
     assert.deepEqual(parsePoint("h8"), { col: 7, row: 7 });
     assert.deepEqual(parsePoint(" O15 "), { col: 14, row: 14 });
-    assert.throws(() => parsePoint("p3"), /^RangeError: Point "p3" is off the board: columns run from a to o and rows from 1 to 15$/);
+    assert.throws(
+      () => parsePoint("p3"),
+      /^RangeError: Point "p3" is off the board: columns run from a to o and rows from 1 to 15$/,
+    );
     assert.throws(() => parsePoint("h16"), /Point "h16" is off the board/);
     assert.throws(() => parsePoint("a0"), /Point "a0" is off the board/);
-    assert.throws(() => parsePoint("hello"), /^RangeError: "hello" is not a point: type a column a to o and a row 1 to 15, such as h8$/);
+    assert.throws(
+      () => parsePoint("hello"),
+      /^RangeError: "hello" is not a point: type a column a to o and a row 1 to 15, such as h8$/,
+    );
     const board = new OmokBoard();
     board.place("black", parsePoint("h8"));
     assert.throws(() => board.place("white", parsePoint("h8")), /^RangeError: h8 is taken by black$/);
@@ -77,7 +90,9 @@ describe("serve omok", () => {
       clients.push(first);
       await first.expect(/^ROLE black [0-9a-f]{16}$/);
       await first.expect("WAIT Waiting for an opponent");
-      await first.expect(/^INFO .*Exactly five in a row wins, for both colours; an overline of six or more does not win/);
+      await first.expect(
+        /^INFO .*Exactly five in a row wins, for both colours; an overline of six or more does not win/,
+      );
       first.send("h8");
       await first.expect("ERROR The game has not started: waiting for an opponent");
 
@@ -226,7 +241,9 @@ describe("serve omok", () => {
 describe("the omok view", () => {
   test("follows the server's lines", () => {
     const view = new OmokView();
-    for (const line of ["ROLE white abc", "START 1", "MOVE black h8", "TURN white"]) assert.equal(view.apply(line), true);
+    for (const line of ["ROLE white abc", "START 1", "MOVE black h8", "TURN white"]) {
+      assert.equal(view.apply(line), true);
+    }
     assert.equal(view.apply("NONSENSE"), false);
     assert.match(view.render(), /Your move \(white\): type a point such as h8\./);
     view.apply("OVER black five h8 i8 j8 k8 l8");

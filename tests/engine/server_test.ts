@@ -16,10 +16,12 @@ const decodeAll = (chunks: Uint8Array[]) => {
   return d.push(concat(chunks)).map((f) => f[0] | (f[1] << 8));
 };
 
-for (const [name, make] of [
-  ["native", () => defaultTransport()],
-  ["memory", () => Promise.resolve(createMemoryTransport())],
-] as [string, () => Promise<Transport>][]) {
+for (
+  const [name, make] of [
+    ["native", () => defaultTransport()],
+    ["memory", () => Promise.resolve(createMemoryTransport())],
+  ] as [string, () => Promise<Transport>][]
+) {
   describe(`engine over the ${name} transport`, () => {
     test("async handlers keep per-connection order and stay within the worker limit", async () => {
       const transport = await make();
@@ -38,7 +40,11 @@ for (const [name, make] of [
           conn.send(frame);
         },
       });
-      const clients = await Promise.all([0, 1, 2, 3, 4].map(() => transport.connect({ hostname: "127.0.0.1", port: server.addr.port, allowHalfOpen: true })));
+      const clients = await Promise.all(
+        [0, 1, 2, 3, 4].map(() =>
+          transport.connect({ hostname: "127.0.0.1", port: server.addr.port, allowHalfOpen: true })
+        ),
+      );
       const sides = clients.map((c) => observe(c));
       for (const c of clients) {
         for (let i = 0; i < 40; i++) c.write(enc(i));
@@ -203,7 +209,11 @@ for (const [name, make] of [
         workers: 64,
         threads: { module: moduleUrl("./fixtures/frame_echo.ts", import.meta.url), size: 2 },
       });
-      const clients = await Promise.all([0, 1, 2, 3].map(() => transport.connect({ hostname: "127.0.0.1", port: server.addr.port, allowHalfOpen: true })));
+      const clients = await Promise.all(
+        [0, 1, 2, 3].map(() =>
+          transport.connect({ hostname: "127.0.0.1", port: server.addr.port, allowHalfOpen: true })
+        ),
+      );
       const sides = clients.map((c) => observe(c));
       for (const c of clients) {
         for (let i = 0; i < 50; i++) c.write(enc(i));
@@ -258,14 +268,20 @@ for (const [name, make] of [
       assert.deepEqual(decodeAll(other.chunks), [2]);
       assert.equal(opened.length, 2);
       // EPIPE while the peer has not closed yet, ENOTCONN once it has: refused at the call either way.
-      assert.throws(() => opened[1].send(new Uint8Array(1)), (e: unknown) => ["EPIPE", "ENOTCONN"].includes((e as NetError).code));
+      assert.throws(
+        () => opened[1].send(new Uint8Array(1)),
+        (e: unknown) => ["EPIPE", "ENOTCONN"].includes((e as NetError).code),
+      );
       halfOpen.reset();
       await server.close();
     });
 
     test("bad options get clear errors", async () => {
       const transport = await make();
-      await assert.rejects(serve({ transport, port: 0, framer: codec, workers: 0, onMessage() {} }), /Workers must be a positive integer, got 0/);
+      await assert.rejects(
+        serve({ transport, port: 0, framer: codec, workers: 0, onMessage() {} }),
+        /Workers must be a positive integer, got 0/,
+      );
       // deno-lint-ignore no-explicit-any
       await assert.rejects(serve({ transport, port: 0, framer: undefined as any, onMessage() {} }), /needs a framer/);
     });

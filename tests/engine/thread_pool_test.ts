@@ -121,8 +121,7 @@ describe("ThreadPool", () => {
       const frame = chunk.subarray(16, 80);
       await assert.rejects(
         pool.run({ op: "sum", bytes: frame, reply: 1 }, { transfer: [frame] }),
-        (e: unknown) =>
-          e instanceof TypeError && /64 bytes at offset 16 of a 1024-byte buffer/.test(e.message),
+        (e: unknown) => e instanceof TypeError && /64 bytes at offset 16 of a 1024-byte buffer/.test(e.message),
       );
       const own = ownBytes(frame);
       assert.notEqual(own.buffer, chunk.buffer);

@@ -44,7 +44,10 @@ function breakableTransport(inner: Transport, accepted: BreakableStream[]): Tran
 
 const text = new TextEncoder();
 
-async function lines(transport: Transport, port: number): Promise<{ got: string[]; stream: Stream; closed: () => boolean }> {
+async function lines(
+  transport: Transport,
+  port: number,
+): Promise<{ got: string[]; stream: Stream; closed: () => boolean }> {
   const stream = await transport.connect({ hostname: "127.0.0.1", port });
   const got: string[] = [];
   let rest = "";
@@ -113,7 +116,13 @@ describe("engine: a write the stream refuses", () => {
   test("Connection.reset() aborts at once, and send after it is refused at the call", async () => {
     const transport = createMemoryTransport();
     let conn: Connection | undefined;
-    const server = await serve({ transport, port: 0, framer: delimited(), onOpen: (c) => void (conn = c), onMessage() {} });
+    const server = await serve({
+      transport,
+      port: 0,
+      framer: delimited(),
+      onOpen: (c) => void (conn = c),
+      onMessage() {},
+    });
     try {
       const client = await lines(transport, server.addr.port);
       await waitFor(() => conn !== undefined, "the connection");

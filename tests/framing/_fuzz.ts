@@ -199,9 +199,7 @@ function modelDelimited(wire: Uint8Array, c: DelimConfig): Expected {
   }
   return {
     frames,
-    error: pending - partial > c.maxFrameLength
-      ? "EMALFORMED/delimiter"
-      : TRUNCATED,
+    error: pending - partial > c.maxFrameLength ? "EMALFORMED/delimiter" : TRUNCATED,
   };
 }
 
@@ -310,9 +308,7 @@ function check(
   model: (wire: Uint8Array) => Expected,
   bound: number,
 ): void {
-  const wire = input.random
-    ? input.bytes
-    : mutate(validStream(codec, input.payloads), input.mutations);
+  const wire = input.random ? input.bytes : mutate(validStream(codec, input.payloads), input.mutations);
   const positions = [...new Set(input.cuts.map((c) => c % (wire.length + 1)))]
     .sort((a, b) => a - b);
   const expected = model(wire);
@@ -420,8 +416,7 @@ function assertProperty(
   parameters: fc.Parameters<unknown>,
 ): void {
   const encoder = new TextEncoder();
-  const run = <T extends unknown[]>(p: fc.IPropertyWithHooks<T>): void =>
-    fc.assert(p, parameters as fc.Parameters<T>);
+  const run = <T extends unknown[]>(p: fc.IPropertyWithHooks<T>): void => fc.assert(p, parameters as fc.Parameters<T>);
   switch (codec) {
     case "lengthPrefixed":
       return run(
@@ -506,9 +501,7 @@ function assertProperty(
               .map((p) => header.encode(p.length % 7, p));
             check(header.codec, { ...input, payloads }, model, max);
             // Every packet frame either decodes as the struct or is too short for it.
-            const wire = input.random
-              ? input.bytes
-              : mutate(concat(payloads), input.mutations);
+            const wire = input.random ? input.bytes : mutate(concat(payloads), input.mutations);
             const { frames } = decodeAll(header.codec, [wire]);
             for (const frame of frames) {
               try {

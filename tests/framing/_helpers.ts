@@ -5,11 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  type FrameCodec,
-  type FrameDecoder,
-  FramingError,
-} from "../../src/framing/mod.ts";
+import { type FrameCodec, type FrameDecoder, FramingError } from "../../src/framing/mod.ts";
 
 /** Joins byte arrays. */
 export function concat(parts: readonly Uint8Array[]): Uint8Array {

@@ -7,14 +7,7 @@ import {
   FrameTooLargeError,
   MalformedFrameError,
 } from "../../src/framing/mod.ts";
-import {
-  bytes,
-  chunkings,
-  concat,
-  countSetBytes,
-  decodeAll,
-  text,
-} from "./_helpers.ts";
+import { bytes, chunkings, concat, countSetBytes, decodeAll, text } from "./_helpers.ts";
 
 const SETS: {
   name: string;
@@ -87,9 +80,7 @@ describe("delimited", () => {
           }
           assert.ok(sent.length >= 4, `${set.name}: too few payloads accepted`);
           const wire = concat(sent.map((p) => codec.encode(p)));
-          const expected = sent.map((p) =>
-            stripDelimiter ? p : concat([p, trailer])
-          );
+          const expected = sent.map((p) => stripDelimiter ? p : concat([p, trailer]));
           for (const chunks of chunkings(wire)) {
             const outcome = decodeAll(codec, chunks);
             assert.equal(
@@ -279,8 +270,7 @@ describe("delimited", () => {
       RangeError,
     );
     assert.throws(
-      () =>
-        delimited({ delimiter: "\r\n", bareLf: "error" }).encode(text("a\nb")),
+      () => delimited({ delimiter: "\r\n", bareLf: "error" }).encode(text("a\nb")),
       /line feed/,
     );
     assert.deepEqual(

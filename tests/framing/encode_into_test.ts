@@ -23,7 +23,13 @@ const cases: { name: string; codec: FrameCodec; good: Uint8Array[]; bad: Uint8Ar
   },
   {
     name: "lengthPrefixed u16 le, offset 2, adjusted",
-    codec: lengthPrefixed({ lengthFieldLength: 2, byteOrder: "le", lengthFieldOffset: 2, lengthAdjustment: 1, maxFrameLength: 300 }),
+    codec: lengthPrefixed({
+      lengthFieldLength: 2,
+      byteOrder: "le",
+      lengthFieldOffset: 2,
+      lengthAdjustment: 1,
+      maxFrameLength: 300,
+    }),
     good: [randomBytes(random, 1), randomBytes(random, 200)],
     bad: new Uint8Array(0),
   },
@@ -106,7 +112,10 @@ describe("encodeInto", () => {
   test("an oversized payload is a FrameTooLargeError before any byte is written", () => {
     const target = new Uint8Array(2000).fill(1);
     assert.throws(() => varint({ maxFrameLength: 10 }).encodeInto!(new Uint8Array(11), target, 0), FrameTooLargeError);
-    assert.throws(() => lengthPrefixed({ maxFrameLength: 10 }).encodeInto!(new Uint8Array(7), target, 0), FrameTooLargeError);
+    assert.throws(
+      () => lengthPrefixed({ maxFrameLength: 10 }).encodeInto!(new Uint8Array(7), target, 0),
+      FrameTooLargeError,
+    );
     assert.ok(target.every((b) => b === 1));
   });
 });

@@ -1,15 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { fixedSize, MalformedFrameError } from "../../src/framing/mod.ts";
-import {
-  bytes,
-  chunkings,
-  concat,
-  countSetBytes,
-  decodeAll,
-  randomBytes,
-  rng,
-} from "./_helpers.ts";
+import { bytes, chunkings, concat, countSetBytes, decodeAll, randomBytes, rng } from "./_helpers.ts";
 
 describe("fixedSize", () => {
   test("round trip for several sizes, at every chunk boundary", () => {

@@ -1,14 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import {
-  delimited,
-  fixedSize,
-  type FrameCodec,
-  FramePool,
-  lengthPrefixed,
-  varint,
-} from "../../src/framing/mod.ts";
+import { delimited, fixedSize, type FrameCodec, FramePool, lengthPrefixed, varint } from "../../src/framing/mod.ts";
 import { concat, cut, randomBytes, rng } from "./_helpers.ts";
 
 /** The codecs that take a pool, each with a payload maker that suits it. */
@@ -39,7 +32,12 @@ describe("FramePool", () => {
       const wire = concat(payloads.map((p) => codec.encode(p)));
       const d = codec.decoder();
       let i = 0;
-      for (const chunk of cut(wire, Array.from({ length: Math.floor((wire.length - 1) / 700) }, (_, k) => (k + 1) * 700))) {
+      for (
+        const chunk of cut(
+          wire,
+          Array.from({ length: Math.floor((wire.length - 1) / 700) }, (_, k) => (k + 1) * 700),
+        )
+      ) {
         for (const frame of d.push(chunk)) {
           assert.deepEqual(frame, payloads[i++], `${name}: frame ${i}`);
           pool.release(frame);
@@ -116,13 +114,18 @@ describe("FramePool", () => {
       name: "RangeError",
       message: "Option maxRetainedBytes must be a non-negative integer, got -1",
     });
-    for (const make of [
-      (pool: unknown) => lengthPrefixed({ pool: pool as FramePool }),
-      (pool: unknown) => varint({ pool: pool as FramePool }),
-      (pool: unknown) => delimited({ pool: pool as FramePool }),
-      (pool: unknown) => fixedSize(4, { pool: pool as FramePool }),
-    ]) {
-      assert.throws(() => make({}), { name: "TypeError", message: "Option pool must be a FramePool, got a value of type object" });
+    for (
+      const make of [
+        (pool: unknown) => lengthPrefixed({ pool: pool as FramePool }),
+        (pool: unknown) => varint({ pool: pool as FramePool }),
+        (pool: unknown) => delimited({ pool: pool as FramePool }),
+        (pool: unknown) => fixedSize(4, { pool: pool as FramePool }),
+      ]
+    ) {
+      assert.throws(() => make({}), {
+        name: "TypeError",
+        message: "Option pool must be a FramePool, got a value of type object",
+      });
     }
   });
 

@@ -8,15 +8,7 @@ import {
   type LengthPrefixedOptions,
   MalformedFrameError,
 } from "../../src/framing/mod.ts";
-import {
-  bytes,
-  chunkings,
-  concat,
-  countSetBytes,
-  decodeAll,
-  randomBytes,
-  rng,
-} from "./_helpers.ts";
+import { bytes, chunkings, concat, countSetBytes, decodeAll, randomBytes, rng } from "./_helpers.ts";
 
 const SIZES: LengthFieldLength[] = [1, 2, 3, 4, 8];
 
@@ -79,9 +71,7 @@ function expectation(
 ): { value: number } | { reject: "range" | "large" } {
   const total = c.initialBytesToStrip + n;
   const value = total - c.header - c.adjust;
-  const fieldMax = c.lengthFieldLength === 8
-    ? Number.MAX_SAFE_INTEGER
-    : 2 ** (8 * c.lengthFieldLength) - 1;
+  const fieldMax = c.lengthFieldLength === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * c.lengthFieldLength) - 1;
   if (
     c.initialBytesToStrip < c.header && n < c.header - c.initialBytesToStrip
   ) return { reject: "range" };
@@ -478,8 +468,7 @@ describe("lengthPrefixed", () => {
 
   test("the encoder rejects payloads the field cannot hold", () => {
     assert.throws(
-      () =>
-        lengthPrefixed({ lengthFieldLength: 1 }).encode(new Uint8Array(256)),
+      () => lengthPrefixed({ lengthFieldLength: 1 }).encode(new Uint8Array(256)),
       (e) =>
         e instanceof RangeError && e.message.includes("256") &&
         e.message.includes("255"),
@@ -490,8 +479,7 @@ describe("lengthPrefixed", () => {
       256,
     );
     assert.throws(
-      () =>
-        lengthPrefixed({ lengthFieldLength: 2 }).encode(new Uint8Array(65536)),
+      () => lengthPrefixed({ lengthFieldLength: 2 }).encode(new Uint8Array(65536)),
       RangeError,
     );
     assert.throws(

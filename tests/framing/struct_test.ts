@@ -246,11 +246,7 @@ describe("packetHeader", () => {
       const outcome = decodeAll(header.codec, chunks);
       assert.equal(outcome.error, undefined);
       const decoded = outcome.frames.map((f) =>
-        Move.is(f)
-          ? Move.decode(f)
-          : Chat.is(f)
-          ? Chat.decode(f)
-          : header.struct.decode(f)
+        Move.is(f) ? Move.decode(f) : Chat.is(f) ? Chat.decode(f) : header.struct.decode(f)
       );
       assert.deepEqual(decoded, expected);
     }

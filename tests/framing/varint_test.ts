@@ -9,15 +9,7 @@ import {
   varintLength,
   type VarintOptions,
 } from "../../src/framing/mod.ts";
-import {
-  bytes,
-  chunkings,
-  concat,
-  countSetBytes,
-  decodeAll,
-  randomBytes,
-  rng,
-} from "./_helpers.ts";
+import { bytes, chunkings, concat, countSetBytes, decodeAll, randomBytes, rng } from "./_helpers.ts";
 
 /** LEB128 of `n`, written independently of the codec (through BigInt). */
 function leb128(n: number): Uint8Array {
@@ -147,8 +139,7 @@ describe("varint", () => {
     const d = varint({ maxFrameLength: Number.MAX_SAFE_INTEGER - 1 }).decoder();
     assert.throws(
       () => d.push(bytes(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f)),
-      (e) =>
-        e instanceof FrameTooLargeError && e.size === Number.MAX_SAFE_INTEGER,
+      (e) => e instanceof FrameTooLargeError && e.size === Number.MAX_SAFE_INTEGER,
     );
     // An 8-byte varint with a continuation bit fails at once, without waiting for more bytes.
     const early = varint().decoder();

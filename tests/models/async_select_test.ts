@@ -2,8 +2,8 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { NetError } from "../../src/runtime/errors.ts";
 import {
-  AsyncSocket,
   asyncSelect,
+  AsyncSocket,
   type LoopMessage,
   MessageLoop,
   type MessageTarget,
@@ -287,7 +287,10 @@ for (const [name, make] of transports) {
       }
       const server = new Server(loop, { transport });
       await server.listen({ port: 0 });
-      assert.throws(() => server.connect("127.0.0.1", 1), (e: unknown) => e instanceof NetError && e.code === "EISCONN");
+      assert.throws(
+        () => server.connect("127.0.0.1", 1),
+        (e: unknown) => e instanceof NetError && e.code === "EISCONN",
+      );
       const running = loop.run();
       const peers: Stream[] = [];
       try {
@@ -383,7 +386,11 @@ for (
           ? randomBytes(size)
           : concat([frame(randomBytes(size)), frame(new Uint8Array(0)), frame(randomBytes(3))]);
         const results = await Promise.all([0, 1, 2].map(async () => {
-          const client = await transport.connect({ hostname: "127.0.0.1", port: server.addr.port, allowHalfOpen: true });
+          const client = await transport.connect({
+            hostname: "127.0.0.1",
+            port: server.addr.port,
+            allowHalfOpen: true,
+          });
           const side = observe(client);
           client.write(wire.subarray(0, 9));
           client.write(wire.subarray(9));

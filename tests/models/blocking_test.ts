@@ -9,10 +9,12 @@ import { sleep, within } from "../helpers/net.ts";
 
 const isCode = (code: string) => (e: unknown) => e instanceof NetError && e.code === code;
 
-for (const [name, make] of [
-  ["native", () => defaultTransport()],
-  ["memory", () => Promise.resolve(createMemoryTransport())],
-] as [string, () => Promise<Transport>][]) {
+for (
+  const [name, make] of [
+    ["native", () => defaultTransport()],
+    ["memory", () => Promise.resolve(createMemoryTransport())],
+  ] as [string, () => Promise<Transport>][]
+) {
   describe(`blocking model over the ${name} transport`, () => {
     test("recv waits for data, returns partial counts, and 0 at EOF", async () => {
       const transport = await make();
@@ -40,7 +42,10 @@ for (const [name, make] of [
       const server = await listener.accept();
       await client.send(new Uint8Array(3));
       client.shutdown();
-      await assert.rejects(server.recvExact(8), (e: unknown) => isCode("ECONNABORTED")(e) && /after 3 of 8 bytes/.test((e as Error).message));
+      await assert.rejects(
+        server.recvExact(8),
+        (e: unknown) => isCode("ECONNABORTED")(e) && /after 3 of 8 bytes/.test((e as Error).message),
+      );
       await assert.rejects(server.recvExact(-1), RangeError);
       await Promise.all([client.close(), server.close()]);
       await listener.close();

@@ -25,9 +25,7 @@ for (
       const transport = await make();
       const server = await startChat({ transport, framing: "lp4" });
       const clients = await Promise.all(
-        [0, 1, 2].map(() =>
-          transport.connect({ hostname: "127.0.0.1", port: server.addr.port })
-        ),
+        [0, 1, 2].map(() => transport.connect({ hostname: "127.0.0.1", port: server.addr.port })),
       );
       const sides = clients.map((c) => observe(c));
       await sleep(50);

@@ -58,8 +58,7 @@ export function echoConformance(model: string, startEcho: StartEcho): void {
     const oneByte = transportName.includes("1-byte");
     for (const framing of ["raw", "lp4"] as EchoFraming[]) {
       describe(`${model} echo, ${framing}, ${transportName} transport`, () => {
-        const encode = (payloads: Uint8Array[]) =>
-          framing === "lp4" ? concat(payloads.map(frame)) : concat(payloads);
+        const encode = (payloads: Uint8Array[]) => framing === "lp4" ? concat(payloads.map(frame)) : concat(payloads);
 
         const withServer = async (body: (t: Transport, port: number) => Promise<void>) => {
           const transport = await makeTransport();

@@ -112,12 +112,18 @@ describe("event objects and waitForMultipleEvents", () => {
     const events = Array.from({ length: WSA_MAXIMUM_WAIT_EVENTS + 1 }, () => createEvent());
     assert.equal(WSA_MAXIMUM_WAIT_EVENTS, 64);
     assert.equal(await waitForMultipleEvents(events.slice(0, 64), { timeoutMs: 0 }), WAIT_TIMEOUT);
-    await assert.rejects(waitForMultipleEvents(events), (e: unknown) => e instanceof RangeError && /65/.test(e.message) && /64/.test(e.message));
+    await assert.rejects(
+      waitForMultipleEvents(events),
+      (e: unknown) => e instanceof RangeError && /65/.test(e.message) && /64/.test(e.message),
+    );
     await assert.rejects(waitForMultipleEvents([]), RangeError);
     await assert.rejects(waitForMultipleEvents([events[0]], { timeoutMs: -1 }), RangeError);
     await assert.rejects(waitForMultipleEvents([{} as WsaEvent]), TypeError);
     closeEvent(events[3]);
-    await assert.rejects(waitForMultipleEvents(events.slice(0, 5)), (e: unknown) => e instanceof TypeError && /index 3/.test(e.message));
+    await assert.rejects(
+      waitForMultipleEvents(events.slice(0, 5)),
+      (e: unknown) => e instanceof TypeError && /index 3/.test(e.message),
+    );
     assert.equal(setEvent(events[3]), false, "a closed event cannot be set");
     assert.equal(closeEvent(events[3]), false);
   });
@@ -208,7 +214,10 @@ for (const [name, make] of transports) {
     test("FD_CONNECT and FD_WRITE at connect; FD_WRITE again only after a send that would block", async () => {
       const transport = await make();
       const listener = await NonBlockingListener.listen({ transport, port: 0 });
-      const client = await NonBlockingSocket.connect("127.0.0.1", listener.addr.port, { transport, sendBufferSize: 1024 });
+      const client = await NonBlockingSocket.connect("127.0.0.1", listener.addr.port, {
+        transport,
+        sendBufferSize: 1024,
+      });
       try {
         const event = createEvent();
         eventSelect(client, event, FD_CONNECT | FD_WRITE | FD_READ | FD_CLOSE);
@@ -354,7 +363,10 @@ for (const [name, make] of transports) {
         const closing = server.close();
         assert.equal(Object.hasOwn(server, "tryRecv"), false, "closesocket cancels the selection");
         await within(closing, 5000, "the close");
-        assert.throws(() => eventSelect(server, event, FD_READ), (e: unknown) => e instanceof NetError && e.code === "ENOTCONN");
+        assert.throws(
+          () => eventSelect(server, event, FD_READ),
+          (e: unknown) => e instanceof NetError && e.code === "ENOTCONN",
+        );
       } finally {
         await pair.close();
       }
@@ -403,10 +415,16 @@ describe("WSAEventSelect over the memory transport with a small receive window",
     const pair = await connectedPair(createMemoryTransport());
     try {
       const event = createEvent();
-      assert.throws(() => eventSelect(pair.server, event, 64), (e: unknown) => e instanceof RangeError && /0x40/.test(e.message));
+      assert.throws(
+        () => eventSelect(pair.server, event, 64),
+        (e: unknown) => e instanceof RangeError && /0x40/.test(e.message),
+      );
       assert.throws(() => eventSelect({} as NonBlockingSocket, event, FD_READ), TypeError);
       closeEvent(event);
-      assert.throws(() => eventSelect(pair.server, event, FD_READ), (e: unknown) => e instanceof TypeError && /closed/.test(e.message));
+      assert.throws(
+        () => eventSelect(pair.server, event, FD_READ),
+        (e: unknown) => e instanceof TypeError && /closed/.test(e.message),
+      );
     } finally {
       await pair.close();
     }
@@ -458,7 +476,9 @@ for (
       const server = await startChat({ transport });
       const clients: Stream[] = [];
       try {
-        for (let i = 0; i < 3; i++) clients.push(await transport.connect({ hostname: "127.0.0.1", port: server.addr.port }));
+        for (let i = 0; i < 3; i++) {
+          clients.push(await transport.connect({ hostname: "127.0.0.1", port: server.addr.port }));
+        }
         const sides = clients.map((c) => observe(c));
         await sleep(50);
         const text = new TextEncoder();
@@ -502,7 +522,9 @@ describe("echo_event_select with more than 64 connections", () => {
     const server = await startChat({ transport, framing: "lp4" });
     const clients: Stream[] = [];
     try {
-      for (let i = 0; i < 70; i++) clients.push(await transport.connect({ hostname: "127.0.0.1", port: server.addr.port }));
+      for (let i = 0; i < 70; i++) {
+        clients.push(await transport.connect({ hostname: "127.0.0.1", port: server.addr.port }));
+      }
       const sides = clients.map((c) => observe(c));
       await sleep(50);
       const message = frame(new TextEncoder().encode("to everyone"));

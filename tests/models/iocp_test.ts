@@ -128,10 +128,12 @@ describe("completion port queueing", () => {
   });
 });
 
-for (const [name, make] of [
-  ["native", () => defaultTransport()],
-  ["memory", () => Promise.resolve(createMemoryTransport())],
-] as [string, () => Promise<Transport>][]) {
+for (
+  const [name, make] of [
+    ["native", () => defaultTransport()],
+    ["memory", () => Promise.resolve(createMemoryTransport())],
+  ] as [string, () => Promise<Transport>][]
+) {
   describe(`overlapped sockets over the ${name} transport`, () => {
     async function connectedPair(port: CompletionPort, transport: Transport) {
       const listener = await OverlappedListener.listen({ transport, port: 0 });

@@ -17,10 +17,12 @@ async function until<T>(fn: () => T | typeof WOULD_BLOCK, ms = 5000): Promise<T>
   throw new Error("still WOULD_BLOCK");
 }
 
-for (const [name, make] of [
-  ["native", () => defaultTransport()],
-  ["memory", () => Promise.resolve(createMemoryTransport({ receiveWindow: 8192 }))],
-] as [string, () => Promise<Transport>][]) {
+for (
+  const [name, make] of [
+    ["native", () => defaultTransport()],
+    ["memory", () => Promise.resolve(createMemoryTransport({ receiveWindow: 8192 }))],
+  ] as [string, () => Promise<Transport>][]
+) {
   describe(`non-blocking model over the ${name} transport`, () => {
     test("tryAccept, tryRecv and trySend return WOULD_BLOCK instead of waiting", async () => {
       const transport = await make();
@@ -37,7 +39,10 @@ for (const [name, make] of [
       assert.deepEqual(Array.from(buf.subarray(0, 3)), [9, 8, 7]);
       client.shutdown();
       assert.equal(await until(() => server.tryRecv(buf)), 0);
-      assert.throws(() => client.trySend(new Uint8Array(1)), (e: unknown) => e instanceof NetError && e.code === "EPIPE");
+      assert.throws(
+        () => client.trySend(new Uint8Array(1)),
+        (e: unknown) => e instanceof NetError && e.code === "EPIPE",
+      );
       await Promise.all([client.close(), server.close()]);
       await listener.close();
       assert.throws(() => listener.tryAccept(), (e: unknown) => e instanceof NetError && e.code === "ENOTCONN");
@@ -46,7 +51,10 @@ for (const [name, make] of [
     test("sends are partial once the send buffer fills", async () => {
       const transport = await make();
       const listener = await NonBlockingListener.listen({ transport, port: 0, receiveBufferSize: 4096 });
-      const client = await NonBlockingSocket.connect("127.0.0.1", listener.addr.port, { transport, sendBufferSize: 4096 });
+      const client = await NonBlockingSocket.connect("127.0.0.1", listener.addr.port, {
+        transport,
+        sendBufferSize: 4096,
+      });
       const server = await until(() => listener.tryAccept());
       await until(() => (client.connected ? true : WOULD_BLOCK));
       const chunk = new Uint8Array(3000);
@@ -59,7 +67,10 @@ for (const [name, make] of [
         if (i % 8 === 0) await sleep(1);
       }
       assert.equal(counts.at(-1), WOULD_BLOCK, "the buffer fills while the peer does not read");
-      assert.ok(counts.some((n) => n !== WOULD_BLOCK && n < 3000), `a partial send happened: ${counts.slice(-4).map(String)}`);
+      assert.ok(
+        counts.some((n) => n !== WOULD_BLOCK && n < 3000),
+        `a partial send happened: ${counts.slice(-4).map(String)}`,
+      );
       const buf = new Uint8Array(65536);
       let got = 0;
       while (got < sent) {
@@ -82,7 +93,10 @@ for (const [name, make] of [
       const sock = await NonBlockingSocket.connect("127.0.0.1", port, { transport });
       while (!sock.core.error) await sleep(2);
       assert.equal(sock.core.error.code, "ECONNREFUSED");
-      assert.throws(() => sock.tryRecv(new Uint8Array(1)), (e: unknown) => e instanceof NetError && e.code === "ECONNREFUSED");
+      assert.throws(
+        () => sock.tryRecv(new Uint8Array(1)),
+        (e: unknown) => e instanceof NetError && e.code === "ECONNREFUSED",
+      );
       await sock.close();
     });
   });

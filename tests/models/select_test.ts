@@ -254,7 +254,9 @@ describe("select, poll and Selector argument checks and subscriptions", () => {
     assert.equal(await poll(fds, 20), 0);
     assert.equal(cores[1].watchers, 1);
     // Polling enough other arrays drops this one's subscriptions.
-    for (let i = 0; i < 8; i++) assert.equal(await poll([{ socket: new FakeCore(), events: POLLIN, revents: 0 }], 1), 0);
+    for (let i = 0; i < 8; i++) {
+      assert.equal(await poll([{ socket: new FakeCore(), events: POLLIN, revents: 0 }], 1), 0);
+    }
     assert.ok(cores.every((c) => c.watchers === 0), "an array no longer polled holds on to nothing");
     // An abort before the first check.
     const early = new AbortController();
@@ -514,7 +516,9 @@ for (const [name, makeTransport] of transports) {
       const p = await pair(await makeTransport());
       try {
         const controller = new AbortController();
-        const waiting = poll([{ socket: p.server, events: POLLIN, revents: 0 }], undefined, { signal: controller.signal });
+        const waiting = poll([{ socket: p.server, events: POLLIN, revents: 0 }], undefined, {
+          signal: controller.signal,
+        });
         setTimeout(() => controller.abort(new Error("stop")), 20);
         await rejectsWith(waiting, "ECANCELED");
       } finally {
@@ -620,7 +624,10 @@ for (const [name, makeTransport] of transports) {
         selector.register(p.server, POLLIN);
         await p.server.close();
         assert.equal(selector.size, 0);
-        assert.throws(() => selector.register(p.server, POLLIN), (e: unknown) => e instanceof NetError && e.code === "EINVAL");
+        assert.throws(
+          () => selector.register(p.server, POLLIN),
+          (e: unknown) => e instanceof NetError && e.code === "EINVAL",
+        );
       } finally {
         selector.close();
         await p.close();
@@ -732,9 +739,12 @@ describe("the select, poll and Selector echo examples", () => {
       const server = await startEcho4(transport);
       try {
         // All 13 clients are connected at once: 14 sockets, over 4 groups of 4.
-        const clients = await Promise.all(Array.from({ length: 13 }, () =>
-          transport.connect({ hostname: "127.0.0.1", port: server.addr.port, allowHalfOpen: true })
-        ));
+        const clients = await Promise.all(
+          Array.from(
+            { length: 13 },
+            () => transport.connect({ hostname: "127.0.0.1", port: server.addr.port, allowHalfOpen: true }),
+          ),
+        );
         const sides = clients.map((c) => observe(c));
         await sleep(50);
         const wires = clients.map((c, i) => {

@@ -1,9 +1,5 @@
 /** Helpers for the resilience tests. */
-import {
-  type Clock,
-  systemClock,
-  type TimerHandle,
-} from "../../src/resilience/clock.ts";
+import { type Clock, systemClock, type TimerHandle } from "../../src/resilience/clock.ts";
 import type { Transport } from "../../src/runtime/types.ts";
 
 /** A real clock that counts its live timers, to prove that nothing is left behind. */

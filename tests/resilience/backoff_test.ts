@@ -1,10 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  Backoff,
-  backoffDelay,
-  type Jitter,
-} from "../../src/resilience/backoff.ts";
+import { Backoff, backoffDelay, type Jitter } from "../../src/resilience/backoff.ts";
 import { seededRandom } from "../../src/resilience/random.ts";
 
 const N = 20_000;

@@ -2,29 +2,13 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { NetError } from "../../src/runtime/errors.ts";
 import { ManualClock } from "../../src/resilience/clock.ts";
-import {
-  type AttemptInfo,
-  happyEyeballs,
-} from "../../src/resilience/happy_eyeballs.ts";
-import {
-  ipFamily,
-  type Resolver,
-  staticAddresses,
-  systemResolver,
-} from "../../src/resilience/resolve.ts";
+import { type AttemptInfo, happyEyeballs } from "../../src/resilience/happy_eyeballs.ts";
+import { ipFamily, type Resolver, staticAddresses, systemResolver } from "../../src/resilience/resolve.ts";
 import { detectRuntime, loadTransport } from "../../src/runtime/detect.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
-import type {
-  ConnectOptions,
-  Listener,
-  Stream,
-  Transport,
-} from "../../src/runtime/types.ts";
+import type { ConnectOptions, Listener, Stream, Transport } from "../../src/runtime/types.ts";
 import { observe, sleep } from "../helpers/net.ts";
-import {
-  type StalledListener,
-  startStalledListenerOn,
-} from "../helpers/stalled_listener.ts";
+import { type StalledListener, startStalledListenerOn } from "../helpers/stalled_listener.ts";
 import { CountingClock, hasIpv6, rejection } from "./_helpers.ts";
 
 interface FakeAttempt {
@@ -188,9 +172,7 @@ describe("happyEyeballs: the RFC 8305 race (manual clock)", () => {
       const resolver: Resolver = (_host, { family }) =>
         family === 4
           ? Promise.resolve(["192.0.2.1"])
-          : new Promise((resolve) =>
-            clock.setTimeout(() => resolve(["2001:db8::a"]), aaaaAfter)
-          );
+          : new Promise((resolve) => clock.setTimeout(() => resolve(["2001:db8::a"]), aaaaAfter));
       const p = happyEyeballs("example.test", 80, {
         transport,
         clock,
@@ -359,8 +341,7 @@ function routed(memory: Transport, routes: Map<string, number>): Transport {
     capabilities: memory.capabilities,
     listen: (o) => memory.listen(o),
     bindDatagram: (o) => memory.bindDatagram(o),
-    connect: (o) =>
-      memory.connect({ ...o, port: routes.get(o.hostname) ?? o.port }),
+    connect: (o) => memory.connect({ ...o, port: routes.get(o.hostname) ?? o.port }),
   };
 }
 

@@ -10,10 +10,7 @@ import { detectRuntime, loadTransport } from "../../src/runtime/detect.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
 import type { Listener, Stream, Transport } from "../../src/runtime/types.ts";
 import { sleep } from "../helpers/net.ts";
-import {
-  httpGetWithRetry,
-  HttpStatusError,
-} from "../../examples/http_get_with_retry.ts";
+import { httpGetWithRetry, HttpStatusError } from "../../examples/http_get_with_retry.ts";
 import { encoder, rejection } from "./_helpers.ts";
 import { startStalledListenerOn } from "../helpers/stalled_listener.ts";
 
@@ -145,9 +142,7 @@ async function scriptedServer(
 for (const name of ["native", "memory"] as const) {
   describe(`examples/http_get_with_retry (${name} transport)`, () => {
     test("a server that fails the first connections, then answers slowly", async () => {
-      const transport = name === "memory"
-        ? createMemoryTransport()
-        : await loadTransport(detectRuntime());
+      const transport = name === "memory" ? createMemoryTransport() : await loadTransport(detectRuntime());
       const server = await scriptedServer(transport, [
         "reset",
         "hangup",
@@ -195,9 +190,7 @@ for (const name of ["native", "memory"] as const) {
     });
 
     test("an activity timeout: headers, then silence", async () => {
-      const transport = name === "memory"
-        ? createMemoryTransport()
-        : await loadTransport(detectRuntime());
+      const transport = name === "memory" ? createMemoryTransport() : await loadTransport(detectRuntime());
       const server = await scriptedServer(transport, ["stall", "stall"]);
       try {
         const error = await rejection(
@@ -223,9 +216,7 @@ for (const name of ["native", "memory"] as const) {
     });
 
     test("a 404 is returned, not retried; chunked bodies are decoded", async () => {
-      const transport = name === "memory"
-        ? createMemoryTransport()
-        : await loadTransport(detectRuntime());
+      const transport = name === "memory" ? createMemoryTransport() : await loadTransport(detectRuntime());
       const server = await scriptedServer(transport, ["404", "chunked"], 3000);
       try {
         const notFound = await httpGetWithRetry(
@@ -261,9 +252,7 @@ describe("examples/http_get_with_retry: connect timeout and arguments", () => {
       assert.ok(error instanceof RetryError, String(error));
       assert.equal(error.attempts, 2);
       assert.ok(
-        error.errors.every((e) =>
-          e instanceof TimeoutError && e.kind === "connect"
-        ),
+        error.errors.every((e) => e instanceof TimeoutError && e.kind === "connect"),
       );
       assert.ok(performance.now() - started < 3000);
     } finally {
@@ -323,9 +312,7 @@ describe("examples/http_get_with_retry: connect timeout and arguments", () => {
         (d: Uint8Array) => (stderr += new TextDecoder().decode(d)),
       );
       const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      const code = await new Promise<number | null>((resolve) =>
-        child.once("exit", (c) => resolve(c))
-      );
+      const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
       clearTimeout(killer);
       assert.equal(code, 0, `exit ${code}: ${stderr}`);
       assert.equal(stdout, "HTTP/1.1 200 OK\nbody: 2048 bytes (attempts: 2)\n");

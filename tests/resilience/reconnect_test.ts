@@ -15,13 +15,7 @@ import { detectRuntime, loadTransport } from "../../src/runtime/detect.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
 import type { Listener, Stream, Transport } from "../../src/runtime/types.ts";
 import { sleep, within } from "../helpers/net.ts";
-import {
-  CountingClock,
-  decoder,
-  encoder,
-  freePort,
-  rejection,
-} from "./_helpers.ts";
+import { CountingClock, decoder, encoder, freePort, rejection } from "./_helpers.ts";
 
 const codec = lengthPrefixed({ maxFrameLength: 1024 });
 const PING = encoder.encode("PING");
@@ -110,9 +104,7 @@ function states(events: ResilienceEvent[]): string[] {
 }
 
 async function transportFor(name: "native" | "memory"): Promise<Transport> {
-  return name === "memory"
-    ? createMemoryTransport()
-    : await loadTransport(detectRuntime());
+  return name === "memory" ? createMemoryTransport() : await loadTransport(detectRuntime());
 }
 
 for (const name of ["native", "memory"] as const) {
@@ -176,9 +168,7 @@ for (const name of ["native", "memory"] as const) {
         assert.equal(server.connections.length, 1);
 
         // Every failed attempt went through backoff, with delays from the equal-jitter schedule.
-        const failures = events.filter((e) =>
-          e.type === "state" && e.to === "backoff"
-        );
+        const failures = events.filter((e) => e.type === "state" && e.to === "backoff");
         assert.ok(failures.length >= 4);
         failures.forEach((e, n) => {
           assert.ok(e.type === "state" && e.error instanceof Error);
@@ -300,9 +290,7 @@ for (const name of ["native", "memory"] as const) {
           timeout && timeout.type === "timeout" &&
             timeout.kind === "heartbeat" && timeout.timeoutMs === 120,
         );
-        const drop = events.find((e) =>
-          e.type === "state" && e.from === "connected"
-        );
+        const drop = events.find((e) => e.type === "state" && e.from === "connected");
         assert.ok(drop && drop.type === "state" && drop.to === "backoff");
         assert.ok(drop.error instanceof TimeoutError);
         assert.match(drop.error.message, /no pong within 120 ms/);
@@ -351,14 +339,10 @@ describe("ReconnectingClient (memory transport)", () => {
     });
     client.start();
     await within(client.connected(), 2000, "failover");
-    const backoffs = events.filter((e) =>
-      e.type === "state" && e.to === "backoff"
-    );
+    const backoffs = events.filter((e) => e.type === "state" && e.to === "backoff");
     assert.equal(backoffs.length, 1);
     assert.equal((backoffs[0] as { delayMs: number }).delayMs, 0);
-    const connected = events.find((e) =>
-      e.type === "state" && e.to === "connected"
-    );
+    const connected = events.find((e) => e.type === "state" && e.to === "connected");
     assert.ok(
       connected?.type === "state" &&
         connected.address === `127.0.0.1:${server.listener!.addr.port}`,
@@ -523,9 +507,7 @@ describe("ReconnectingClient (memory transport)", () => {
       timeout?.type === "timeout" && timeout.kind === "read-idle" &&
         timeout.timeoutMs === 60,
     );
-    const drop = events.find((e) =>
-      e.type === "state" && e.from === "connected"
-    );
+    const drop = events.find((e) => e.type === "state" && e.from === "connected");
     assert.ok(drop?.type === "state" && drop.error instanceof TimeoutError);
     assert.match(
       (drop.error as Error).message,

@@ -4,17 +4,10 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import process from "node:process";
 import { NetError } from "../../src/runtime/errors.ts";
-import {
-  FrameTooLargeError,
-  MalformedFrameError,
-} from "../../src/framing/errors.ts";
+import { FrameTooLargeError, MalformedFrameError } from "../../src/framing/errors.ts";
 import { ManualClock } from "../../src/resilience/clock.ts";
 import { RetryError, TimeoutError } from "../../src/resilience/errors.ts";
-import {
-  isRetryableError,
-  retry,
-  type RetryInfo,
-} from "../../src/resilience/retry.ts";
+import { isRetryableError, retry, type RetryInfo } from "../../src/resilience/retry.ts";
 import { Backoff } from "../../src/resilience/backoff.ts";
 import { seededRandom } from "../../src/resilience/random.ts";
 import { withTimeout } from "../../src/resilience/timeout.ts";
@@ -23,8 +16,7 @@ import { createMemoryTransport } from "../../src/runtime/memory.ts";
 import type { Stream, Transport } from "../../src/runtime/types.ts";
 import { CountingClock, rejection } from "./_helpers.ts";
 
-const refused = () =>
-  new NetError("ECONNREFUSED", "Connection to 127.0.0.1:1 was refused");
+const refused = () => new NetError("ECONNREFUSED", "Connection to 127.0.0.1:1 was refused");
 
 describe("retry", () => {
   test("retries transient failures with backoff and returns the result", async () => {
@@ -101,9 +93,7 @@ describe("retry", () => {
     assert.equal(calls, 4);
     assert.equal(error.errors.length, 4);
     assert.ok(
-      error.errors.every((e) =>
-        e instanceof NetError && e.code === "ECONNREFUSED"
-      ),
+      error.errors.every((e) => e instanceof NetError && e.code === "ECONNREFUSED"),
     );
     assert.match(error.message, /time budget of 1000 ms ran out/);
     assert.equal(clock.pendingTimers, 0);
@@ -298,9 +288,7 @@ describe("retry", () => {
       (d: Uint8Array) => (out += new TextDecoder().decode(d)),
     );
     const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    const code = await new Promise<number | null>((resolve) =>
-      child.once("exit", (c) => resolve(c))
-    );
+    const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
     clearTimeout(killer);
     const elapsed = performance.now() - started;
     assert.equal(code, 0, `the fixture failed: ${out}`);
@@ -390,9 +378,7 @@ async function request(
 for (const name of ["native", "memory"] as const) {
   describe(`request timeout against a server that accepts but never answers (${name})`, () => {
     test("withTimeout fires with a request TimeoutError and the connection is dropped", async () => {
-      const transport = name === "memory"
-        ? createMemoryTransport()
-        : await loadTransport(detectRuntime());
+      const transport = name === "memory" ? createMemoryTransport() : await loadTransport(detectRuntime());
       const server = await silentServer(transport);
       const clock = new CountingClock();
       try {
@@ -421,9 +407,7 @@ for (const name of ["native", "memory"] as const) {
     });
 
     test("retry with attemptTimeoutMs retries the silent request and reports every timeout", async () => {
-      const transport = name === "memory"
-        ? createMemoryTransport()
-        : await loadTransport(detectRuntime());
+      const transport = name === "memory" ? createMemoryTransport() : await loadTransport(detectRuntime());
       const server = await silentServer(transport);
       try {
         const error = await rejection(

@@ -4,17 +4,11 @@ import { NetError } from "../../src/runtime/errors.ts";
 import { ManualClock } from "../../src/resilience/clock.ts";
 import { TimeoutError } from "../../src/resilience/errors.ts";
 import { timeoutSignal, withTimeout } from "../../src/resilience/timeout.ts";
-import {
-  type IdleEvent,
-  withIdleTimeout,
-} from "../../src/resilience/idle_timeout.ts";
+import { type IdleEvent, withIdleTimeout } from "../../src/resilience/idle_timeout.ts";
 import { connectWithTimeout } from "../../src/resilience/connect.ts";
 import type { Resolver } from "../../src/resilience/resolve.ts";
 import { detectRuntime, loadTransport } from "../../src/runtime/detect.ts";
-import {
-  createMemoryTransport,
-  type MemoryTransport,
-} from "../../src/runtime/memory.ts";
+import { createMemoryTransport, type MemoryTransport } from "../../src/runtime/memory.ts";
 import type { Stream, Transport } from "../../src/runtime/types.ts";
 import { observe, sleep, within } from "../helpers/net.ts";
 import { startStalledListenerOn } from "../helpers/stalled_listener.ts";
@@ -367,9 +361,7 @@ describe("connect timeout: name resolution plus connect", () => {
       onAccept: (s) => s.reset(),
     });
     const slowDns: Resolver = (_host, { signal }) =>
-      new Promise((_resolve, reject) =>
-        signal?.addEventListener("abort", () => reject(signal.reason))
-      );
+      new Promise((_resolve, reject) => signal?.addEventListener("abort", () => reject(signal.reason)));
     const clock = new ManualClock();
     const p = rejection(
       connectWithTimeout("db.internal", listener.addr.port, {
@@ -420,8 +412,7 @@ describe("connect timeout: name resolution plus connect", () => {
       port: 0,
       onAccept: (s) => observe(s),
     });
-    const noDns: Resolver = () =>
-      Promise.reject(new Error("DNS must not be used for localhost"));
+    const noDns: Resolver = () => Promise.reject(new Error("DNS must not be used for localhost"));
     try {
       const stream = await connectWithTimeout("localhost", listener.addr.port, {
         transport,

@@ -8,15 +8,7 @@ import { NetError } from "../../src/runtime/errors.ts";
 import { availableTransports, detectRuntime, loadTransport } from "../../src/runtime/detect.ts";
 import type { Listener, Stream, Transport } from "../../src/runtime/types.ts";
 import { MemoryTransport } from "../../src/runtime/memory.ts";
-import {
-  concat,
-  observe,
-  randomBytes,
-  sha256,
-  sleep,
-  within,
-  writeInPieces,
-} from "../helpers/net.ts";
+import { concat, observe, randomBytes, sha256, sleep, within, writeInPieces } from "../helpers/net.ts";
 import { startStalledListener } from "../helpers/stalled_listener.ts";
 
 const HOST = "127.0.0.1";
@@ -388,7 +380,12 @@ for (const name of availableTransports()) {
     });
 
     test("reusePort binds a second listener where supported, and gives ENOTSUP where not", async () => {
-      const first = await transport.listen({ hostname: HOST, port: 0, reusePort: transport.capabilities.reusePort, onAccept: (s) => s.close() })
+      const first = await transport.listen({
+        hostname: HOST,
+        port: 0,
+        reusePort: transport.capabilities.reusePort,
+        onAccept: (s) => s.close(),
+      })
         .catch((e) => e as NetError);
       if (!transport.capabilities.reusePort) {
         await expectNetError(transport.listen({ hostname: HOST, port: 0, reusePort: true, onAccept() {} }), "ENOTSUP");
@@ -396,7 +393,12 @@ for (const name of availableTransports()) {
         return;
       }
       assert.ok(!(first instanceof NetError), String(first));
-      const second = await transport.listen({ hostname: HOST, port: first.addr.port, reusePort: true, onAccept: (s) => s.close() });
+      const second = await transport.listen({
+        hostname: HOST,
+        port: first.addr.port,
+        reusePort: true,
+        onAccept: (s) => s.close(),
+      });
       assert.equal(second.addr.port, first.addr.port);
       await second.close();
       await first.close();

@@ -29,9 +29,7 @@ function openDescriptors(): number | undefined {
 /** The soft limit on open descriptors, where the OS shows it (Linux). */
 function descriptorLimit(): number | undefined {
   if (!existsSync("/proc/self/limits")) return undefined;
-  const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) =>
-    l.startsWith("Max open files")
-  );
+  const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
   const soft = line?.split(/\s{2,}/)[1];
   return soft === undefined || soft === "unlimited" ? undefined : Number(soft);
 }

@@ -13,7 +13,8 @@ async function pair(
   const memory = createMemoryTransport(faults);
   let server!: Stream;
   const listener = await memory.listen({ port: 0, ...serverOptions, onAccept: (s) => (server = s) });
-  const client = (await memory.connect({ hostname: "127.0.0.1", port: listener.addr.port, ...clientOptions })) as MemoryStream;
+  const client =
+    (await memory.connect({ hostname: "127.0.0.1", port: listener.addr.port, ...clientOptions })) as MemoryStream;
   while (!server) await sleep(1);
   return { memory, listener, client, server: server as MemoryStream };
 }
