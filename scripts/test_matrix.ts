@@ -1,9 +1,11 @@
 /**
- * Runs the whole test suite under Deno, Bun and Node (Node against the `npm/` build), and ends
- * with one line `N passed, N failed` that counts all three. A runtime that runs no test, crashes
- * or exceeds its time limit fails the run.
+ * Runs the static checks (`deno fmt --check`, `deno lint`, and `deno check --doc` over every
+ * source file, which type-checks each JSDoc example), then the whole test suite under Deno, Bun
+ * and Node (Node against the `npm/` build), and ends with one line `N passed, N failed` that
+ * counts all of them. A runtime that runs no test, crashes or exceeds its time limit fails the
+ * run.
  *
- * Usage: deno run -A scripts/test_matrix.ts [--only deno,bun,node]
+ * Usage: deno run -A scripts/test_matrix.ts [--only checks,deno,bun,node]
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
@@ -85,7 +87,13 @@ function countJunit(file: string, parentsListed: boolean): Counts {
 
 const only = process.argv.includes("--only")
   ? process.argv[process.argv.indexOf("--only") + 1].split(",")
-  : ["deno", "bun", "node"];
+  : ["checks", "deno", "bun", "node"];
+
+const CHECKS: { name: string; command: string[] }[] = [
+  { name: "deno fmt --check", command: [bin("deno"), "fmt", "--check"] },
+  { name: "deno lint", command: [bin("deno"), "lint"] },
+  { name: "deno check --doc mod.ts src/", command: [bin("deno"), "check", "--doc", "mod.ts", "src/"] },
+];
 
 rmSync(results, { recursive: true, force: true });
 
@@ -107,7 +115,15 @@ const runs: Run[] = [
   },
   {
     runtime: "bun",
-    command: [bin("bun"), "test", "--timeout", "120000", "--reporter=junit", `--reporter-outfile=${join(results, "bun.xml")}`, "./tests/"],
+    command: [
+      bin("bun"),
+      "test",
+      "--timeout",
+      "120000",
+      "--reporter=junit",
+      `--reporter-outfile=${join(results, "bun.xml")}`,
+      "./tests/",
+    ],
     junit: join(results, "bun.xml"),
     parentsListed: false,
   },
@@ -129,9 +145,27 @@ const runs: Run[] = [
 ];
 
 const summary: { runtime: string; counts: Counts; note: string }[] = [];
+if (only.includes("checks")) {
+  const counts: Counts = { passed: 0, failed: 0, skipped: 0, failures: [] };
+  const t0 = Date.now();
+  for (const check of CHECKS) {
+    console.log(`\n== ${check.name} ==`);
+    const { code } = await run(check.command, LIMIT_MS);
+    if (code === 0) counts.passed++;
+    else {
+      counts.failed++;
+      counts.failures.push(`${check.name} exited with code ${code}`);
+    }
+  }
+  summary.push({ runtime: "checks", counts, note: `${((Date.now() - t0) / 1000).toFixed(1)} s` });
+}
 for (const r of runs.filter((r) => only.includes(r.runtime))) {
   if (r.runtime === "node" && buildFailed) {
-    summary.push({ runtime: "node", counts: { passed: 0, failed: 1, skipped: 0, failures: ["npm build"] }, note: "the npm build failed" });
+    summary.push({
+      runtime: "node",
+      counts: { passed: 0, failed: 1, skipped: 0, failures: ["npm build"] },
+      note: "the npm build failed",
+    });
     continue;
   }
   console.log(`\n== ${r.runtime}: ${r.command.map((c) => c.replace(root + "/", "")).join(" ")} ==`);
@@ -161,7 +195,9 @@ let failed = 0;
 for (const { runtime, counts, note } of summary) {
   passed += counts.passed;
   failed += counts.failed;
-  console.log(`${runtime.padEnd(5)} ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped (${note})`);
+  console.log(
+    `${runtime.padEnd(6)} ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped (${note})`,
+  );
   for (const f of counts.failures) console.log(`      failed: ${f}`);
 }
 console.log(`total time ${((Date.now() - started) / 1000).toFixed(1)} s`);
