@@ -317,23 +317,3 @@ export function onThreadError(report: (error: unknown) => void): void {
     report((event as PromiseRejectionEvent).reason);
   });
 }
-
-/**
- * The number of threads the machine can run in parallel, or 2 when the runtime does not say.
- *
- * @example
- * ```ts
- * const size = availableParallelism(); // e.g. 8
- * ```
- */
-export function availableParallelism(): number {
-  const g = globalThis as {
-    navigator?: { hardwareConcurrency?: number };
-    process?: { getBuiltinModule?: (id: string) => { availableParallelism?: () => number } | undefined };
-  };
-  const fromNavigator = g.navigator?.hardwareConcurrency;
-  if (typeof fromNavigator === "number" && fromNavigator > 0) return fromNavigator;
-  const os = g.process?.getBuiltinModule?.("node:os");
-  const fromOs = os?.availableParallelism?.();
-  return typeof fromOs === "number" && fromOs > 0 ? fromOs : 2;
-}

@@ -28,7 +28,8 @@
  * @module
  */
 
-import { availableParallelism, startThread, type ThreadHandle } from "./thread_adapter.ts";
+import { availableParallelism } from "../runtime/detect.ts";
+import { startThread, type ThreadHandle } from "./thread_adapter.ts";
 
 /**
  * The key of a task: tasks with the same key run in order, one at a time (a connection id,

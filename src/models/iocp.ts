@@ -13,11 +13,12 @@ import { NetError } from "../runtime/errors.ts";
 import { ListenerCore, SocketCore, type SocketCoreOptions } from "../core/socket_core.ts";
 import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
 import type { Addr, DatagramSocket, Transport } from "../runtime/types.ts";
+import { WAIT_TIMEOUT } from "./event_select.ts";
 
 /** WSA_OPERATION_ABORTED: the operation was cancelled (closesocket or CancelIoEx). */
 export const WSA_OPERATION_ABORTED = 995;
-/** WAIT_TIMEOUT: `getQueuedCompletionStatus` timed out. */
-export const WAIT_TIMEOUT = 258;
+/** WAIT_TIMEOUT (258): `getQueuedCompletionStatus` timed out, the same code as WSAEventSelect's wait. */
+export { WAIT_TIMEOUT } from "./event_select.ts";
 /** ERROR_ABANDONED_WAIT_0: the completion port was closed while waiting. */
 export const ERROR_ABANDONED_WAIT_0 = 735;
 
