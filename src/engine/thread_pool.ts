@@ -30,6 +30,7 @@
 
 import { availableParallelism } from "../runtime/detect.ts";
 import { startThread, type ThreadHandle } from "./thread_adapter.ts";
+import { Ring } from "../_internal/ring.ts";
 
 /**
  * The key of a task: tasks with the same key run in order, one at a time (a connection id,
@@ -415,48 +416,6 @@ interface Job {
 const QUEUED = 0;
 const IN_FLIGHT = 1;
 const SETTLED = 2;
-
-/** A FIFO ring buffer: O(1) push and shift, growing by doubling. */
-class Ring<T> {
-  #items: (T | undefined)[] = new Array(16);
-  #head = 0;
-  #length = 0;
-
-  get length(): number {
-    return this.#length;
-  }
-
-  push(item: T): void {
-    if (this.#length === this.#items.length) this.#grow();
-    this.#items[(this.#head + this.#length) & (this.#items.length - 1)] = item;
-    this.#length++;
-  }
-
-  peek(): T | undefined {
-    return this.#length === 0 ? undefined : this.#items[this.#head];
-  }
-
-  shift(): T | undefined {
-    if (this.#length === 0) return undefined;
-    const item = this.#items[this.#head];
-    this.#items[this.#head] = undefined;
-    this.#head = (this.#head + 1) & (this.#items.length - 1);
-    this.#length--;
-    if (this.#length === 0 && this.#items.length > 1024) {
-      this.#items = new Array(16);
-      this.#head = 0;
-    }
-    return item;
-  }
-
-  #grow(): void {
-    const old = this.#items;
-    const items = new Array<T | undefined>(old.length * 2);
-    for (let i = 0; i < this.#length; i++) items[i] = old[(this.#head + i) & (old.length - 1)];
-    this.#items = items;
-    this.#head = 0;
-  }
-}
 
 const STARTING = 0;
 const READY = 1;

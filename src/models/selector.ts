@@ -21,6 +21,7 @@ import {
   readyBits,
 } from "./_wait.ts";
 import { POLLNVAL, type Selectable } from "./readiness.ts";
+import { Ring } from "../_internal/ring.ts";
 
 /**
  * How a {@linkcode Selector} reports a socket.
@@ -124,44 +125,6 @@ class Registration<T, D> {
 }
 
 function noop(): void {}
-
-/** A growable ring buffer: O(1) push and shift without moving elements. */
-class Ring<T> {
-  #buf: (T | undefined)[] = new Array(16);
-  #head = 0;
-  #size = 0;
-
-  get size(): number {
-    return this.#size;
-  }
-
-  push(x: T): void {
-    if (this.#size === this.#buf.length) {
-      const old = this.#buf;
-      const grown: (T | undefined)[] = new Array(old.length * 2);
-      for (let i = 0; i < this.#size; i++) grown[i] = old[(this.#head + i) & (old.length - 1)];
-      this.#buf = grown;
-      this.#head = 0;
-    }
-    this.#buf[(this.#head + this.#size) & (this.#buf.length - 1)] = x;
-    this.#size++;
-  }
-
-  shift(): T | undefined {
-    if (this.#size === 0) return undefined;
-    const x = this.#buf[this.#head];
-    this.#buf[this.#head] = undefined;
-    this.#head = (this.#head + 1) & (this.#buf.length - 1);
-    this.#size--;
-    return x;
-  }
-
-  clear(): void {
-    this.#buf = new Array(16);
-    this.#head = 0;
-    this.#size = 0;
-  }
-}
 
 interface Waiter<T extends Selectable, D> {
   max: number;
@@ -327,7 +290,7 @@ export class Selector<T extends Selectable = Selectable, D = unknown> implements
     }
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(cancelled("Selector wait", signal));
-    if (this.#ready.size > 0) {
+    if (this.#ready.length > 0) {
       const events = this.#collect(max);
       if (events.length > 0) return Promise.resolve(events);
     }
@@ -423,7 +386,7 @@ export class Selector<T extends Selectable = Selectable, D = unknown> implements
   }
 
   #wake(): void {
-    while (this.#waiters.length > 0 && this.#ready.size > 0) {
+    while (this.#waiters.length > 0 && this.#ready.length > 0) {
       const waiter = this.#waiters[0];
       const events = this.#collect(waiter.max);
       if (events.length === 0) return;
@@ -440,7 +403,7 @@ export class Selector<T extends Selectable = Selectable, D = unknown> implements
   #collect(max: number): SelectorEvent<T, D>[] {
     const out: SelectorEvent<T, D>[] = [];
     const ready = this.#ready;
-    for (let n = ready.size; n > 0 && out.length < max; n--) {
+    for (let n = ready.length; n > 0 && out.length < max; n--) {
       const reg = ready.shift()!;
       if (!reg.active) {
         reg.queued = false;
