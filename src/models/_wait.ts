@@ -11,15 +11,17 @@ import { POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLRDNORM, POLLWRNORM, ty
 
 /** The bits reported whatever the interest. */
 export const ALWAYS = POLLERR | POLLHUP | POLLNVAL;
+/** The bits a Selector registration may ask for. */
 export const INTEREST_BITS = POLLIN | POLLOUT | POLLERR | POLLHUP;
 /** The largest delay a timer can take on every runtime. */
-export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
-export function isWatchable(x: unknown): x is Watchable {
+function isWatchable(x: unknown): x is Watchable {
   return typeof x === "object" && x !== null &&
     typeof (x as Watchable).watch === "function" && typeof (x as Watchable).readiness === "function";
 }
 
+/** The core of a socket, listener or core; throws a TypeError for anything else. */
 export function coreOf(s: Selectable): Watchable {
   // Sockets and listeners (the usual case) first, then bare cores.
   const core = (s as { core?: unknown } | null)?.core;
@@ -61,6 +63,7 @@ export function readyBits(w: Watchable, want: number): number {
     (r.hup ? POLLHUP : 0)) & (want | ALWAYS);
 }
 
+/** The error of a wait on a socket that was closed: WSAENOTSOCK's EINVAL. */
 export function notASocket(op: string, core: Watchable): NetError {
   return new NetError(
     "EINVAL",
@@ -69,6 +72,7 @@ export function notASocket(op: string, core: Watchable): NetError {
   );
 }
 
+/** The error of a wait that `signal` aborted. */
 export function cancelled(op: string, signal: AbortSignal | undefined): NetError {
   return new NetError("ECANCELED", `The ${op} was cancelled`, { syscall: op, cause: signal?.reason });
 }
@@ -93,11 +97,11 @@ export function checkTimeout(
   return timeoutMs;
 }
 
-export const host = globalThis as {
+const host = globalThis as {
   setImmediate?: (fn: () => void) => unknown;
   clearImmediate?: (handle: unknown) => void;
 };
-export const immediate = typeof host.setImmediate === "function" && typeof host.clearImmediate === "function";
+const immediate = typeof host.setImmediate === "function" && typeof host.clearImmediate === "function";
 
 /** A handle of {@linkcode defer}. */
 export type Deferred = unknown;
@@ -111,6 +115,7 @@ export function defer(fn: () => void): Deferred {
   return immediate ? host.setImmediate!(fn) : setTimeout(fn, 0);
 }
 
+/** Cancels what {@linkcode defer} scheduled, if it has not run. */
 export function cancelDeferred(d: Deferred): void {
   if (immediate) host.clearImmediate!(d);
   else clearTimeout(d as ReturnType<typeof setTimeout>);
