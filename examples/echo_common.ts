@@ -1,23 +1,25 @@
 /**
  * What every echo and chat example shares: its command line (`--host`, `--port`,
  * `--framing raw|lp4|varint|lines`, `--transport`), the `listening on HOST:PORT` line, and
- * graceful shutdown on SIGINT and SIGTERM. The servers themselves are in src/apps/.
+ * graceful shutdown on SIGINT and SIGTERM. The servers are the apps of src/apps/ on the hosts of src/hosts/.
  */
 import { parseArgs } from "node:util";
 import process from "node:process";
 import { formatHostPort } from "../src/runtime/errors.ts";
 import { availableTransports, detectRuntime, loadTransport } from "../src/runtime/detect.ts";
 import type { TransportName } from "../src/runtime/types.ts";
-import { ECHO_FRAMINGS, type EchoFraming, type EchoServer, type EchoServerOptions } from "../src/apps/echo_framing.ts";
+import { ECHO_FRAMINGS, type EchoFraming, type EchoServer, type EchoServerOptions } from "../src/apps/echo.ts";
 import { isMainModule } from "../src/platform/process.ts";
 
 export {
+  echoCodec,
   type EchoFraming,
   type EchoServer,
   type EchoServerOptions,
   lp4,
   MAX_ECHO_FRAME,
-} from "../src/apps/echo_framing.ts";
+  startEcho as startModelEcho,
+} from "../src/apps/echo.ts";
 
 /** Whether the module at `moduleUrl` is the program being run. */
 export const isMain: (moduleUrl: string) => boolean = isMainModule;

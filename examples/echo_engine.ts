@@ -1,5 +1,7 @@
 /**
- * The engine echo: `serve()` with an echo handler (`startEngineEcho` in src/apps/echo_engine.ts).
+ * The engine echo: `serve()` from sockmodels/engine with a handler that sends every frame back,
+ * on the event loop or, with `--threads N`, in a pool of threads that run
+ * examples/echo_thread_handler.ts.
  *
  *   deno run -A examples/echo_engine.ts --port 9000 --framing lp4 --workers 4 [--threads 2]
  *
@@ -7,11 +9,34 @@
  */
 import { parseArgs } from "node:util";
 import process from "node:process";
-import { startEngineEcho } from "../src/apps/echo_engine.ts";
-import { isMain, runEchoCli } from "./echo_common.ts";
+import { moduleUrl, serve } from "../src/engine/mod.ts";
+import { rawChunks } from "../src/framing/mod.ts";
+import { echoCodec, type EchoServer, type EchoServerOptions, isMain, runEchoCli } from "./echo_common.ts";
+
+/** Options of the engine echo. */
+export interface EngineEchoOptions extends EchoServerOptions {
+  /** Concurrent handlers (the engine's `workers`). */
+  workers?: number;
+  /** Echo every frame in a pool of this many threads instead of on the event loop. */
+  threads?: number;
+}
 
 /** Starts the engine echo; the name every echo example exports. */
-export const startEcho: typeof startEngineEcho = startEngineEcho;
+export async function startEcho(options: EngineEchoOptions = {}): Promise<EchoServer> {
+  return await serve({
+    transport: options.transport,
+    host: options.hostname ?? "127.0.0.1",
+    port: options.port ?? 0,
+    framer: echoCodec(options.framing) ?? rawChunks(),
+    workers: options.workers,
+    threads: options.threads
+      ? { module: moduleUrl("./echo_thread_handler.ts", import.meta.url), size: options.threads }
+      : undefined,
+    onMessage(conn, frame) {
+      conn.send(frame);
+    },
+  });
+}
 
 if (isMain(import.meta.url)) {
   // --workers and --threads are this example's own flags; the rest is the shared echo command line.

@@ -6,13 +6,13 @@
  *   node npm/esm/examples/raw_echo.js --port 0
  *
  * It prints `listening on HOST:PORT` once it is ready, and shuts down on SIGINT or SIGTERM.
- * The server itself is `startAdapterEcho` (src/apps/echo_adapter.ts), the models' baseline.
+ * The server itself is the echo on the bare adapter host (src/hosts/adapter.ts), the models' baseline.
  */
 import { parseArgs } from "node:util";
 import process from "node:process";
 import { availableTransports, detectRuntime, loadTransport } from "../src/runtime/detect.ts";
 import type { TransportName } from "../src/runtime/types.ts";
-import { startAdapterEcho } from "../src/apps/echo_adapter.ts";
+import { startEcho } from "../src/apps/echo.ts";
 import { formatHostPort } from "../src/runtime/errors.ts";
 
 const USAGE = `usage: raw_echo [--host 127.0.0.1] [--port 9000] [--transport ${availableTransports().join("|")}]`;
@@ -47,7 +47,9 @@ if (!availableTransports().includes(name) || name === "memory") {
 }
 
 const transport = await loadTransport(name);
-const server = await startAdapterEcho({ transport, hostname: values.host, port }).catch((error) => fail(error.message));
+const server = await startEcho("adapter", { transport, hostname: values.host, port }).catch((error) =>
+  fail(error.message)
+);
 console.log(`listening on ${formatHostPort(server.addr.hostname, server.addr.port)}`);
 
 let stopping = false;

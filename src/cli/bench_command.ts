@@ -4,7 +4,7 @@
  * @module
  */
 
-import { ECHO_MODELS, ECHO_SERVERS, type EchoServerName } from "../apps/echo_models.ts";
+import { HOST_MODELS, type HostModel, MODELS } from "../hosts/mod.ts";
 import type { RuntimeName } from "../runtime/detect.ts";
 import { absolutePath, writeTextFile } from "../platform/process.ts";
 import {
@@ -35,7 +35,7 @@ const OPTIONS: Record<string, OptionDefinition> = {
     default: "deno,bun,node",
     help: "the runtimes that run the servers",
   },
-  models: { type: "string", value: "M,M", default: ECHO_MODELS.join(","), help: "the models" },
+  models: { type: "string", value: "M,M", default: MODELS.join(","), help: "the models" },
   baseline: { type: "boolean", help: "also run the bare adapter echo, and give each model's CPU as a ratio to it" },
   rounds: {
     type: "string",
@@ -101,10 +101,8 @@ export async function runBench(args: string[], io: CliIo): Promise<number> {
   const seconds = numberValue(values.seconds as string, "Seconds", command, { min: 0.1, max: 3600 });
   const warmupMs = numberValue(values.warmup as string, "Warm-up", command, { min: 0, max: 600 }) * 1000;
   const runtimes = choiceListValue(values.runtime as string, RUNTIMES, "Runtime", command);
-  const chosen = choiceListValue(values.models as string, ECHO_SERVERS, "Model", command) as EchoServerName[];
-  const models: EchoServerName[] = values.baseline === true && !chosen.includes("adapter")
-    ? ["adapter", ...chosen]
-    : chosen;
+  const chosen = choiceListValue(values.models as string, HOST_MODELS, "Model", command) as HostModel[];
+  const models: HostModel[] = values.baseline === true && !chosen.includes("adapter") ? ["adapter", ...chosen] : chosen;
   const rounds = numberValue(values.rounds as string, "Rounds", command, { min: 1, max: 100, integer: true });
   const framing = choiceValue(values.framing as string, ["raw", "lp4"] as const, "Framing", command);
   const out = values.out as string;

@@ -5,8 +5,9 @@
  * @module
  */
 
-import { CHAT_FRAMINGS, chatCodec, type ChatFraming } from "../apps/chat_server.ts";
-import { ECHO_FRAMINGS, echoCodec, type EchoFraming, framedBytes } from "../apps/echo_framing.ts";
+import { CHAT_FRAMINGS, chatCodec, type ChatFraming } from "../apps/chat/chat_server.ts";
+import { ECHO_FRAMINGS, echoCodec, type EchoFraming } from "../apps/echo.ts";
+import { encodeFrames } from "../framing/write_frame.ts";
 import { delimited } from "../framing/mod.ts";
 import type { FrameCodec } from "../framing/types.ts";
 import { formatHostPort } from "../runtime/errors.ts";
@@ -115,7 +116,7 @@ async function connect(
     },
     send(line) {
       if (stream.closed) return;
-      const wire = codec ? framedBytes(codec, [encoder.encode(line)]) : encoder.encode(line + "\n");
+      const wire = codec ? encodeFrames(codec, [encoder.encode(line)]) : encoder.encode(line + "\n");
       bytesOut += wire.byteLength;
       stream.write(wire);
     },

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { EchoServerName } from "../apps/echo_models.ts";
+import type { HostModel } from "../hosts/mod.ts";
 import type { RuntimeName } from "../runtime/detect.ts";
 import { startProcess } from "../platform/process.ts";
 import { cliCommandLine } from "./cli_location.ts";
@@ -33,7 +33,7 @@ export interface ModelsBenchOptions {
   /** The connection counts. */
   connections: number[];
   /** The models; `"adapter"` is the bare adapter echo, the baseline. */
-  models: EchoServerName[];
+  models: HostModel[];
   /** How long each cell is measured, in seconds. */
   seconds: number;
   /** How long each cell runs before it is measured, in milliseconds. */
@@ -64,7 +64,7 @@ export interface ModelsBenchRow {
   /** The runtime of the server. */
   runtime: RuntimeName;
   /** The model, or `"adapter"`. */
-  model: EchoServerName;
+  model: HostModel;
   /** The round this row was measured in, from 1; in {@linkcode medianRows}' rows, how many rounds. */
   round: number;
   /** Open connections. */
@@ -88,7 +88,7 @@ export interface ModelsBenchRow {
 const LISTENING = /listening on .*:(\d+)/;
 
 /** Starts a server and resolves with its port once it prints `listening on HOST:PORT`. */
-function startServer(runtime: RuntimeName, model: EchoServerName, framing: string) {
+function startServer(runtime: RuntimeName, model: HostModel, framing: string) {
   const { command, args } = cliCommandLine(runtime, [
     "serve",
     "echo",

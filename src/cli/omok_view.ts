@@ -5,7 +5,7 @@
  * @module
  */
 
-import { OMOK_SIZE } from "../apps/omok_board.ts";
+import { OMOK_SIZE } from "../apps/omok/omok_board.ts";
 
 const COLUMNS = "abcdefghijklmno";
 

@@ -5,11 +5,10 @@
  * @module
  */
 
-import { CHAT_FRAMINGS, type ChatFraming, startChatServer } from "../apps/chat_server.ts";
-import { ECHO_FRAMINGS, echoCodec, type EchoFraming } from "../apps/echo_framing.ts";
-import { ECHO_SERVERS, type EchoServerName, startModelEcho } from "../apps/echo_models.ts";
-import { HOST_MODELS, type HostModel } from "../apps/host_models.ts";
-import { startOmokServer } from "../apps/omok_server.ts";
+import { CHAT_FRAMINGS, type ChatFraming, startChatServer } from "../apps/chat/chat_server.ts";
+import { ECHO_FRAMINGS, echoCodec, type EchoFraming, startEcho } from "../apps/echo.ts";
+import { HOST_MODELS, type HostModel } from "../hosts/mod.ts";
+import { startOmokServer } from "../apps/omok/omok_server.ts";
 import type { AppLogEvent } from "../apps/app_log.ts";
 import { formatHostPort } from "../runtime/errors.ts";
 import { defaultTransport } from "../runtime/detect.ts";
@@ -59,7 +58,12 @@ function descriptorReserve(limit: number): number {
 const WARNING_INTERVAL_MS = 10_000;
 
 const CHAT_OPTIONS: Record<string, OptionDefinition> = {
-  model: { type: "string", value: HOST_MODELS.join("|"), default: "engine", help: "the I/O model" },
+  model: {
+    type: "string",
+    value: HOST_MODELS.join("|"),
+    default: "engine",
+    help: "the I/O model (adapter: the bare runtime adapter)",
+  },
   framing: { type: "string", value: CHAT_FRAMINGS.join("|"), default: "lines", help: "how messages are delimited" },
   "high-water-mark": {
     type: "string",
@@ -74,7 +78,7 @@ const CHAT_OPTIONS: Record<string, OptionDefinition> = {
 const ECHO_OPTIONS: Record<string, OptionDefinition> = {
   model: {
     type: "string",
-    value: ECHO_SERVERS.join("|"),
+    value: HOST_MODELS.join("|"),
     default: "engine",
     help: "the I/O model (adapter: the bare runtime adapter, the models' baseline)",
   },
@@ -84,7 +88,12 @@ const ECHO_OPTIONS: Record<string, OptionDefinition> = {
 };
 
 const OMOK_OPTIONS: Record<string, OptionDefinition> = {
-  model: { type: "string", value: HOST_MODELS.join("|"), default: "engine", help: "the I/O model" },
+  model: {
+    type: "string",
+    value: HOST_MODELS.join("|"),
+    default: "engine",
+    help: "the I/O model (adapter: the bare runtime adapter)",
+  },
   grace: {
     type: "string",
     value: "SECONDS",
@@ -147,8 +156,7 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   const framing = server === "omok"
     ? "lines"
     : choiceValue(values.framing as string, framingChoices as readonly string[], "Framing", command) as EchoFraming;
-  const models: readonly string[] = server === "echo" ? ECHO_SERVERS : HOST_MODELS;
-  const model = choiceValue(values.model as string, models, "Model", command);
+  const model = choiceValue(values.model as string, HOST_MODELS, "Model", command);
   const highWaterMark = server === "chat"
     ? numberValue(values["high-water-mark"] as string, "High water mark", command, {
       min: 1,
@@ -238,7 +246,7 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
         onLog,
       });
     } else if (server === "echo") {
-      running = await startModelEcho(model as EchoServerName, { ...where, framing: framing as EchoFraming });
+      running = await startEcho(model as HostModel, { ...where, framing: framing as EchoFraming });
     } else {
       running = await startOmokServer({ ...where, model: model as HostModel, graceMs, idleTimeoutMs, onLog });
     }

@@ -138,10 +138,10 @@ class CountedStream extends DelegatingStream {
  * ```ts
  * import { lengthPrefixed } from "sockmodels/framing";
  * import { defaultTransport } from "sockmodels/runtime";
- * import { startEngineEcho } from "../apps/echo_engine.ts";
+ * import { startEcho } from "../apps/echo.ts";
  * const codec = lengthPrefixed({ lengthFieldLength: 4 });
  * const counter = new TrafficCounter(await defaultTransport(), codec);
- * const server = await startEngineEcho({ transport: counter.transport, framing: "lp4" });
+ * const server = await startEcho("engine", { transport: counter.transport, framing: "lp4" });
  * setInterval(() => console.log(counter.totals()), 1000);
  * ```
  */

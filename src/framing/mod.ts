@@ -3,12 +3,12 @@
  *
  * Codecs: {@linkcode lengthPrefixed} (Netty's and tokio's parameter set), {@linkcode varint}
  * (LEB128 length prefix), {@linkcode delimited} (lines or any delimiters) and
- * {@linkcode fixedSize}; packed structs with {@linkcode defineStruct}, and the game-server
+ * {@linkcode fixedSize}, and {@linkcode rawChunks} (every read is a message); packed structs with {@linkcode defineStruct}, and the game-server
  * packet header (u16 size, u16 id) with {@linkcode packetHeader}.
  *
  * Every codec has a synchronous, incremental decoder (`push(chunk)` returns the frames it
  * completes; `end()` reports a trailing partial frame) and an encoder (`encode`, or
- * `encodeHeader` plus `trailer` for writes without copies, see {@linkcode writeFrame}).
+ * `encodeHeader` plus `trailer` for writes without copies, see {@linkcode writeFrame}; {@linkcode encodeFrames} joins several).
  * {@linkcode FrameDecoderStream} and {@linkcode FrameEncoderStream} wrap them as Web Streams.
  * Bad input raises a {@linkcode FramingError}: {@linkcode FrameTooLargeError} or
  * {@linkcode MalformedFrameError}.
@@ -67,4 +67,5 @@ export {
   type PacketStruct,
 } from "./packet.ts";
 export { FrameDecoderStream, FrameEncoderStream } from "./streams.ts";
-export { writeFrame } from "./write_frame.ts";
+export { encodeFrames, writeFrame } from "./write_frame.ts";
+export { rawChunks } from "./raw.ts";

@@ -1,5 +1,5 @@
 /**
- * Writing one frame to an adapter stream without joining its parts.
+ * Writing frames: one to a stream without joining its parts, or several joined in one buffer.
  *
  * @module
  */
@@ -41,4 +41,33 @@ export function writeFrame(
   }
   if (trailer.length > 0) ok = sink.write(new Uint8Array(trailer));
   return ok;
+}
+
+/**
+ * The wire form of several frames, joined in one new buffer: each frame's header, payload and
+ * trailer, in order. For a reply that should leave in one send.
+ *
+ * @example
+ * ```ts
+ * import { delimited, encodeFrames } from "sockmodels/framing";
+ * const text = new TextEncoder();
+ * const wire = encodeFrames(delimited(), [text.encode("a"), text.encode("b")]); // "a\nb\n"
+ * ```
+ */
+export function encodeFrames(codec: FrameCodec, frames: readonly Uint8Array[]): Uint8Array {
+  const trailer = codec.trailer;
+  const headers = frames.map((frame) => codec.encodeHeader(frame));
+  let size = 0;
+  for (let i = 0; i < frames.length; i++) size += headers[i].byteLength + frames[i].byteLength + trailer.byteLength;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (let i = 0; i < frames.length; i++) {
+    out.set(headers[i], offset);
+    offset += headers[i].byteLength;
+    out.set(frames[i], offset);
+    offset += frames[i].byteLength;
+    out.set(trailer, offset);
+    offset += trailer.byteLength;
+  }
+  return out;
 }

@@ -6,7 +6,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { HOST_MODELS } from "../../src/apps/host_models.ts";
+import { HOST_MODELS } from "../../src/hosts/mod.ts";
 import { sleep, within } from "../helpers/net.ts";
 import { LineClient, spawnCli, waitFor } from "../cli/_helpers.ts";
 

@@ -5,9 +5,9 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChatServer, type ChatServerOptions, startChatServer } from "../../src/apps/chat_server.ts";
-import { MAX_CHAT_MESSAGE } from "../../src/apps/chat_hub.ts";
-import { HOST_MODELS } from "../../src/apps/host_models.ts";
+import { type ChatServer, type ChatServerOptions, startChatServer } from "../../src/apps/chat/chat_server.ts";
+import { MAX_CHAT_MESSAGE } from "../../src/apps/chat/chat_hub.ts";
+import { HOST_MODELS } from "../../src/hosts/mod.ts";
 import { defaultTransport } from "../../src/runtime/detect.ts";
 import type { Stream } from "../../src/runtime/types.ts";
 import { sleep, within } from "../helpers/net.ts";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ECHO_MODELS } from "../../src/apps/echo_models.ts";
+import { MODELS as ECHO_MODELS } from "../../src/hosts/mod.ts";
 import { medianRows, type ModelsBenchRow } from "../../src/cli/models_bench.ts";
 import { runCli } from "../../src/cli/run_cli.ts";
 import { barChartsSvg, escapeXml, niceCeiling } from "../../src/cli/svg_chart.ts";

@@ -5,8 +5,8 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChatServerOptions, startChatServer } from "../../src/apps/chat_server.ts";
-import { HOST_MODELS } from "../../src/apps/host_models.ts";
+import { type ChatServerOptions, startChatServer } from "../../src/apps/chat/chat_server.ts";
+import { HOST_MODELS } from "../../src/hosts/mod.ts";
 import { within } from "../helpers/net.ts";
 import { LineClient, waitFor } from "./_helpers.ts";
 

@@ -5,8 +5,9 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { echoCodec, type EchoFraming, framedBytes } from "../../src/apps/echo_framing.ts";
-import { ECHO_MODELS, startModelEcho } from "../../src/apps/echo_models.ts";
+import { echoCodec, type EchoFraming, startEcho as startModelEcho } from "../../src/apps/echo.ts";
+import { encodeFrames as framedBytes } from "../../src/framing/write_frame.ts";
+import { HOST_MODELS as ECHO_MODELS } from "../../src/hosts/mod.ts";
 import { defaultTransport } from "../../src/runtime/detect.ts";
 import { concat, observe, randomBytes, sleep, within } from "../helpers/net.ts";
 

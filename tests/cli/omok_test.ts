@@ -6,8 +6,8 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { formatPoint, OmokBoard, parsePoint, type Stone } from "../../src/apps/omok_board.ts";
-import { startOmokServer } from "../../src/apps/omok_server.ts";
+import { formatPoint, OmokBoard, parsePoint, type Stone } from "../../src/apps/omok/omok_board.ts";
+import { startOmokServer } from "../../src/apps/omok/omok_server.ts";
 import { OmokView } from "../../src/cli/omok_view.ts";
 import { runCli } from "../../src/cli/run_cli.ts";
 import { within } from "../helpers/net.ts";

@@ -18,7 +18,9 @@ import { NonBlockingListener, NonBlockingSocket, WOULD_BLOCK } from "../../src/m
 import { defaultTransport } from "../../src/runtime/detect.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
 import type { Stream, Transport } from "../../src/runtime/types.ts";
-import { startEcho } from "../../examples/echo_async_select.ts";
+import { type EchoServerOptions, startEcho as startModelEcho } from "../../src/apps/echo.ts";
+
+const startEcho = (options: EchoServerOptions) => startModelEcho("async-select", options);
 import { concat, observe, randomBytes, sleep, within } from "../helpers/net.ts";
 
 async function waitFor(condition: () => boolean, what: string, ms = 5000): Promise<void> {

@@ -1,8 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startChat as blockingChat } from "../../examples/chat_blocking.ts";
-import { startChat as iocpChat } from "../../examples/chat_iocp.ts";
-import { startChat as eventSelectChat } from "../../examples/chat_event_select.ts";
+import type { EchoServerOptions } from "../../src/apps/echo.ts";
+import { startBroadcastChat } from "../../src/apps/chat/broadcast_chat.ts";
+
+const blockingChat = (options: EchoServerOptions) => startBroadcastChat("blocking", options);
+const iocpChat = (options: EchoServerOptions) => startBroadcastChat("iocp", options);
+const eventSelectChat = (options: EchoServerOptions) => startBroadcastChat("event-select", options);
 import { defaultTransport } from "../../src/runtime/detect.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
 import type { Transport } from "../../src/runtime/types.ts";

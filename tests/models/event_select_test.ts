@@ -26,8 +26,11 @@ import { NonBlockingListener, NonBlockingSocket, WOULD_BLOCK } from "../../src/m
 import { defaultTransport } from "../../src/runtime/detect.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
 import type { Stream, Transport } from "../../src/runtime/types.ts";
-import { startEcho } from "../../examples/echo_event_select.ts";
-import { startChat } from "../../examples/chat_event_select.ts";
+import { type EchoServerOptions, startEcho as startModelEcho } from "../../src/apps/echo.ts";
+import { startBroadcastChat } from "../../src/apps/chat/broadcast_chat.ts";
+
+const startEcho = (options: EchoServerOptions) => startModelEcho("event-select", options);
+const startChat = (options: EchoServerOptions) => startBroadcastChat("event-select", options);
 import { concat, observe, randomBytes, sleep, within } from "../helpers/net.ts";
 
 async function waitFor(condition: () => boolean, what: string, ms = 5000): Promise<void> {

@@ -21,10 +21,11 @@ import {
 import { defaultTransport } from "../../src/runtime/detect.ts";
 import { createMemoryTransport, type MemoryStream } from "../../src/runtime/memory.ts";
 import type { Stream, Transport } from "../../src/runtime/types.ts";
-import type { EchoFraming, EchoServer, EchoServerOptions } from "../../examples/echo_common.ts";
-import { startEcho as startSelectEcho } from "../../examples/echo_select.ts";
-import { startEcho as startPollEcho } from "../../examples/echo_poll.ts";
-import { startEcho as startSelectorEcho } from "../../examples/echo_selector.ts";
+import { type EchoFraming, type EchoServer, type EchoServerOptions, startEcho } from "../../src/apps/echo.ts";
+
+const startSelectEcho = (options: EchoServerOptions) => startEcho("select", options);
+const startPollEcho = (options: EchoServerOptions) => startEcho("poll", options);
+const startSelectorEcho = (options: EchoServerOptions) => startEcho("selector", options);
 import { concat, observe, randomBytes, sleep, within } from "../helpers/net.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);

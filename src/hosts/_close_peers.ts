@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Peer } from "./peer_host.ts";
+import type { Peer } from "./types.ts";
 
 /**
  * How long a host that is shutting down lets its clients take what is queued for them.
@@ -22,7 +22,7 @@ export const PEER_CLOSE_GRACE_MS = 2000;
  *
  * @example
  * ```ts
- * import type { Peer } from "./peer_host.ts";
+ * import type { Peer } from "./types.ts";
  * declare const peers: Map<number, Peer>; // the host's open clients, by id
  * await closePeers(() => [...peers.values()], PEER_CLOSE_GRACE_MS);
  * ```

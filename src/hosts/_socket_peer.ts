@@ -1,18 +1,24 @@
 /**
- * The peer of the hosts built on non-blocking sockets (select, WSAEventSelect,
- * WSAAsyncSelect): its decoder, its queue of unsent bytes, and its closing rules. The host's
- * loop tells it when bytes arrived and when the socket is writable; the peer runs the
- * application.
+ * The peer of the hosts built on sockets of the models (every host but the engine's and the
+ * bare adapter's): its decoder, its queue of unsent bytes, its read hold, and its closing
+ * rules. The host's loop tells it when bytes arrived and when the socket is writable; the
+ * peer runs the application.
  *
  * @module
  */
 
+import { ByteQueue } from "../_internal/byte_queue.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
+import { writeFrame } from "../framing/write_frame.ts";
 import type { WouldBlock } from "../models/nonblocking.ts";
 import type { Addr } from "../runtime/types.ts";
-import { framedParts } from "./echo_framing.ts";
-import type { Peer, PeerApp } from "./peer_host.ts";
-import { SendQueue } from "./send_queue.ts";
+import type { Peer, PeerApp } from "./types.ts";
+
+/**
+ * The default of `PeerHostOptions.highWaterMark`: a client with more than this waiting to be
+ * sent to it is not read until its queue has drained.
+ */
+export const DEFAULT_HIGH_WATER_MARK: number = 1024 * 1024;
 
 /**
  * What a {@linkcode SocketPeer} needs from its host's socket.
@@ -52,14 +58,14 @@ let lastPeerId = 0;
  * ```ts
  * import type { FrameCodec } from "sockmodels/framing";
  * import type { NonBlockingSocket } from "sockmodels/nonblocking";
- * import type { PeerApp } from "./peer_host.ts";
- * import { SocketPeer, type SocketPeerIo } from "./socket_peer.ts";
+ * import type { PeerApp } from "./types.ts";
+ * import { SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
  * declare const sock: NonBlockingSocket;
  * declare const codec: FrameCodec;
  * declare const app: PeerApp;
  * declare const io: SocketPeerIo;
  * declare const bytes: Uint8Array;
- * const peer = new SocketPeer(sock.remoteAddr, codec, app, io);
+ * const peer = new SocketPeer(sock.remoteAddr, codec, app, io, 1024 * 1024);
  * app.onOpen?.(peer);
  * peer.receive(bytes); // on FD_READ: frames go to app.onFrame
  * peer.flush(); // on FD_WRITE
@@ -73,20 +79,34 @@ export class SocketPeer implements Peer {
   /** The application's state. */
   data: unknown = undefined;
   /** The bytes the socket could not take yet. */
-  readonly out: SendQueue = new SendQueue();
+  readonly out: ByteQueue = new ByteQueue();
   readonly #codec: FrameCodec;
   readonly #decoder: FrameDecoder;
   readonly #app: PeerApp;
   readonly #io: SocketPeerIo;
+  readonly #highWaterMark: number;
   #closing = false;
   #finished = false;
+  #pausedByApp = false;
+  #heldForOutput = false;
 
-  constructor(remoteAddr: Addr | undefined, codec: FrameCodec, app: PeerApp, io: SocketPeerIo) {
+  /**
+   * @param highWaterMark Unsent bytes above which the peer holds reading until its queue is
+   * empty again (Infinity: never).
+   */
+  constructor(
+    remoteAddr: Addr | undefined,
+    codec: FrameCodec,
+    app: PeerApp,
+    io: SocketPeerIo,
+    highWaterMark: number,
+  ) {
     this.remoteAddr = remoteAddr;
     this.#codec = codec;
     this.#decoder = codec.decoder();
     this.#app = app;
     this.#io = io;
+    this.#highWaterMark = highWaterMark;
   }
 
   /** True once closing was asked for or the client went away. */
@@ -107,8 +127,12 @@ export class SocketPeer implements Peer {
   /** Queues one frame and sends what the socket takes now. */
   send(frame: Uint8Array): void {
     if (this.#closing) return;
-    for (const part of framedParts(this.#codec, frame)) this.out.push(part);
+    writeFrame(this.out, this.#codec, frame);
     this.flush();
+    if (!this.#heldForOutput && !this.#finished && this.unsentBytes > this.#highWaterMark) {
+      this.#heldForOutput = true;
+      this.#io.holdReading(true);
+    }
   }
 
   /** Sends what is queued, as far as the socket takes it; a closing peer finishes once empty. */
@@ -121,7 +145,12 @@ export class SocketPeer implements Peer {
       this.fail(error as Error);
       return;
     }
-    if (empty && this.#closing) this.#finish(false);
+    if (!empty) return;
+    if (this.#closing) this.#finish(false);
+    else if (this.#heldForOutput && this.#io.socketQueued() <= this.#highWaterMark) {
+      this.#heldForOutput = false;
+      if (!this.#pausedByApp) this.#io.holdReading(false);
+    }
   }
 
   /** Stops reading; closes once what is queued has gone out. */
@@ -140,12 +169,14 @@ export class SocketPeer implements Peer {
 
   /** Stops reading the client's socket; what was read is still delivered. */
   pause(): void {
+    this.#pausedByApp = true;
     this.#io.holdReading(true);
   }
 
   /** Reads the client's socket again. */
   resume(): void {
-    this.#io.holdReading(false);
+    this.#pausedByApp = false;
+    if (!this.#heldForOutput) this.#io.holdReading(false);
   }
 
   /** The socket failed (a reset, a send or recv error): aborts and reports the error. */
@@ -170,6 +201,18 @@ export class SocketPeer implements Peer {
       if (this.#closing) return;
       this.#app.onFrame(this, frame);
     }
+  }
+
+  /** A frame the host cut itself (poll's READ_BODY) goes to the application. */
+  receiveFrame(frame: Uint8Array): void {
+    if (!this.#closing) this.#app.onFrame(this, frame);
+  }
+
+  /** The host found the client's bytes malformed: the application hears why, and the peer closes. */
+  receiveError(error: Error): void {
+    if (this.#closing) return;
+    this.#app.onFrameError?.(this, error);
+    this.close();
   }
 
   /** The client sent FIN: a trailing partial frame is dropped, and the peer closes. */

@@ -1,13 +1,17 @@
 /**
- * What every model's echo server shares: its options, the running server it returns, and the
- * framings it speaks.
+ * The echo: one application, `onFrame: (peer, frame) => peer.send(frame)`, that runs on every
+ * host, and the framings it speaks. `startEcho("poll", { framing: "lp4" })` is what
+ * `sockmodels serve echo --model poll --framing lp4` runs.
  *
  * @module
  */
 
 import { delimited, lengthPrefixed, varint } from "../framing/mod.ts";
-import type { FrameCodec, FrameDecoder } from "../framing/mod.ts";
-import type { Addr, Transport } from "../runtime/types.ts";
+import { rawChunks } from "../framing/raw.ts";
+import type { FrameCodec } from "../framing/types.ts";
+import { type HostModel, startHost } from "../hosts/mod.ts";
+import type { PeerApp, PeerHost } from "../hosts/types.ts";
+import type { Transport } from "../runtime/types.ts";
 
 /**
  * The framings of the echo servers: raw bytes (every chunk read is echoed as it is), frames
@@ -48,25 +52,23 @@ export interface EchoServerOptions {
   port?: number;
   /** The framing. Default raw. */
   framing?: EchoFraming;
+  /** The select host's FD_SETSIZE (see `SelectHostOptions.setSize`); other models ignore it. */
+  setSize?: number;
+  /** The engine's concurrent handlers (see `EngineHostOptions.workers`); other models ignore it. */
+  workers?: number;
 }
 
 /**
- * A running echo server.
+ * A running echo server: a host running the echo.
  *
  * @example
  * ```ts
- * import { startEngineEcho } from "./echo_engine.ts";
- * const server: EchoServer = await startEngineEcho({ port: 0 });
+ * const server: EchoServer = await startEcho("engine", { port: 0 });
  * console.log(server.addr.port);
  * await server.close();
  * ```
  */
-export interface EchoServer {
-  /** The bound address. */
-  readonly addr: Addr;
-  /** Stops accepting, closes every connection and resolves once all is closed. */
-  close(): Promise<void>;
-}
+export type EchoServer = PeerHost;
 
 /**
  * The largest frame the echo servers accept (the conformance suite sends 8 MiB).
@@ -91,7 +93,8 @@ export function lp4(): FrameCodec {
 }
 
 /**
- * The codec of a framing, or undefined for `raw` (no frames).
+ * The codec of a framing, or undefined for `raw` (no frames; the echo then uses
+ * `rawChunks()`).
  *
  * @example
  * ```ts
@@ -114,73 +117,38 @@ export function echoCodec(framing: EchoFraming | undefined): FrameCodec | undefi
 }
 
 /**
- * The wire form of one echoed frame as parts to send in order: the codec's header, the frame
- * itself, and the trailer where the codec has one (a line's `\n`).
+ * The echo application: every frame goes back to its sender.
  *
  * @example
  * ```ts
- * const parts = framedParts(echoCodec("lines")!, new TextEncoder().encode("hi")); // ["", "hi", "\n"]
+ * import { startHost } from "sockmodels/hosts";
+ * import { lengthPrefixed } from "sockmodels/framing";
+ * const host = await startHost("iocp", { port: 0, codec: lengthPrefixed(), app: ECHO_APP });
+ * await host.close();
  * ```
  */
-export function framedParts(codec: FrameCodec, frame: Uint8Array): Uint8Array[] {
-  return codec.trailer.byteLength === 0
-    ? [codec.encodeHeader(frame), frame]
-    : [codec.encodeHeader(frame), frame, codec.trailer];
-}
-
-/**
- * The wire form of several frames, joined in one new buffer.
- *
- * @example
- * ```ts
- * const text = new TextEncoder();
- * const wire = framedBytes(echoCodec("lines")!, [text.encode("a"), text.encode("b")]); // "a\nb\n"
- * ```
- */
-export function framedBytes(codec: FrameCodec, frames: readonly Uint8Array[]): Uint8Array {
-  const parts = frames.flatMap((frame) => framedParts(codec, frame));
-  let size = 0;
-  for (const part of parts) size += part.byteLength;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
-}
-
-/**
- * A codec without frames: every chunk read is one message, sent back as it is. The engine
- * and the chat servers use it for `raw`.
- *
- * @example
- * ```ts
- * const codec = rawChunkCodec();
- * console.log(codec.decoder().push(new Uint8Array([1, 2])).length); // 1
- * ```
- */
-export function rawChunkCodec(): FrameCodec {
-  return RAW_CHUNKS;
-}
-
-const EMPTY = new Uint8Array(0);
-const RAW_CHUNKS: FrameCodec = {
-  name: "raw",
-  trailer: EMPTY,
-  decoder(): FrameDecoder {
-    return {
-      push: (chunk: Uint8Array) => [chunk],
-      end() {},
-      buffered: 0,
-      error: undefined,
-    };
-  },
-  encode: (payload: Uint8Array) => payload,
-  encodeHeader: () => EMPTY,
-  encodeInto(payload: Uint8Array, target: Uint8Array, offset: number): number {
-    if (target.length - offset < payload.length) return -1;
-    target.set(payload, offset);
-    return payload.length;
-  },
+export const ECHO_APP: PeerApp = {
+  onFrame: (peer, frame) => peer.send(frame),
 };
+
+/**
+ * Starts the echo on a model's host, or on the bare adapter.
+ *
+ * @throws {RangeError} For an unknown model or framing.
+ *
+ * @example
+ * ```ts
+ * const server = await startEcho("poll", { port: 0, framing: "lp4" });
+ * await server.close();
+ * ```
+ */
+export function startEcho(model: HostModel, options: EchoServerOptions = {}): Promise<EchoServer> {
+  let codec: FrameCodec;
+  try {
+    codec = echoCodec(options.framing) ?? rawChunks();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const { framing: _framing, ...hostOptions } = options;
+  return startHost(model, { ...hostOptions, codec, app: ECHO_APP });
+}

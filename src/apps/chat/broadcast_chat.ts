@@ -7,9 +7,10 @@
  * @module
  */
 
-import { echoCodec, type EchoServer, type EchoServerOptions, rawChunkCodec } from "./echo_framing.ts";
-import { type HostModel, startPeerHost } from "./host_models.ts";
-import type { Peer } from "./peer_host.ts";
+import { echoCodec, type EchoServer, type EchoServerOptions } from "../echo.ts";
+import { rawChunks } from "../../framing/raw.ts";
+import { type HostModel, startHost } from "../../hosts/mod.ts";
+import type { Peer } from "../../hosts/types.ts";
 
 /**
  * Bytes queued for one client past which the broadcast chat resets it.
@@ -32,11 +33,13 @@ export const BROADCAST_MAX_UNSENT = 4 * 1024 * 1024;
  */
 export async function startBroadcastChat(model: HostModel, options: EchoServerOptions = {}): Promise<EchoServer> {
   const peers = new Set<Peer>();
-  return await startPeerHost(model, {
+  return await startHost(model, {
     transport: options.transport,
     hostname: options.hostname,
     port: options.port,
-    codec: echoCodec(options.framing) ?? rawChunkCodec(),
+    codec: echoCodec(options.framing) ?? rawChunks(),
+    // Past BROADCAST_MAX_UNSENT the chat resets the client itself.
+    highWaterMark: Infinity,
     app: {
       onOpen: (peer) => void peers.add(peer),
       onFrame(_from, frame) {

@@ -5,11 +5,11 @@
  * @module
  */
 
-import { delimited } from "../framing/mod.ts";
-import type { Addr, Transport } from "../runtime/types.ts";
-import { type HostModel, startPeerHost } from "./host_models.ts";
+import { delimited } from "../../framing/mod.ts";
+import type { Addr, Transport } from "../../runtime/types.ts";
+import { type HostModel, startHost } from "../../hosts/mod.ts";
 import { MAX_OMOK_LINE, OmokTable, type OmokTableOptions } from "./omok_table.ts";
-import type { ClientLimits } from "./peer_host.ts";
+import type { ClientLimits } from "../../hosts/types.ts";
 
 export { MAX_OMOK_LINE };
 
@@ -63,11 +63,13 @@ export interface OmokServer {
  */
 export async function startOmokServer(options: OmokServerOptions = {}): Promise<OmokServer> {
   const table = new OmokTable(options);
-  const host = await startPeerHost(options.model ?? "engine", {
+  const host = await startHost(options.model ?? "engine", {
     transport: options.transport,
     hostname: options.hostname,
     port: options.port,
     codec: delimited({ delimiter: "\n", maxFrameLength: MAX_OMOK_LINE }),
+    // The table decides what a slow client costs.
+    highWaterMark: Infinity,
     app: table,
     maxConnections: options.maxConnections,
     idleTimeoutMs: options.idleTimeoutMs,

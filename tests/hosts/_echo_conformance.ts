@@ -1,5 +1,5 @@
 /**
- * The shared echo conformance suite. Every model's echo example must pass it on every
+ * The shared echo conformance suite. Every host running the echo must pass it on every
  * transport of the runtime (its own, node:net, memory, and memory with 1-byte chunks), with
  * raw bytes and with 4-byte length frames.
  */
@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { availableTransports, loadTransport } from "../../src/runtime/detect.ts";
 import { MemoryTransport } from "../../src/runtime/memory.ts";
 import type { Stream, Transport } from "../../src/runtime/types.ts";
-import type { EchoFraming, EchoServer, EchoServerOptions } from "../../examples/echo_common.ts";
+import type { EchoFraming, EchoServer, EchoServerOptions } from "../../src/apps/echo.ts";
 import { concat, observe, randomBytes, sha256, sleep, within } from "../helpers/net.ts";
 import { setImmediate } from "node:timers";
 

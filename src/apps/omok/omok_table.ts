@@ -28,10 +28,10 @@
  * @module
  */
 
-import type { AppLog } from "./app_log.ts";
+import type { AppLog } from "../app_log.ts";
 import { formatPoint, OMOK_SIZE, OmokBoard, otherStone, parsePoint, type Stone } from "./omok_board.ts";
-import type { Peer, PeerApp } from "./peer_host.ts";
-import { encodeLine } from "./text_lines.ts";
+import type { Peer, PeerApp } from "../../hosts/types.ts";
+import { encodeLine } from "../text_lines.ts";
 
 /**
  * Options of {@linkcode OmokTable}.
@@ -92,9 +92,9 @@ function newToken(): string {
  * @example
  * ```ts
  * import { delimited } from "sockmodels/framing";
- * import { startPeerHost } from "./host_models.ts";
+ * import { startHost } from "sockmodels/hosts";
  * const table = new OmokTable({ graceMs: 10_000 });
- * const host = await startPeerHost("engine", { port: 9001, codec: delimited(), app: table });
+ * const host = await startHost("engine", { port: 9001, codec: delimited(), app: table });
  * ```
  */
 export class OmokTable implements PeerApp {

@@ -10,11 +10,11 @@
 import { AsyncSocket, type AsyncSocketOptions, MessageLoop } from "../models/async_select.ts";
 import { type NonBlockingSocket, WOULD_BLOCK } from "../models/nonblocking.ts";
 import { defaultTransport } from "../runtime/detect.ts";
-import { closePeers } from "./close_peers.ts";
-import type { PeerApp, PeerHost, PeerHostOptions } from "./peer_host.ts";
+import { closePeers } from "./_close_peers.ts";
+import type { PeerApp, PeerHost, PeerHostOptions } from "./types.ts";
 import type { FrameCodec } from "../framing/types.ts";
-import { SocketPeer } from "./socket_peer.ts";
-import { PendingCloses } from "./pending_closes.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
+import { PendingCloses } from "./_pending_closes.ts";
 
 /** The listening socket; it owns the clients. */
 class HostListenSocket extends AsyncSocket {
@@ -23,11 +23,13 @@ class HostListenSocket extends AsyncSocket {
   readonly buf: Uint8Array = new Uint8Array(64 * 1024);
   readonly codec: FrameCodec;
   readonly app: PeerApp;
+  readonly highWaterMark: number;
 
-  constructor(loop: MessageLoop, codec: FrameCodec, app: PeerApp, options: AsyncSocketOptions) {
+  constructor(loop: MessageLoop, codec: FrameCodec, app: PeerApp, highWaterMark: number, options: AsyncSocketOptions) {
     super(loop, options);
     this.codec = codec;
     this.app = app;
+    this.highWaterMark = highWaterMark;
   }
 
   override onAccept(errorCode: number): void {
@@ -61,7 +63,7 @@ class HostClientSocket extends AsyncSocket {
       finish: (_peer, abort) => server.release(this, abort),
       resetSocket: () => (this.socket as NonBlockingSocket | undefined)?.reset(),
       holdReading: (hold) => (this.socket as NonBlockingSocket | undefined)?.core.holdReading(hold),
-    });
+    }, server.highWaterMark);
   }
 
   override onReceive(errorCode: number): void {
@@ -109,7 +111,13 @@ export async function startAsyncSelectHost(options: PeerHostOptions): Promise<Pe
       if (message.target instanceof HostClientSocket) message.target.peer.fail(error as Error);
     },
   });
-  const listenSocket = new HostListenSocket(loop, options.codec, options.app, { transport });
+  const listenSocket = new HostListenSocket(
+    loop,
+    options.codec,
+    options.app,
+    options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
+    { transport },
+  );
   await listenSocket.listen({ hostname: options.hostname ?? "127.0.0.1", port: options.port ?? 0 });
   const running = loop.run();
   let closed = false;

@@ -31,10 +31,10 @@
  * @module
  */
 
-import { FrameTooLargeError, MalformedFrameError } from "../framing/errors.ts";
-import type { AppLog } from "./app_log.ts";
-import type { Peer, PeerApp } from "./peer_host.ts";
-import { encodeLine, escapeControls, quoteInput, utf8Length } from "./text_lines.ts";
+import { FrameTooLargeError, MalformedFrameError } from "../../framing/errors.ts";
+import type { AppLog } from "../app_log.ts";
+import type { Peer, PeerApp } from "../../hosts/types.ts";
+import { encodeLine, escapeControls, quoteInput, utf8Length } from "../text_lines.ts";
 
 /**
  * Options of {@linkcode ChatHub}.
@@ -140,9 +140,9 @@ function formatBytes(n: number): string {
  * @example
  * ```ts
  * import { delimited } from "sockmodels/framing";
- * import { startPeerHost } from "./host_models.ts";
+ * import { startHost } from "sockmodels/hosts";
  * const hub = new ChatHub({ highWaterMark: 1 << 20 });
- * const host = await startPeerHost("engine", { port: 9000, codec: delimited(), app: hub });
+ * const host = await startHost("engine", { port: 9000, codec: delimited(), app: hub });
  * ```
  */
 export class ChatHub implements PeerApp {

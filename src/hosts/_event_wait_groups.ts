@@ -25,7 +25,7 @@ import {
  * @example
  * ```ts
  * import { createEvent } from "sockmodels/event-select";
- * import type { WaitGroupMember } from "./event_wait_groups.ts";
+ * import type { WaitGroupMember } from "./_event_wait_groups.ts";
  * const info: WaitGroupMember = { event: createEvent() };
  * ```
  */
@@ -39,7 +39,7 @@ export interface WaitGroupMember {
  *
  * @example
  * ```ts
- * import type { WaitGroupHandlers, WaitGroupMember } from "./event_wait_groups.ts";
+ * import type { WaitGroupHandlers, WaitGroupMember } from "./_event_wait_groups.ts";
  * interface Info extends WaitGroupMember {
  *   removed: boolean;
  * }
@@ -81,7 +81,7 @@ class WaitGroup<T> {
  * import type { NonBlockingSocket } from "sockmodels/nonblocking";
  * import {
  *   EventWaitGroups, type WaitGroupHandlers, type WaitGroupMember,
- * } from "./event_wait_groups.ts";
+ * } from "./_event_wait_groups.ts";
  * interface Info extends WaitGroupMember {
  *   sock: NonBlockingSocket;
  * }

@@ -1,8 +1,8 @@
 /**
- * A peer host: a server on one of the I/O models that frames what each client sends and
- * hands the frames to an application, which may send frames to any client. The chat and omok
- * servers are applications; each model has its own host (`host_<model>.ts`), and
- * `startPeerHost` in host_models.ts starts one by name.
+ * The contract between a host and an application. A host is a server on one of the I/O
+ * models: it frames what each client sends and hands the frames to an application, which may
+ * send frames to any client. Echo, chat and omok (src/apps) are applications; each model has
+ * one host (src/hosts/<model>.ts), and `startHost` in src/hosts/mod.ts starts one by name.
  *
  * @module
  */
@@ -121,6 +121,13 @@ export interface PeerHostOptions extends ClientLimits {
   port?: number;
   /** How frames are cut from the byte stream and written back. */
   codec: FrameCodec;
+  /**
+   * While more than this many bytes wait to be sent to a client, the host reads nothing more
+   * from it (TCP then slows the client down); reading goes on once its queue has drained. This
+   * keeps a client that sends but does not read from growing the server's memory. Default
+   * 1 MiB; `Infinity` leaves slow clients to the application (chat and omok decide themselves).
+   */
+  highWaterMark?: number;
   /** The application. */
   app: PeerApp;
 }
@@ -131,11 +138,11 @@ export interface PeerHostOptions extends ClientLimits {
  * @example
  * ```ts
  * import type { FrameCodec } from "sockmodels/framing";
- * import { startPeerHost } from "./host_models.ts";
- * import type { PeerApp } from "./peer_host.ts";
+ * import { startHost } from "sockmodels/hosts";
+ * import type { PeerApp } from "sockmodels/hosts";
  * declare const codec: FrameCodec;
  * declare const app: PeerApp;
- * const host: PeerHost = await startPeerHost("select", { port: 0, codec, app });
+ * const host: PeerHost = await startHost("select", { port: 0, codec, app });
  * console.log(host.addr.port);
  * await host.close();
  * ```

@@ -5,12 +5,12 @@
  * @module
  */
 
-import { delimited, lengthPrefixed } from "../framing/mod.ts";
-import type { FrameCodec } from "../framing/types.ts";
-import type { Addr, Transport } from "../runtime/types.ts";
+import { delimited, lengthPrefixed } from "../../framing/mod.ts";
+import type { FrameCodec } from "../../framing/types.ts";
+import type { Addr, Transport } from "../../runtime/types.ts";
 import { ChatHub, type ChatHubOptions, MAX_CHAT_MESSAGE } from "./chat_hub.ts";
-import { type HostModel, startPeerHost } from "./host_models.ts";
-import type { ClientLimits } from "./peer_host.ts";
+import { type HostModel, startHost } from "../../hosts/mod.ts";
+import type { ClientLimits } from "../../hosts/types.ts";
 
 /**
  * The framings of the chat: lines ending in `\n` (what `nc` sends), or frames with a 4-byte
@@ -99,11 +99,13 @@ export function chatCodec(framing: ChatFraming): FrameCodec {
  */
 export async function startChatServer(options: ChatServerOptions = {}): Promise<ChatServer> {
   const hub = new ChatHub(options);
-  const host = await startPeerHost(options.model ?? "engine", {
+  const host = await startHost(options.model ?? "engine", {
     transport: options.transport,
     hostname: options.hostname,
     port: options.port,
     codec: chatCodec(options.framing ?? "lines"),
+    // The hub decides what a slow client costs: it throttles senders and cuts clients that stop reading.
+    highWaterMark: Infinity,
     app: hub,
     maxConnections: options.maxConnections,
     idleTimeoutMs: options.idleTimeoutMs,

@@ -9,31 +9,33 @@
 
 import { type BlockingSocket, listen, serveBlocking } from "../models/blocking.ts";
 import { defaultTransport } from "../runtime/detect.ts";
-import { closePeers } from "./close_peers.ts";
-import { framedBytes, rawChunkCodec } from "./echo_framing.ts";
-import type { PeerHost, PeerHostOptions } from "./peer_host.ts";
-import { SocketPeer } from "./socket_peer.ts";
+import { closePeers } from "./_close_peers.ts";
+import { ByteQueue } from "../_internal/byte_queue.ts";
+import type { PeerHost, PeerHostOptions } from "./types.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
 
 /** The sending task of one client and what waits for it. */
 class Sender {
-  #queue: Uint8Array[] = [];
-  #bytes = 0;
+  readonly #queue = new ByteQueue();
+  #sending = 0;
   #running: Promise<void> | undefined;
   readonly #sock: BlockingSocket;
   readonly #onError: (error: Error) => void;
+  readonly #onDrained: () => void;
 
-  constructor(sock: BlockingSocket, onError: (error: Error) => void) {
+  constructor(sock: BlockingSocket, onError: (error: Error) => void, onDrained: () => void) {
     this.#sock = sock;
     this.#onError = onError;
+    this.#onDrained = onDrained;
   }
 
+  /** Bytes queued or being sent. */
   get bytes(): number {
-    return this.#bytes;
+    return this.#queue.bytes + this.#sending;
   }
 
   push(bytes: Uint8Array): void {
-    this.#queue.push(bytes);
-    this.#bytes += bytes.byteLength;
+    this.#queue.write(bytes);
     this.#running ??= this.#run();
   }
 
@@ -44,20 +46,21 @@ class Sender {
 
   async #run(): Promise<void> {
     try {
-      while (this.#queue.length > 0) {
-        // Everything queued meanwhile goes out in one send (send copies it anyway).
-        const chunk = this.#queue.length === 1 ? this.#queue[0] : framedBytes(rawChunkCodec(), this.#queue);
-        this.#queue = [];
-        this.#bytes -= chunk.byteLength;
+      // Everything queued meanwhile goes out in one send (send copies it anyway).
+      for (let chunk = this.#queue.takeAll(); chunk !== undefined; chunk = this.#queue.takeAll()) {
+        this.#sending = chunk.byteLength;
         await this.#sock.send(chunk);
+        this.#sending = 0;
       }
     } catch (error) {
-      this.#queue.length = 0;
-      this.#bytes = 0;
+      this.#queue.clear();
+      this.#sending = 0;
       this.#onError(error as Error);
+      return;
     } finally {
       this.#running = undefined;
     }
+    this.#onDrained();
   }
 }
 
@@ -73,6 +76,7 @@ class Sender {
  */
 export async function startBlockingHost(options: PeerHostOptions): Promise<PeerHost> {
   const { app, codec } = options;
+  const highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   const transport = options.transport ?? await defaultTransport();
   const listener = await listen({ transport, hostname: options.hostname ?? "127.0.0.1", port: options.port ?? 0 });
   const open = new Set<SocketPeer>();
@@ -106,9 +110,9 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
         sock.reset();
       },
       holdReading: (hold) => sock.core.holdReading(hold),
-    });
+    }, highWaterMark);
     // The peer calls trySend only after this line: the sender exists by then.
-    const sender = new Sender(sock, (error) => peer.fail(error));
+    const sender = new Sender(sock, (error) => peer.fail(error), () => peer.flush());
     open.add(peer);
     app.onOpen?.(peer);
     const buf = new Uint8Array(16 * 1024);

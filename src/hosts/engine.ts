@@ -8,7 +8,23 @@
 import { type Connection, serve } from "../engine/server.ts";
 import { FramingError } from "../framing/errors.ts";
 import type { Addr } from "../runtime/types.ts";
-import type { Peer, PeerHost, PeerHostOptions } from "./peer_host.ts";
+import { DEFAULT_HIGH_WATER_MARK } from "./_socket_peer.ts";
+import type { Peer, PeerHost, PeerHostOptions } from "./types.ts";
+
+/**
+ * Options of the engine host.
+ *
+ * @example
+ * ```ts
+ * import type { EngineHostOptions } from "sockmodels/hosts";
+ * import { lengthPrefixed } from "sockmodels/framing";
+ * const options: EngineHostOptions = { port: 0, codec: lengthPrefixed(), app: { onFrame() {} }, workers: 4 };
+ * ```
+ */
+export interface EngineHostOptions extends PeerHostOptions {
+  /** Frames handled at once across all clients (the engine's `workers`). Default 2 × cores. */
+  workers?: number;
+}
 
 /** How long closing the host lets clients take what is queued for them before resetting them. */
 const CLOSE_GRACE_MS = 2000;
@@ -77,13 +93,15 @@ class EnginePeer implements Peer {
  * await host.close();
  * ```
  */
-export async function startEngineHost(options: PeerHostOptions): Promise<PeerHost> {
+export async function startEngineHost(options: EngineHostOptions): Promise<PeerHost> {
   const { app } = options;
+  const highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   const peers = new Map<number, EnginePeer>();
   const peerOf = (conn: Connection): EnginePeer => {
-    let peer = peers.get(conn.id);
+    let peer = conn.data as EnginePeer | undefined;
     if (!peer) {
       peer = new EnginePeer(conn);
+      conn.data = peer;
       peers.set(conn.id, peer);
     }
     return peer;
@@ -93,8 +111,9 @@ export async function startEngineHost(options: PeerHostOptions): Promise<PeerHos
     host: options.hostname ?? "127.0.0.1",
     port: options.port ?? 0,
     framer: options.codec,
-    // The application decides what a slow client costs; the engine never pauses one.
-    highWaterMark: Number.MAX_SAFE_INTEGER,
+    workers: options.workers,
+    // Infinity: the application decides what a slow client costs, and the engine never pauses one.
+    highWaterMark: highWaterMark === Infinity ? Number.MAX_SAFE_INTEGER : highWaterMark,
     onOpen(conn) {
       app.onOpen?.(peerOf(conn));
     },

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Peer, PeerApp } from "./peer_host.ts";
+import type { Peer, PeerApp } from "./types.ts";
 
 /** How long a closed idle client may take to read its last lines before it is reset. */
 const IDLE_CLOSE_GRACE_MS = 2000;

@@ -22,13 +22,13 @@ import {
   resetEvent,
   type WsaEvent,
 } from "../models/event_select.ts";
-import { EventWaitGroups } from "./event_wait_groups.ts";
+import { EventWaitGroups } from "./_event_wait_groups.ts";
 import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../models/nonblocking.ts";
-import { listenAt } from "./listen_at.ts";
-import { closePeers } from "./close_peers.ts";
-import type { PeerHost, PeerHostOptions } from "./peer_host.ts";
-import { SocketPeer } from "./socket_peer.ts";
-import { PendingCloses } from "./pending_closes.ts";
+import { listenAt } from "./_listen_at.ts";
+import { closePeers } from "./_close_peers.ts";
+import type { PeerHost, PeerHostOptions } from "./types.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
+import { PendingCloses } from "./_pending_closes.ts";
 
 /** The seed's SOCKETINFO: the socket, its event, and the peer it carries. */
 interface SocketInfo {
@@ -49,6 +49,7 @@ interface SocketInfo {
  */
 export async function startEventSelectHost(options: PeerHostOptions): Promise<PeerHost> {
   const { app, codec } = options;
+  const highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   const listenSocket = await NonBlockingListener.listen(listenAt(options));
   const buf = new Uint8Array(64 * 1024);
   const closing = new PendingCloses();
@@ -77,7 +78,7 @@ export async function startEventSelectHost(options: PeerHostOptions): Promise<Pe
         finish: (_peer, abort) => removeSocketInfo(info, abort),
         resetSocket: () => sock.reset(),
         holdReading: (hold) => sock.core.holdReading(hold),
-      }),
+      }, highWaterMark),
     };
     clients.add(info);
     groups.add(info);

@@ -1,0 +1,221 @@
+/**
+ * The host on IOCP (seeds 002 and 003's IOCP servers): a completion port with a pool of
+ * `2 × cores` workers, AcceptEx kept posted (a pipeline of {@linkcode ACCEPT_PIPELINE}), and
+ * per client one WSARecv and at most one WSASend outstanding, each with its own per-IO
+ * context. The rules it follows:
+ *
+ * - The recv buffer belongs to the posted WSARecv until its completion comes back; the next
+ *   recv is posted after the application has seen the bytes (seed 002).
+ * - What the application sends while one completion is handled leaves in one WSASend; what
+ *   it sends while a WSASend is in flight leaves in the next, once that one completes.
+ * - A client with more than `highWaterMark` bytes unsent gets no new WSARecv until its sends
+ *   have drained, so TCP slows it down.
+ * - A client closes gracefully only once its send has completed (closing a socket with a
+ *   send in flight would reset it).
+ * - Shutting down posts one exit packet (PostQueuedCompletionStatus with a null context) per
+ *   worker, as the seeds' servers do (seed 003).
+ *
+ * @module
+ */
+
+import { CompletionPort, type CompletionStatus, OverlappedListener, type OverlappedSocket } from "../models/iocp.ts";
+import { WOULD_BLOCK } from "../models/nonblocking.ts";
+import { availableParallelism } from "../runtime/detect.ts";
+import { listenAt } from "./_listen_at.ts";
+import { closePeers } from "./_close_peers.ts";
+import type { PeerHost, PeerHostOptions } from "./types.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
+import { PendingCloses } from "./_pending_closes.ts";
+
+/** The completion key of a client. */
+interface Client {
+  socket: OverlappedSocket;
+  peer: SocketPeer;
+  /** The buffer of the client's WSARecv; the port owns it while the recv is posted. */
+  buffer: Uint8Array;
+  recvPosted: boolean;
+  /** Reading is held: no new WSARecv. */
+  held: boolean;
+  /** Bytes of the WSASend in flight (0: none). */
+  sending: number;
+  /** A send is to be posted once the current completion has been handled. */
+  flushScheduled: boolean;
+  closeWhenSent: boolean;
+}
+
+/** The per-IO context: which operation completed. */
+interface PerIo {
+  op: "accept" | "recv" | "send";
+}
+
+const EXIT = Symbol("exit packet");
+const LISTENER = Symbol("listener");
+/** AcceptEx calls kept posted on the listener. */
+export const ACCEPT_PIPELINE = 16;
+const RECV_SIZE = 16 * 1024;
+const ACCEPT: PerIo = { op: "accept" };
+const RECV: PerIo = { op: "recv" };
+const SEND: PerIo = { op: "send" };
+
+/**
+ * Starts a host on IOCP.
+ *
+ * @example
+ * ```ts
+ * import { delimited } from "sockmodels/framing";
+ * import { startIocpHost } from "sockmodels/hosts";
+ * const host = await startIocpHost({ port: 0, codec: delimited(), app: { onFrame: (p, f) => p.send(f) } });
+ * await host.close();
+ * ```
+ */
+export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost> {
+  const { app, codec } = options;
+  const highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+  const port = new CompletionPort();
+  const listener = await OverlappedListener.listen(listenAt(options));
+  port.associate(listener, LISTENER);
+  const clients = new Set<Client>();
+  // Clients closed gracefully whose send is still in flight.
+  const draining = new Set<Client>();
+  const closing = new PendingCloses();
+  // Clients whose queued bytes are to be posted as one WSASend.
+  const toFlush: Client[] = [];
+  let accepting = true;
+  for (let i = 0; i < ACCEPT_PIPELINE; i++) port.postAccept(listener, ACCEPT);
+
+  const closeSocket = (c: Client): void => {
+    draining.delete(c);
+    closing.close(c.socket);
+  };
+
+  const postRecv = (c: Client): void => {
+    if (c.recvPosted || c.held || c.peer.closing) return;
+    c.recvPosted = true;
+    port.postRecv(c.socket, c.buffer, RECV);
+  };
+
+  /** Posts everything the application queued for a client as one WSASend. */
+  const postSend = (c: Client): void => {
+    c.flushScheduled = false;
+    if (c.sending > 0 || c.peer.finished && !c.closeWhenSent) return;
+    const bytes = c.peer.out.takeAll();
+    if (bytes === undefined) return;
+    c.sending = bytes.byteLength;
+    port.postSend(c.socket, bytes, SEND);
+  };
+
+  const flushScheduled = (): void => {
+    for (let i = 0; i < toFlush.length; i++) postSend(toFlush[i]);
+    toFlush.length = 0;
+  };
+
+  const addClient = (socket: OverlappedSocket): void => {
+    const c: Client = {
+      socket,
+      buffer: new Uint8Array(RECV_SIZE),
+      recvPosted: false,
+      held: false,
+      sending: 0,
+      flushScheduled: false,
+      closeWhenSent: false,
+      peer: new SocketPeer(socket.remoteAddr, codec, app, {
+        trySend() {
+          // The bytes stay queued in the peer; they are posted once this completion is handled.
+          if (c.sending === 0 && !c.flushScheduled) {
+            c.flushScheduled = true;
+            if (toFlush.push(c) === 1) queueMicrotask(flushScheduled);
+          }
+          return WOULD_BLOCK;
+        },
+        socketQueued: () => c.sending,
+        finish(_peer, abort) {
+          clients.delete(c);
+          if (abort) socket.reset();
+          else if (c.sending === 0) closeSocket(c);
+          else {
+            c.closeWhenSent = true;
+            draining.add(c);
+          }
+        },
+        resetSocket() {
+          draining.delete(c);
+          socket.reset();
+        },
+        holdReading(hold) {
+          c.held = hold;
+          if (!hold) postRecv(c);
+        },
+      }, highWaterMark),
+    };
+    clients.add(c);
+    port.associate(socket, c);
+    app.onOpen?.(c.peer);
+    postRecv(c);
+  };
+
+  const handle = (s: CompletionStatus): void => {
+    if (s.key === LISTENER) {
+      if (!s.ok || !accepting) {
+        if (s.ok) s.socket?.reset();
+        return;
+      }
+      addClient(s.socket!);
+      port.postAccept(listener, ACCEPT); // keep the AcceptEx pipeline full
+      return;
+    }
+    const c = s.key as Client;
+    const op = (s.overlapped as PerIo).op;
+    if (op === "send") {
+      c.sending = 0;
+      if (!s.ok) {
+        draining.delete(c); // a failed send ends a client that was closing, too
+        return c.peer.fail(s.error);
+      }
+      if (c.closeWhenSent) {
+        if (c.peer.out.bytes === 0) closeSocket(c);
+        else postSend(c);
+        return;
+      }
+      if (c.peer.out.bytes > 0) postSend(c);
+      else c.peer.flush(); // finishes a closing peer, or lets a held one read again
+      return;
+    }
+    // op === "recv"
+    c.recvPosted = false;
+    if (c.peer.finished) return;
+    if (!s.ok) return c.peer.fail(s.error);
+    if (s.bytesTransferred === 0) return c.peer.receiveEnd();
+    c.peer.receive(c.buffer.slice(0, s.bytesTransferred));
+    postRecv(c);
+  };
+
+  const count = 2 * availableParallelism();
+  const workers = Array.from({ length: count }, async () => {
+    const worker = port.worker();
+    while (true) {
+      const s = await worker.getQueuedCompletionStatus();
+      if (s.key === EXIT || (!s.ok && s.overlapped === null)) break;
+      try {
+        handle(s);
+      } catch (error) {
+        // One client's failure must not stop a worker.
+        if (s.key !== LISTENER) (s.key as Client).peer.fail(error as Error);
+      }
+    }
+    worker.release();
+  });
+
+  return {
+    addr: listener.addr,
+    async close() {
+      if (!accepting) return;
+      accepting = false;
+      await listener.close();
+      await closePeers(() => [...clients, ...draining].map((c) => c.peer));
+      await closing.settled();
+      for (let i = 0; i < count; i++) port.postQueuedCompletionStatus(0, EXIT);
+      await Promise.all(workers);
+      port.close();
+    },
+  };
+}
