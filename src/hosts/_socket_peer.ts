@@ -52,6 +52,37 @@ export interface SocketPeerIo {
 let lastPeerId = 0;
 
 /**
+ * Pushes bytes a client sent through its decoder and hands the frames they complete to the
+ * application, until the peer is closing. Bytes the codec rejects go to `app.onFrameError`
+ * (after the frames before them), and the peer closes.
+ */
+export function deliverBytes(peer: Peer, decoder: FrameDecoder, app: PeerApp, bytes: Uint8Array): void {
+  if (peer.closing) return;
+  let frames: Uint8Array[];
+  try {
+    frames = decoder.push(bytes);
+  } catch (error) {
+    for (const frame of (error as { frames?: Uint8Array[] }).frames ?? []) app.onFrame(peer, frame);
+    if (!peer.closing) app.onFrameError?.(peer, error as Error);
+    peer.close();
+    return;
+  }
+  for (let i = 0; i < frames.length && !peer.closing; i++) app.onFrame(peer, frames[i]);
+}
+
+/** The client sent FIN: a trailing partial frame is dropped, and the peer closes. */
+export function deliverEnd(peer: Peer, decoder: FrameDecoder): void {
+  if (!peer.closing) {
+    try {
+      decoder.end();
+    } catch {
+      // A truncated last frame cannot be answered.
+    }
+  }
+  peer.close();
+}
+
+/**
  * A client of a non-blocking-socket host.
  *
  * @example
@@ -187,20 +218,7 @@ export class SocketPeer implements Peer {
 
   /** Bytes arrived: the frames they complete go to the application, until the peer is closing. */
   receive(bytes: Uint8Array): void {
-    if (this.#closing) return;
-    let frames: Uint8Array[];
-    try {
-      frames = this.#decoder.push(bytes);
-    } catch (error) {
-      for (const frame of (error as { frames?: Uint8Array[] }).frames ?? []) this.#app.onFrame(this, frame);
-      if (!this.#closing) this.#app.onFrameError?.(this, error as Error);
-      this.close();
-      return;
-    }
-    for (const frame of frames) {
-      if (this.#closing) return;
-      this.#app.onFrame(this, frame);
-    }
+    deliverBytes(this, this.#decoder, this.#app, bytes);
   }
 
   /** A frame the host cut itself (poll's READ_BODY) goes to the application. */
@@ -217,14 +235,7 @@ export class SocketPeer implements Peer {
 
   /** The client sent FIN: a trailing partial frame is dropped, and the peer closes. */
   receiveEnd(): void {
-    if (!this.#closing) {
-      try {
-        this.#decoder.end();
-      } catch {
-        // A truncated last frame cannot be answered.
-      }
-    }
-    this.close();
+    deliverEnd(this, this.#decoder);
   }
 
   #finish(abort: boolean, error?: Error): void {

@@ -12,7 +12,7 @@ import { writeFrame } from "../framing/write_frame.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import type { Addr, Stream } from "../runtime/types.ts";
 import { closePeers } from "./_close_peers.ts";
-import { DEFAULT_HIGH_WATER_MARK } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, deliverBytes, deliverEnd } from "./_socket_peer.ts";
 import type { Peer, PeerApp, PeerHost, PeerHostOptions } from "./types.ts";
 
 let lastPeerId = 0;
@@ -87,29 +87,12 @@ class StreamPeer implements Peer {
 
   /** Bytes arrived: the frames they complete go to the application, until the peer is closing. */
   receive(chunk: Uint8Array): void {
-    if (this.#closing) return;
-    let frames: Uint8Array[];
-    try {
-      frames = this.#decoder.push(chunk);
-    } catch (error) {
-      for (const frame of (error as { frames?: Uint8Array[] }).frames ?? []) this.#app.onFrame(this, frame);
-      if (!this.#closing) this.#app.onFrameError?.(this, error as Error);
-      this.close();
-      return;
-    }
-    for (let i = 0; i < frames.length && !this.#closing; i++) this.#app.onFrame(this, frames[i]);
+    deliverBytes(this, this.#decoder, this.#app, chunk);
   }
 
   /** The client sent FIN: a trailing partial frame is dropped, and the peer closes. */
   receiveEnd(): void {
-    if (!this.#closing) {
-      try {
-        this.#decoder.end();
-      } catch {
-        // A truncated last frame cannot be answered.
-      }
-    }
-    this.close();
+    deliverEnd(this, this.#decoder);
   }
 }
 

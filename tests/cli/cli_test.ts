@@ -27,8 +27,8 @@ const BAD: [string[], RegExp][] = [
   [["serve", "chat", "--json=yes"], /Option --json takes no value, got "yes"/],
   [["serve", "chat", "--colour"], /Unknown option --colour\n/],
   [
-    ["serve", "chat", "--model", "poll"],
-    /Model must be one of engine, iocp, select, blocking, event-select, async-select, got "poll"/,
+    ["serve", "chat", "--model", "kqueue"],
+    /Model must be one of adapter, blocking, nonblocking, select, poll, selector, event-select, async-select, iocp, engine, got "kqueue"/,
   ],
   [["serve", "chat", "--framing", "raw"], /Framing must be one of lines, lp4, got "raw"/],
   [["serve", "chat", "--high-water-mark", "0"], /High water mark must be an integer from 1 to \d+, got "0"/],
