@@ -21,6 +21,8 @@ export class ByteQueue {
   #parts: Uint8Array[] = [];
   #head = 0;
   #bytes = 0;
+  /** Chunks below this index were looked at by `compact`. */
+  #compacted = 0;
 
   /** Bytes waiting. */
   get bytes(): number {
@@ -57,7 +59,22 @@ export class ByteQueue {
     }
     this.#parts.length = 0;
     this.#head = 0;
+    this.#compacted = 0;
     return true;
+  }
+
+  /**
+   * Copies each waiting chunk that is a view of less than half of its buffer (a slice of a
+   * receive buffer, say), so that bytes kept for a slow reader do not keep a larger buffer
+   * alive. Chunks it looked at before are skipped.
+   */
+  compact(): void {
+    const parts = this.#parts;
+    for (let i = Math.max(this.#head, this.#compacted); i < parts.length; i++) {
+      const part = parts[i];
+      if (part.byteLength * 2 < part.buffer.byteLength) parts[i] = part.slice();
+    }
+    this.#compacted = parts.length;
   }
 
   /** Takes everything queued as one buffer (the chunk itself when there is one), or undefined. */
@@ -83,5 +100,6 @@ export class ByteQueue {
     this.#parts.length = 0;
     this.#head = 0;
     this.#bytes = 0;
+    this.#compacted = 0;
   }
 }

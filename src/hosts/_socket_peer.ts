@@ -176,7 +176,11 @@ export class SocketPeer implements Peer {
       this.fail(error as Error);
       return;
     }
-    if (!empty) return;
+    if (!empty) {
+      // What waits may be slices of the host's receive slab: copy them, not keep the slab.
+      this.out.compact();
+      return;
+    }
     if (this.#closing) this.#finish(false);
     else if (this.#heldForOutput && this.#io.socketQueued() <= this.#highWaterMark) {
       this.#heldForOutput = false;

@@ -13,6 +13,7 @@ import { defaultTransport } from "../runtime/detect.ts";
 import { closePeers } from "./_close_peers.ts";
 import type { PeerApp, PeerHost, PeerHostOptions } from "./types.ts";
 import type { FrameCodec } from "../framing/types.ts";
+import { ReceiveSlab } from "./_receive_slab.ts";
 import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 
@@ -20,7 +21,7 @@ import { PendingCloses } from "./_pending_closes.ts";
 class HostListenSocket extends AsyncSocket {
   readonly clients: Set<HostClientSocket> = new Set();
   readonly closing: PendingCloses = new PendingCloses();
-  readonly buf: Uint8Array = new Uint8Array(64 * 1024);
+  readonly slab: ReceiveSlab = new ReceiveSlab();
   readonly codec: FrameCodec;
   readonly app: PeerApp;
   readonly highWaterMark: number;
@@ -68,13 +69,13 @@ class HostClientSocket extends AsyncSocket {
 
   override onReceive(errorCode: number): void {
     if (errorCode !== 0) return this.peer.fail((this.socket as NonBlockingSocket | undefined)?.core.error);
-    const buf = this.#server.buf;
+    const slab = this.#server.slab;
     try {
       // Receive until WSAEWOULDBLOCK; 0 means onClose follows.
       while (!this.peer.closing) {
-        const n = this.receive(buf);
+        const n = this.receive(slab.space);
         if (n === WOULD_BLOCK || n === 0) return;
-        this.peer.receive(buf.slice(0, n));
+        this.peer.receive(slab.take(n));
       }
     } catch (error) {
       this.peer.fail(error as Error);

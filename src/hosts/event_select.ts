@@ -27,6 +27,7 @@ import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../mod
 import { listenAt } from "./_listen_at.ts";
 import { closePeers } from "./_close_peers.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
+import { ReceiveSlab } from "./_receive_slab.ts";
 import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 
@@ -51,7 +52,7 @@ export async function startEventSelectHost(options: PeerHostOptions): Promise<Pe
   const { app, codec } = options;
   const highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   const listenSocket = await NonBlockingListener.listen(listenAt(options));
-  const buf = new Uint8Array(64 * 1024);
+  const slab = new ReceiveSlab();
   const closing = new PendingCloses();
   // Every connected client, in the order they came (the seed's g_vSocket).
   const clients = new Set<SocketInfo>();
@@ -90,9 +91,9 @@ export async function startEventSelectHost(options: PeerHostOptions): Promise<Pe
   const recvOnce = (info: SocketInfo): void => {
     if (info.peer.closing) return;
     try {
-      const retval = info.sock.tryRecv(buf);
+      const retval = info.sock.tryRecv(slab.space);
       if (retval === WOULD_BLOCK || retval === 0) return; // 0: FD_CLOSE follows
-      info.peer.receive(buf.slice(0, retval));
+      info.peer.receive(slab.take(retval));
     } catch (error) {
       info.peer.fail(error as Error);
     }

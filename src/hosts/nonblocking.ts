@@ -17,6 +17,7 @@ import { nextEventLoopTurn } from "../platform/process.ts";
 import { closePeers } from "./_close_peers.ts";
 import { listenAt } from "./_listen_at.ts";
 import { PendingCloses } from "./_pending_closes.ts";
+import { ReceiveSlab } from "./_receive_slab.ts";
 import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 
@@ -45,7 +46,7 @@ export async function startNonBlockingHost(options: PeerHostOptions): Promise<Pe
   const listener = await NonBlockingListener.listen(listenAt(options));
   const clients: Client[] = [];
   const closing = new PendingCloses();
-  const buffer = new Uint8Array(64 * 1024);
+  const slab = new ReceiveSlab();
   let accepting = true;
   let stopped = false;
 
@@ -67,11 +68,11 @@ export async function startNonBlockingHost(options: PeerHostOptions): Promise<Pe
     let worked = false;
     try {
       while (!peer.closing) {
-        const n = sock.tryRecv(buffer);
+        const n = sock.tryRecv(slab.space);
         if (n === WOULD_BLOCK) break;
         worked = true;
         if (n === 0) peer.receiveEnd();
-        else peer.receive(buffer.slice(0, n));
+        else peer.receive(slab.take(n));
       }
     } catch (error) {
       peer.fail(error as Error);

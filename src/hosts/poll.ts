@@ -35,6 +35,7 @@ import { poll, POLLERR, type PollFd, POLLHUP, POLLIN, POLLNVAL, POLLOUT } from "
 import { closePeers } from "./_close_peers.ts";
 import { listenAt } from "./_listen_at.ts";
 import { PendingCloses } from "./_pending_closes.ts";
+import { ReceiveSlab } from "./_receive_slab.ts";
 import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 
@@ -104,13 +105,13 @@ export async function startPollHost(options: PeerHostOptions): Promise<PeerHost>
   const pfds: PollFd<Sock>[] = [listenFd];
   const conns = new Map<Sock, Conn>();
   const closing = new PendingCloses();
-  const buffer = new Uint8Array(64 * 1024);
+  const slab = new ReceiveSlab();
   let accepting = true;
   let stopped = false;
   let handling = false;
   let removed = false;
-  // Each pass waits with its own signal, so that closing, or output queued outside the loop
-  // (by a timer of the application), can wake the wait.
+  // A pass waits on this signal, so that closing, or output queued outside the loop (by a
+  // timer of the application), can wake the wait; once aborted, the next pass takes a new one.
   let pass = new AbortController();
 
   /** A send would block: POLLOUT on, POLLIN off, until the output is out. */
@@ -170,10 +171,10 @@ export async function startPollHost(options: PeerHostOptions): Promise<PeerHost>
     const { sock, peer } = c;
     while (!peer.closing && c.state !== "WRITE_BODY") {
       if (c.state === "READ_FRAMES") {
-        const n = sock.tryRecv(buffer);
+        const n = sock.tryRecv(slab.space);
         if (n === WOULD_BLOCK) return;
         if (n === 0) return peer.receiveEnd();
-        peer.receive(buffer.slice(0, n));
+        peer.receive(slab.take(n));
         continue;
       }
       if (c.state === "READ_LEN") {
@@ -226,7 +227,7 @@ export async function startPollHost(options: PeerHostOptions): Promise<PeerHost>
 
   const loop = (async () => {
     while (!stopped && (accepting || conns.size > 0)) {
-      pass = new AbortController();
+      if (pass.signal.aborted) pass = new AbortController();
       try {
         await poll(pfds, POLL_TIMEOUT_MS, { signal: pass.signal });
       } catch (error) {

@@ -21,6 +21,7 @@ import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../mod
 import { FdSet, select } from "../models/select.ts";
 import { listenAt } from "./_listen_at.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
+import { ReceiveSlab } from "./_receive_slab.ts";
 import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
 import { closePeers } from "./_close_peers.ts";
 import { PendingCloses } from "./_pending_closes.ts";
@@ -85,13 +86,13 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
   const listenSocket = await NonBlockingListener.listen(listenAt(options));
   const peers = new Map<NonBlockingSocket, SocketPeer>();
   const closing = new PendingCloses();
-  const buffer = new Uint8Array(64 * 1024);
+  const slab = new ReceiveSlab();
   const groups: Group[] = [];
   let accepting = true;
   let stopped = false;
   let handling = false;
-  // Each pass waits with its own signal, so that closing, or output queued outside the loop
-  // (by a timer of the application), can wake the wait.
+  // A pass waits on this signal, so that closing, or output queued outside the loop (by a
+  // timer of the application), can wake the wait; once aborted, the next pass takes a new one.
   let pass = new AbortController();
 
   const addClient = (sock: NonBlockingSocket): void => {
@@ -120,10 +121,10 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
 
   /** One recv per readable socket, as the seed does. */
   const onReadable = (peer: SocketPeer, sock: NonBlockingSocket): void => {
-    const n = sock.tryRecv(buffer);
+    const n = sock.tryRecv(slab.space);
     if (n === WOULD_BLOCK) return;
     if (n === 0) peer.receiveEnd();
-    else peer.receive(buffer.slice(0, n));
+    else peer.receive(slab.take(n));
   };
 
   /** Rebuilds the sets: the listener and the clients, in groups of at most setSize sockets. */
@@ -212,7 +213,7 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
   const loop = (async () => {
     while (!stopped && (accepting || peers.size > 0)) {
       const used = buildSets();
-      pass = new AbortController();
+      if (pass.signal.aborted) pass = new AbortController();
       let ready: Group[];
       try {
         ready = await selectGroups(used, pass.signal);

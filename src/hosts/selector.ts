@@ -22,6 +22,7 @@ import { POLLERR, POLLHUP, POLLIN, POLLOUT, Selector } from "../models/select.ts
 import { closePeers } from "./_close_peers.ts";
 import { listenAt } from "./_listen_at.ts";
 import { PendingCloses } from "./_pending_closes.ts";
+import { ReceiveSlab } from "./_receive_slab.ts";
 import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 
@@ -52,7 +53,7 @@ export async function startSelectorHost(options: PeerHostOptions): Promise<PeerH
   const selector = new Selector<Sock, Client | undefined>({ mode: "edge" });
   const clients = new Set<Client>();
   const closing = new PendingCloses();
-  const buffer = new Uint8Array(64 * 1024);
+  const slab = new ReceiveSlab();
   let accepting = true;
 
   selector.register(listener, POLLIN);
@@ -90,10 +91,10 @@ export async function startSelectorHost(options: PeerHostOptions): Promise<PeerH
   /** recv until WOULD_BLOCK, handing the bytes to the peer as they come. */
   const drainRead = ({ sock, peer }: Client): void => {
     while (!peer.closing) {
-      const n = sock.tryRecv(buffer);
+      const n = sock.tryRecv(slab.space);
       if (n === WOULD_BLOCK) return;
       if (n === 0) return peer.receiveEnd();
-      peer.receive(buffer.slice(0, n));
+      peer.receive(slab.take(n));
     }
   };
 

@@ -1,0 +1,118 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { ByteQueue } from "../../src/_internal/byte_queue.ts";
+
+const WOULD_BLOCK = Symbol("would block");
+
+/** A socket that takes at most `room` bytes per call, then would block once `capacity` is used. */
+function sender(room: number, capacity = Infinity) {
+  const taken: number[] = [];
+  let used = 0;
+  return {
+    taken,
+    trySend(bytes: Uint8Array): number | symbol {
+      if (used >= capacity) return WOULD_BLOCK;
+      const n = Math.min(bytes.byteLength, room, capacity - used);
+      used += n;
+      for (const b of bytes.subarray(0, n)) taken.push(b);
+      return n;
+    },
+    open() {
+      used = 0;
+    },
+  };
+}
+
+describe("ByteQueue", () => {
+  test("drains every chunk in order and reports empty", () => {
+    const queue = new ByteQueue();
+    queue.write(Uint8Array.of(1, 2));
+    queue.write(new Uint8Array(0));
+    queue.write(Uint8Array.of(3));
+    assert.equal(queue.bytes, 3);
+    const sock = sender(100);
+    assert.equal(queue.drain(sock), true);
+    assert.deepEqual(sock.taken, [1, 2, 3]);
+    assert.equal(queue.bytes, 0);
+  });
+
+  test("a partial send keeps the tail for the next drain", () => {
+    const queue = new ByteQueue();
+    queue.write(Uint8Array.of(1, 2, 3, 4));
+    queue.write(Uint8Array.of(5));
+    const sock = sender(3);
+    assert.equal(queue.drain(sock), false);
+    assert.deepEqual(sock.taken, [1, 2, 3]);
+    assert.equal(queue.bytes, 2);
+    assert.equal(queue.drain(sock), true);
+    assert.deepEqual(sock.taken, [1, 2, 3, 4, 5]);
+  });
+
+  test("untilWouldBlock goes on past partial sends until the socket would block", () => {
+    const queue = new ByteQueue();
+    queue.write(new Uint8Array(10).fill(7));
+    const sock = sender(3, 8);
+    assert.equal(queue.drain(sock, true), false);
+    assert.equal(sock.taken.length, 8);
+    assert.equal(queue.bytes, 2);
+    sock.open();
+    assert.equal(queue.drain(sock, true), true);
+    assert.equal(sock.taken.length, 10);
+  });
+
+  test("an error of trySend propagates and keeps the bytes", () => {
+    const queue = new ByteQueue();
+    queue.write(Uint8Array.of(1));
+    assert.throws(() =>
+      queue.drain({
+        trySend() {
+          throw new Error("Socket is closed");
+        },
+      }), /Socket is closed/);
+    assert.equal(queue.bytes, 1);
+  });
+
+  test("takeAll joins the chunks, or hands back the only one", () => {
+    const queue = new ByteQueue();
+    assert.equal(queue.takeAll(), undefined);
+    const only = Uint8Array.of(9);
+    queue.write(only);
+    assert.equal(queue.takeAll(), only);
+    queue.write(Uint8Array.of(1, 2));
+    queue.write(Uint8Array.of(3));
+    assert.deepEqual(queue.takeAll(), Uint8Array.of(1, 2, 3));
+    assert.equal(queue.bytes, 0);
+  });
+
+  test("compact copies small views of large buffers and keeps whole buffers", () => {
+    const slab = new Uint8Array(1024).map((_, i) => i & 0xff);
+    const view = slab.subarray(10, 20);
+    const own = Uint8Array.of(1, 2, 3);
+    const queue = new ByteQueue();
+    queue.write(view);
+    queue.write(own);
+    queue.compact();
+    const out = queue.takeAll()!;
+    assert.deepEqual([...out], [...slab.subarray(10, 20), 1, 2, 3]);
+    const copied = new ByteQueue();
+    copied.write(view);
+    copied.compact();
+    const kept = copied.takeAll()!;
+    assert.notEqual(kept.buffer, slab.buffer);
+    assert.equal(kept.buffer.byteLength, 10);
+    slab.fill(0); // the queue's copy does not change with the slab
+    assert.deepEqual([...kept], [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    const whole = new ByteQueue();
+    whole.write(own);
+    whole.compact();
+    assert.equal(whole.takeAll(), own);
+  });
+
+  test("clear drops everything", () => {
+    const queue = new ByteQueue();
+    queue.write(Uint8Array.of(1, 2));
+    queue.clear();
+    assert.equal(queue.bytes, 0);
+    assert.equal(queue.drain(sender(1)), true);
+  });
+});
