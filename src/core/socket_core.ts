@@ -6,6 +6,8 @@
  * @module
  */
 
+import { ByteQueue } from "../_internal/byte_queue.ts";
+import { Ring } from "../_internal/ring.ts";
 import { NetError } from "../runtime/errors.ts";
 import type { Listener, ListenOptions, Stream, Transport } from "../runtime/types.ts";
 
@@ -107,10 +109,7 @@ export class SocketCore implements Watchable {
   /** The send buffer size. */
   readonly sendBufferSize: number;
   #stream: Stream | undefined;
-  #chunks: Uint8Array[] = [];
-  #head = 0;
-  #headOffset = 0;
-  #available = 0;
+  readonly #received = new ByteQueue();
   #eof = false;
   #error: NetError | undefined;
   #closed = false;
@@ -179,9 +178,8 @@ export class SocketCore implements Watchable {
     if (this.#held) stream.pause();
     stream.setHandlers({
       onData: (chunk) => {
-        this.#chunks.push(chunk);
-        this.#available += chunk.byteLength;
-        if (this.#available >= this.receiveBufferSize && !this.#paused) {
+        this.#received.write(chunk);
+        if (this.#received.bytes >= this.receiveBufferSize && !this.#paused) {
           this.#paused = true;
           stream.pause();
         }
@@ -240,7 +238,7 @@ export class SocketCore implements Watchable {
 
   /** Bytes waiting in the receive buffer. */
   get available(): number {
-    return this.#available;
+    return this.#received.bytes;
   }
 
   /** True once the peer's FIN (or a close) was seen. */
@@ -278,7 +276,7 @@ export class SocketCore implements Watchable {
   readiness(): Readiness {
     const connected = this.#stream !== undefined;
     return {
-      readable: this.#available > 0 || this.#eof || this.#error !== undefined,
+      readable: this.#received.bytes > 0 || this.#eof || this.#error !== undefined,
       writable: connected && !this.#shutdown && !this.#streamClosed &&
         this.#stream!.bufferedAmount < this.sendBufferSize,
       error: this.#error !== undefined,
@@ -293,44 +291,20 @@ export class SocketCore implements Watchable {
 
   /** Copies up to `target.byteLength` received bytes into `target`; returns the count. */
   read(target: Uint8Array): number {
-    let copied = 0;
-    while (copied < target.byteLength && this.#available > 0) {
-      const chunk = this.#chunks[this.#head];
-      const n = Math.min(chunk.byteLength - this.#headOffset, target.byteLength - copied);
-      target.set(chunk.subarray(this.#headOffset, this.#headOffset + n), copied);
-      copied += n;
-      this.#consume(n, chunk.byteLength);
-    }
+    const copied = this.#received.read(target);
+    this.#resumeIfRoom();
     return copied;
   }
 
   /** Takes the next received bytes without copying (up to `max`), or undefined if none. */
   readChunk(max: number = Number.POSITIVE_INFINITY): Uint8Array | undefined {
-    if (this.#available === 0) return undefined;
-    const chunk = this.#chunks[this.#head];
-    const start = this.#headOffset;
-    const n = Math.min(chunk.byteLength - start, max);
-    const out = start === 0 && n === chunk.byteLength ? chunk : chunk.subarray(start, start + n);
-    this.#consume(n, chunk.byteLength);
-    return out;
+    const chunk = this.#received.shift(max);
+    this.#resumeIfRoom();
+    return chunk;
   }
 
-  #consume(n: number, chunkLength: number): void {
-    this.#available -= n;
-    this.#headOffset += n;
-    if (this.#headOffset === chunkLength) {
-      this.#chunks[this.#head] = EMPTY;
-      this.#head++;
-      this.#headOffset = 0;
-      if (this.#head === this.#chunks.length) {
-        this.#chunks.length = 0;
-        this.#head = 0;
-      } else if (this.#head > 64 && this.#head * 2 > this.#chunks.length) {
-        this.#chunks.splice(0, this.#head);
-        this.#head = 0;
-      }
-    }
-    if (this.#paused && this.#available < this.receiveBufferSize) {
+  #resumeIfRoom(): void {
+    if (this.#paused && this.#received.bytes < this.receiveBufferSize) {
       this.#paused = false;
       if (!this.#held) this.#stream?.resume();
     }
@@ -376,8 +350,7 @@ export class SocketCore implements Watchable {
     this.#closed = true;
     this.#shutdown = true;
     const stream = this.#stream;
-    this.#chunks.length = 0;
-    this.#available = 0;
+    this.#received.clear();
     this.#watchers.notify();
     if (stream) await stream.close();
   }
@@ -405,8 +378,7 @@ export class ListenerCore implements Watchable {
   /** A process-unique id. */
   readonly id: number = ++lastCoreId;
   #listener: Listener | undefined;
-  #queue: SocketCore[] = [];
-  #head = 0;
+  readonly #queue = new Ring<SocketCore>();
   #closed = false;
   #watchers = new Watchers();
   #options: SocketCoreOptions;
@@ -446,7 +418,7 @@ export class ListenerCore implements Watchable {
 
   /** Connections waiting to be accepted. */
   get pending(): number {
-    return this.#queue.length - this.#head;
+    return this.#queue.length;
   }
 
   /** True once closed. */
@@ -456,14 +428,7 @@ export class ListenerCore implements Watchable {
 
   /** Takes the next accepted connection, or undefined if none is waiting. */
   accept(): SocketCore | undefined {
-    if (this.#head === this.#queue.length) return undefined;
-    const core = this.#queue[this.#head];
-    this.#queue[this.#head++] = undefined as unknown as SocketCore;
-    if (this.#head === this.#queue.length) {
-      this.#queue.length = 0;
-      this.#head = 0;
-    }
-    return core;
+    return this.#queue.shift();
   }
 
   /** Readable while a connection waits; hup once closed. */
@@ -480,15 +445,11 @@ export class ListenerCore implements Watchable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (let i = this.#head; i < this.#queue.length; i++) this.#queue[i].reset();
-    this.#queue.length = 0;
-    this.#head = 0;
+    for (let core = this.#queue.shift(); core !== undefined; core = this.#queue.shift()) core.reset();
     this.#watchers.notify();
     await this.#listener?.close();
   }
 }
-
-const EMPTY = new Uint8Array(0);
 
 /**
  * Options for waiting on a socket.
@@ -510,8 +471,10 @@ export interface WaitOptions {
  *
  * @example
  * ```ts
- * // Inside a model: wait for data, the peer's FIN or an error.
- * // await waitUntil(core, () => core.readiness().readable, { timeoutMs: 5000 }, "recv");
+ * import { type SocketCore, waitUntil } from "sockmodels/core";
+ * declare const core: SocketCore;
+ * // A blocking recv: wait for data, the peer's FIN or an error, for at most 5 s.
+ * await waitUntil(core, () => core.readiness().readable, { timeoutMs: 5000 }, "recv");
  * ```
  */
 export function waitUntil(

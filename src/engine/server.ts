@@ -18,6 +18,7 @@ import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
 import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
 import type { Addr, Listener, Stream, Transport } from "../runtime/types.ts";
 import { ownBytes, ThreadPool } from "./thread_pool.ts";
+import { Ring } from "../_internal/ring.ts";
 
 /**
  * A connection as the handler sees it.
@@ -206,9 +207,8 @@ class EngineConnection implements Connection {
   data: unknown = undefined;
   readonly stream: Stream;
   readonly decoder: FrameDecoder;
-  // The connection's frames waiting for a worker (its strand), as a simple ring.
-  queue: Uint8Array[] = [];
-  queueHead = 0;
+  // The connection's frames waiting for a worker (its strand).
+  readonly queue: Ring<Uint8Array> = new Ring();
   scheduled = false;
   running = 0;
   pausedByQueue = false;
@@ -244,7 +244,7 @@ class EngineConnection implements Connection {
   }
 
   get pending(): number {
-    return this.queue.length - this.queueHead;
+    return this.queue.length;
   }
 
   get bufferedAmount(): number {
@@ -458,12 +458,7 @@ class Engine {
   }
 
   #takeFrame(conn: EngineConnection): Uint8Array {
-    const frame = conn.queue[conn.queueHead];
-    conn.queue[conn.queueHead++] = EMPTY;
-    if (conn.queueHead === conn.queue.length) {
-      conn.queue.length = 0;
-      conn.queueHead = 0;
-    }
+    const frame = conn.queue.shift()!;
     this.stats.queueDepth--;
     if (conn.pausedByQueue && this.stats.queueDepth <= this.queueLimit >> 1) {
       conn.pausedByQueue = false;
@@ -740,8 +735,7 @@ class Engine {
     if (dropped > 0) {
       this.stats.queueDepth -= dropped;
       this.stats.abortedFrames += dropped;
-      conn.queue.length = 0;
-      conn.queueHead = 0;
+      conn.queue.clear();
       this.event({ type: "aborted", connectionId: conn.id, frames: dropped });
     }
     const reason = conn.closeReason ?? error;
@@ -815,8 +809,7 @@ class Engine {
     for (const conn of conns) {
       dropped += conn.pending;
       this.stats.queueDepth -= conn.pending;
-      conn.queue.length = 0;
-      conn.queueHead = 0;
+      conn.queue.clear();
     }
     if (dropped > 0) {
       this.stats.abortedFrames += dropped;
@@ -877,8 +870,6 @@ export async function serve(options: ServeOptions): Promise<Server> {
 
 /** Error codes that can appear in `stats.errors`, besides framing codes and EHANDLER. */
 export type EngineErrorCode = NetErrorCode | "EHANDLER" | "EPROTOCOL";
-
-const EMPTY = new Uint8Array(0);
 /** Frames up to this size are batched by copying; larger ones are written without a copy. */
 const BATCH_FRAME_LIMIT = 4096;
 /** A graceful shutdown closes connections once no byte arrived for this long. */

@@ -17,6 +17,7 @@
  * @module
  */
 
+import { Ring } from "../_internal/ring.ts";
 import { connectToParent, onThreadError, onThreadExit } from "./thread_adapter.ts";
 import type { SerializedError, ThreadHandler, ThreadTaskContext } from "./thread_pool.ts";
 
@@ -68,34 +69,8 @@ let out: unknown[] = [];
 let outTransfers: [number, Transferable[]][] | undefined;
 let flushScheduled = false;
 
-/** Keys whose last task has not settled yet, with the tasks waiting behind it. */
-const busyKeys = new Map<Key, KeyQueue>();
-
-/** A FIFO of `(id, task)` pairs for one key, without `Array.shift`. */
-class KeyQueue {
-  items: unknown[] = [];
-  head = 0;
-
-  push(id: number, task: unknown): void {
-    this.items.push(id, task);
-  }
-
-  get empty(): boolean {
-    return this.head === this.items.length;
-  }
-
-  take(): [number, unknown] {
-    const id = this.items[this.head] as number;
-    const task = this.items[this.head + 1];
-    this.items[this.head + 1] = undefined;
-    this.head += 2;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return [id, task];
-  }
-}
+/** Keys whose last task has not settled yet, with the tasks waiting behind it: id, task, id, task, … */
+const busyKeys = new Map<Key, Ring<unknown>>();
 
 function pushValue(id: number, value: unknown, ctx: Context): void {
   if (ctx.transferList !== undefined) (outTransfers ??= []).push([out.length, ctx.transferList]);
@@ -176,7 +151,7 @@ function runTask(id: number, key: Key | undefined, task: unknown): boolean {
     pushValue(id, result, ctx);
     return true;
   }
-  if (key !== undefined) busyKeys.set(key, new KeyQueue());
+  if (key !== undefined) busyKeys.set(key, new Ring());
   result.then(
     (value) => {
       pushValue(id, value, ctx);
@@ -195,15 +170,12 @@ function settled(key: Key | undefined): void {
   if (key === undefined) return;
   const queue = busyKeys.get(key)!;
   busyKeys.delete(key);
-  while (!queue.empty) {
-    const [id, task] = queue.take();
-    if (!runTask(id, key, task)) {
+  while (queue.length > 0) {
+    const id = queue.shift() as number;
+    if (!runTask(id, key, queue.shift())) {
       // The key is busy again: the rest of its queue waits behind this task.
       const next = busyKeys.get(key)!;
-      while (!queue.empty) {
-        const [laterId, laterTask] = queue.take();
-        next.push(laterId, laterTask);
-      }
+      while (queue.length > 0) next.push(queue.shift());
       return;
     }
   }
@@ -217,7 +189,8 @@ function runBatch(batch: unknown[]): void {
     if (key !== undefined) {
       const waiting = busyKeys.get(key);
       if (waiting !== undefined) {
-        waiting.push(id, batch[i + 2]);
+        waiting.push(id);
+        waiting.push(batch[i + 2]);
         continue;
       }
     }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { ByteQueue } from "../_internal/byte_queue.ts";
 import { NetError } from "./errors.ts";
 import type { Addr, Stream, StreamHandlers, StreamOptions } from "./types.ts";
 
@@ -53,9 +54,41 @@ const WRITE_FIN_SENT = 2;
  * (send FIN once everything queued was taken), and `_release` (free the socket, then call
  * `_transportClosed` exactly once, now or later).
  *
- * @example
+ * @example A stream over a socket API with `send`, `pause`, `resume`, `shutdown` and `close`
+ * (src/runtime/node.ts is a complete one):
  * ```ts
- * // See src/runtime/node.ts for a complete transport stream.
+ * import { StreamBase } from "./stream_base.ts";
+ * import type { Addr } from "./types.ts";
+ * interface RawSocket {
+ *   send(bytes: Uint8Array): void;
+ *   pause(): void;
+ *   resume(): void;
+ *   shutdown(): void;
+ *   close(abort: boolean): void;
+ * }
+ * class RawStream extends StreamBase {
+ *   constructor(readonly socket: RawSocket, readonly localAddr: Addr, readonly remoteAddr: Addr) {
+ *     super();
+ *   }
+ *   protected _pump(): void {
+ *     for (let chunk = this._takeChunk(); chunk; chunk = this._takeChunk()) this.socket.send(chunk);
+ *   }
+ *   protected _startReading(): void {
+ *     this.socket.resume(); // the socket's data goes to this._deliver(chunk)
+ *   }
+ *   protected _stopReading(): void {
+ *     this.socket.pause();
+ *   }
+ *   protected _shutdownWrite(): void {
+ *     this.socket.shutdown();
+ *   }
+ *   protected _release(abort: boolean): void {
+ *     this.socket.close(abort);
+ *     this._transportClosed();
+ *   }
+ *   setNoDelay(): void {}
+ *   setKeepAlive(): void {}
+ * }
  * ```
  */
 export abstract class StreamBase implements Stream {
@@ -75,9 +108,7 @@ export abstract class StreamBase implements Stream {
   /** Whether the sending side stays open after the peer's FIN. */
   protected readonly allowHalfOpen: boolean;
 
-  #queue: Uint8Array[] = [];
-  #head = 0;
-  #queuedBytes = 0;
+  readonly #queue = new ByteQueue();
   #pumpScheduled = false;
   #needDrain = false;
   #flushWaiters: Waiter[] | undefined;
@@ -141,60 +172,17 @@ export abstract class StreamBase implements Stream {
 
   /** Takes the next bytes to write: one chunk, or several small ones copied together. */
   protected _takeChunk(): Uint8Array | undefined {
-    if (this.#queuedBytes === 0) return undefined;
-    const queue = this.#queue;
-    let head = this.#head;
-    const first = queue[head];
-    let end = head + 1;
-    let total = first.byteLength;
-    if (total < COALESCE_LIMIT) {
-      while (end < queue.length) {
-        const size = queue[end].byteLength;
-        if (size >= COALESCE_LIMIT || total + size > COALESCE_MAX) break;
-        total += size;
-        end++;
-      }
-    }
-    let chunk: Uint8Array;
-    if (end === head + 1) {
-      chunk = first;
-      queue[head] = EMPTY;
-    } else {
-      chunk = new Uint8Array(total);
-      let offset = 0;
-      for (let i = head; i < end; i++) {
-        chunk.set(queue[i], offset);
-        offset += queue[i].byteLength;
-        queue[i] = EMPTY;
-      }
-    }
-    head = end;
-    if (head === queue.length) {
-      queue.length = 0;
-      head = 0;
-    } else if (head > 1024 && head * 2 > queue.length) {
-      queue.splice(0, head);
-      head = 0;
-    }
-    this.#head = head;
-    this.#queuedBytes -= total;
-    return chunk;
+    return this.#queue.shiftJoined(COALESCE_LIMIT, COALESCE_MAX);
   }
 
   /** Puts back the part of a chunk the OS did not take, at the front of the queue. */
   protected _unshiftChunk(rest: Uint8Array): void {
-    if (rest.byteLength === 0) return;
-    if (this.#head > 0) {
-      this.#queue[--this.#head] = rest;
-    } else {
-      this.#queue.unshift(rest);
-    }
-    this.#queuedBytes += rest.byteLength;
+    this.#queue.unshift(rest);
   }
 
   /** Bytes queued in this stream and not yet handed to the OS layer. */
   protected get _queuedBytes(): number {
-    return this.#queuedBytes;
+    return this.#queue.bytes;
   }
 
   /** Whether `_release` was called. */
@@ -302,7 +290,7 @@ export abstract class StreamBase implements Stream {
       this.#lingerTimer = undefined;
     }
     let err = this.#error ?? error;
-    const unsent = this.#queuedBytes + this._osBufferedAmount();
+    const unsent = this.#queue.bytes + this._osBufferedAmount();
     if (err === undefined && unsent > 0 && !this.#localAbort) {
       err = new NetError(
         "ECONNABORTED",
@@ -318,9 +306,7 @@ export abstract class StreamBase implements Stream {
         unsentBytes: unsent,
       });
     }
-    this.#queue.length = 0;
-    this.#head = 0;
-    this.#queuedBytes = 0;
+    this.#queue.clear();
     this.#heldWhilePaused = undefined;
     const flushWaiters = this.#flushWaiters;
     this.#flushWaiters = undefined;
@@ -348,7 +334,7 @@ export abstract class StreamBase implements Stream {
 
   /** Bytes accepted by `write` that the OS has not taken yet. */
   get bufferedAmount(): number {
-    return this.#queuedBytes + this._osBufferedAmount();
+    return this.#queue.bytes + this._osBufferedAmount();
   }
 
   /** True once `onClose` has fired. */
@@ -389,8 +375,7 @@ export abstract class StreamBase implements Stream {
     const size = bytes.byteLength;
     if (size > 0) {
       this.#wroteBytes = true;
-      this.#queue.push(bytes);
-      this.#queuedBytes += size;
+      this.#queue.write(bytes);
       if (!this.#pumpScheduled) {
         this.#pumpScheduled = true;
         queueMicrotask(this.#runPump);
@@ -465,7 +450,7 @@ export abstract class StreamBase implements Stream {
     if (this.bufferedAmount === 0) {
       this.#sendFin();
     } else if (!this.#pumpScheduled) {
-      if (this.#queuedBytes > 0) {
+      if (this.#queue.bytes > 0) {
         this.#pumpScheduled = true;
         queueMicrotask(this.#runPump);
       } else {
@@ -524,9 +509,7 @@ export abstract class StreamBase implements Stream {
   reset(): void {
     if (this.#closed) return;
     this.#localAbort = true;
-    this.#queue.length = 0;
-    this.#head = 0;
-    this.#queuedBytes = 0;
+    this.#queue.clear();
     const waiters = this.#flushWaiters;
     this.#flushWaiters = undefined;
     if (waiters) {
@@ -549,5 +532,3 @@ export abstract class StreamBase implements Stream {
     return this.close();
   }
 }
-
-const EMPTY = new Uint8Array(0);

@@ -108,6 +108,81 @@ describe("ByteQueue", () => {
     assert.equal(whole.takeAll(), own);
   });
 
+  test("read copies across chunks and takes partial chunks; shift takes without copying", () => {
+    const queue = new ByteQueue();
+    const first = Uint8Array.of(1, 2, 3, 4, 5);
+    queue.write(first);
+    queue.write(Uint8Array.of(6, 7));
+    const target = new Uint8Array(3);
+    assert.equal(queue.read(target), 3);
+    assert.deepEqual(target, Uint8Array.of(1, 2, 3));
+    const rest = queue.shift()!;
+    assert.deepEqual(rest, Uint8Array.of(4, 5));
+    assert.equal(rest.buffer, first.buffer, "shift hands out a view, not a copy");
+    assert.deepEqual(queue.shift(1), Uint8Array.of(6));
+    assert.equal(queue.read(new Uint8Array(10)), 1);
+    assert.equal(queue.shift(), undefined);
+    assert.equal(queue.bytes, 0);
+  });
+
+  test("shiftJoined joins small chunks up to the limit and hands large ones over whole", () => {
+    const queue = new ByteQueue();
+    const large = new Uint8Array(100).fill(9);
+    queue.write(Uint8Array.of(1, 2));
+    queue.write(Uint8Array.of(3));
+    queue.write(Uint8Array.of(4, 5, 6));
+    queue.write(large);
+    queue.write(Uint8Array.of(7));
+    assert.deepEqual(queue.shiftJoined(10, 5), Uint8Array.of(1, 2, 3)); // 4,5,6 would pass 5 bytes
+    assert.deepEqual(queue.shiftJoined(10, 64), Uint8Array.of(4, 5, 6)); // stops at the large chunk
+    assert.equal(queue.shiftJoined(10, 64), large);
+    assert.deepEqual(queue.shiftJoined(10, 64), Uint8Array.of(7));
+    assert.equal(queue.shiftJoined(10, 64), undefined);
+  });
+
+  test("shiftJoined joins a long run of chunks behind many taken ones", () => {
+    const queue = new ByteQueue();
+    for (let i = 0; i < 200; i++) queue.write(Uint8Array.of(i));
+    for (let i = 0; i < 70; i++) assert.deepEqual(queue.shift(), Uint8Array.of(i));
+    const joined = queue.shiftJoined(16, 1000)!;
+    assert.deepEqual([...joined], Array.from({ length: 130 }, (_, i) => 70 + i));
+    assert.equal(queue.bytes, 0);
+    queue.write(Uint8Array.of(1));
+    assert.deepEqual(queue.takeAll(), Uint8Array.of(1));
+  });
+
+  test("unshift puts bytes back in front, also after a partial read", () => {
+    const queue = new ByteQueue();
+    queue.write(Uint8Array.of(1, 2, 3));
+    queue.write(Uint8Array.of(4));
+    queue.read(new Uint8Array(1));
+    queue.unshift(Uint8Array.of(0));
+    assert.equal(queue.bytes, 4);
+    assert.deepEqual(queue.takeAll(), Uint8Array.of(0, 2, 3, 4));
+    const sent = queue.shiftJoined(1, 1);
+    assert.equal(sent, undefined);
+    queue.write(Uint8Array.of(5, 6));
+    const chunk = queue.shiftJoined(1024, 4096)!;
+    queue.unshift(chunk.subarray(1)); // the OS took one byte
+    assert.deepEqual(queue.takeAll(), Uint8Array.of(6));
+  });
+
+  test("keeps order while chunks come and go for a long time", () => {
+    const queue = new ByteQueue();
+    const sock = sender(Infinity, 0);
+    const sent = sender(Infinity);
+    // A slow reader: the queue never empties, chunks keep coming and going.
+    for (let i = 0; i < 10_000; i++) {
+      queue.write(new Uint8Array(8).fill(i & 0xff));
+      if (i % 2 === 1) queue.shift();
+    }
+    assert.equal(queue.bytes, 5000 * 8);
+    assert.equal(queue.drain(sock), false);
+    assert.equal(queue.drain(sent), true);
+    assert.equal(sent.taken.length, 5000 * 8);
+    assert.deepEqual(sent.taken.slice(0, 8), new Array(8).fill(5000 & 0xff));
+  });
+
   test("clear drops everything", () => {
     const queue = new ByteQueue();
     queue.write(Uint8Array.of(1, 2));
