@@ -11,7 +11,8 @@
  * | `sockmodels/errors`                      | `NetError` and its helpers                                   |
  * | `sockmodels/framing`                     | the codecs                                                   |
  * | `sockmodels/core`                        | `SocketCore`, the state every model is a view of             |
- * | `sockmodels/blocking`, `…/nonblocking`, `…/select`, `…/event-select`, `…/async-select`, `…/iocp` | the I/O models |
+ * | `sockmodels/models`                      | every I/O model; each is also at a subpath of its own:       |
+ * | `sockmodels/blocking`, `…/nonblocking`, `…/select`, `…/event-select`, `…/async-select`, `…/iocp` | one I/O model each |
  * | `sockmodels/hosts`                       | one server loop per model, running any application           |
  * | `sockmodels/engine`                      | `serve()`, the completion engine, and the thread pool        |
  * | `sockmodels/resilience`                  | timeouts, backoff, retry, reconnects, Happy Eyeballs         |

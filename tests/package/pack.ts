@@ -6,12 +6,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 
 const root = process.cwd();
+const subpaths = Object.keys(JSON.parse(readFileSync(join(root, "npm", "package.json"), "utf8")).exports);
 
 const CHECK = `
 import { memoryTransport, NetError, describeError } from "sockmodels";
@@ -30,7 +31,11 @@ await listener.close();
 if (got !== "packed") throw new Error("echo over the packed build failed: " + got);
 if (typeof nodeTransport.listen !== "function") throw new Error("subpath export missing");
 if (!(new NetError("ECONNRESET") instanceof Error)) throw new Error("NetError broken");
-console.log("ok " + describeError(10054));
+for (const subpath of SUBPATHS) {
+  const exported = await import(subpath === "." ? "sockmodels" : "sockmodels" + subpath.slice(1));
+  if (Object.keys(exported).length === 0) throw new Error("subpath " + subpath + " exports nothing");
+}
+console.log("ok " + describeError(10054) + " " + SUBPATHS.length + " subpaths");
 `;
 
 test("npm pack installs into a fresh project and imports from Node and Bun", () => {
@@ -51,12 +56,13 @@ test("npm pack installs into a fresh project and imports from Node and Bun", () 
       cwd: project,
       encoding: "utf8",
     });
-    writeFileSync(join(project, "check.mjs"), CHECK);
+    writeFileSync(join(project, "check.mjs"), `const SUBPATHS = ${JSON.stringify(subpaths)};\n${CHECK}`);
     const fromNode = execFileSync(process.execPath, ["check.mjs"], { cwd: project, encoding: "utf8" });
-    assert.match(fromNode, /^ok The connection was reset by the peer\./);
+    assert.match(fromNode, new RegExp(`^ok The connection was reset by the peer\\. ${subpaths.length} subpaths`));
+    assert.ok(subpaths.includes("./models") && subpaths.includes("./hosts"), `subpaths: ${subpaths.join(", ")}`);
     const bun = join(root, "node_modules", ".bin", "bun");
     const fromBun = execFileSync(bun, ["check.mjs"], { cwd: project, encoding: "utf8" });
-    assert.match(fromBun, /^ok The connection was reset by the peer\./);
+    assert.match(fromBun, new RegExp(`^ok The connection was reset by the peer\\. ${subpaths.length} subpaths`));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,0 +1,17 @@
+/**
+ * The socket core under every model: one `SocketCore` per socket (a bounded receive buffer,
+ * the adapter stream's send queue, level readiness and change notification), `ListenerCore`
+ * for a listener, and `waitUntil`.
+ *
+ * @example
+ * ```ts
+ * import { ListenerCore, SocketCore } from "sockmodels/core";
+ * declare const core: SocketCore;
+ * declare const listener: ListenerCore;
+ * console.log(core.readiness(), listener.readiness());
+ * ```
+ *
+ * @module
+ */
+
+export * from "./socket_core.ts";
