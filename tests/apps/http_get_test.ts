@@ -10,8 +10,8 @@ import { detectRuntime, loadTransport } from "../../src/runtime/detect.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
 import type { Listener, Stream, Transport } from "../../src/runtime/types.ts";
 import { sleep } from "../helpers/net.ts";
-import { httpGetWithRetry, HttpStatusError } from "../../examples/http_get_with_retry.ts";
-import { encoder, rejection } from "./_helpers.ts";
+import { httpGetWithRetry, HttpStatusError } from "../../src/apps/http_get.ts";
+import { encoder, rejection } from "../resilience/_helpers.ts";
 import { startStalledListenerOn } from "../helpers/stalled_listener.ts";
 
 type Behaviour =
