@@ -100,8 +100,13 @@ export interface Settle<T> {
  *
  * @example
  * ```ts
- * // Inside a transport:
- * // return connectDeadline(options, (settle) => { ...; return () => socket.destroy(); });
+ * import { connectDeadline } from "./util.ts";
+ * import { NetError } from "./errors.ts";
+ * import type { Stream } from "./types.ts";
+ * declare function openSocket(host: string, port: number, done: (s: Stream) => void, fail: () => void): () => void;
+ * const stream = await connectDeadline<Stream>({ hostname: "127.0.0.1", port: 9000, timeoutMs: 3000 }, (settle) =>
+ *   openSocket("127.0.0.1", 9000, settle.resolve, () => settle.reject(new NetError("ECONNREFUSED")))
+ * ); // openSocket returns the function that abandons the attempt
  * ```
  */
 export function connectDeadline<T extends Stream>(
