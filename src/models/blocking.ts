@@ -7,8 +7,9 @@
 
 import { NetError } from "../runtime/errors.ts";
 import { ListenerCore, SocketCore, type SocketCoreOptions, type WaitOptions, waitUntil } from "../core/socket_core.ts";
+import { CoreListener, CoreSocket } from "../core/core_socket.ts";
 import { defaultTransport } from "../runtime/detect.ts";
-import type { Addr, Transport } from "../runtime/types.ts";
+import type { Transport } from "../runtime/types.ts";
 
 /**
  * Options for blocking connect and listen.
@@ -36,25 +37,7 @@ export interface BlockingOptions extends SocketCoreOptions {
  * await sock.close();
  * ```
  */
-export class BlockingSocket implements AsyncDisposable {
-  /** The socket's state. */
-  readonly core: SocketCore;
-
-  /** Wraps a connected core. */
-  constructor(core: SocketCore) {
-    this.core = core;
-  }
-
-  /** The local address. */
-  get localAddr(): Addr | undefined {
-    return this.core.stream?.localAddr;
-  }
-
-  /** The peer's address. */
-  get remoteAddr(): Addr | undefined {
-    return this.core.stream?.remoteAddr;
-  }
-
+export class BlockingSocket extends CoreSocket {
   /**
    * Waits for data and copies up to `buffer.byteLength` bytes into `buffer`. Returns the count,
    * 0 once the peer has closed. Throws the connection's NetError (such as ECONNRESET).
@@ -109,26 +92,6 @@ export class BlockingSocket implements AsyncDisposable {
     if (core.error) throw core.error;
     return bytes.byteLength;
   }
-
-  /** shutdown(SD_SEND): FIN after the queued bytes; receiving goes on. */
-  shutdown(): void {
-    this.core.shutdown();
-  }
-
-  /** closesocket: flushes, closes, and resolves once closed. */
-  close(): Promise<void> {
-    return this.core.close();
-  }
-
-  /** Aborts the connection. */
-  reset(): void {
-    this.core.reset();
-  }
-
-  /** Same as `close()`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
 }
 
 /**
@@ -141,20 +104,7 @@ export class BlockingSocket implements AsyncDisposable {
  * const sock = await listener.accept();
  * ```
  */
-export class BlockingListener implements AsyncDisposable {
-  /** The listener's state. */
-  readonly core: ListenerCore;
-
-  /** Wraps a listening core. */
-  constructor(core: ListenerCore) {
-    this.core = core;
-  }
-
-  /** The bound address. */
-  get addr(): Addr {
-    return this.core.addr;
-  }
-
+export class BlockingListener extends CoreListener {
   /** Waits for the next connection. Throws ENOTCONN once the listener is closed. */
   async accept(options: WaitOptions = {}): Promise<BlockingSocket> {
     const core = this.core;
@@ -162,16 +112,6 @@ export class BlockingListener implements AsyncDisposable {
     const accepted = core.accept();
     if (!accepted) throw new NetError("ENOTCONN", "Cannot accept: the listener is closed", { syscall: "accept" });
     return new BlockingSocket(accepted);
-  }
-
-  /** Stops listening. A pending `accept` rejects with ENOTCONN. */
-  close(): Promise<void> {
-    return this.core.close();
-  }
-
-  /** Same as `close()`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }
 

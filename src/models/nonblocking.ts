@@ -9,8 +9,9 @@
 
 import { NetError } from "../runtime/errors.ts";
 import { ListenerCore, SocketCore, type SocketCoreOptions } from "../core/socket_core.ts";
+import { CoreListener, CoreSocket } from "../core/core_socket.ts";
 import { defaultTransport } from "../runtime/detect.ts";
-import type { Addr, Transport } from "../runtime/types.ts";
+import type { Transport } from "../runtime/types.ts";
 
 /**
  * Returned when a non-blocking call cannot make progress now, like WSAEWOULDBLOCK.
@@ -59,15 +60,7 @@ export interface NonBlockingOptions extends SocketCoreOptions {
  * const sent = sock.trySend(new TextEncoder().encode("hi")); // a count, or WOULD_BLOCK
  * ```
  */
-export class NonBlockingSocket implements AsyncDisposable {
-  /** The socket's state; select, poll and Selector watch it. */
-  readonly core: SocketCore;
-
-  /** Wraps a core. */
-  constructor(core: SocketCore) {
-    this.core = core;
-  }
-
+export class NonBlockingSocket extends CoreSocket {
   /**
    * Starts connecting and returns at once, like a non-blocking `connect` that reported
    * WSAEWOULDBLOCK. The socket becomes writable when connected; a failed connect shows as an
@@ -80,16 +73,6 @@ export class NonBlockingSocket implements AsyncDisposable {
   ): Promise<NonBlockingSocket> {
     const transport = options.transport ?? await defaultTransport();
     return new NonBlockingSocket(SocketCore.connect(transport, hostname, port, options));
-  }
-
-  /** The local address, once connected. */
-  get localAddr(): Addr | undefined {
-    return this.core.stream?.localAddr;
-  }
-
-  /** The peer's address, once connected. */
-  get remoteAddr(): Addr | undefined {
-    return this.core.stream?.remoteAddr;
   }
 
   /** True once the connection is up. */
@@ -134,26 +117,6 @@ export class NonBlockingSocket implements AsyncDisposable {
     core.write(bytes.slice(0, n));
     return n;
   }
-
-  /** shutdown(SD_SEND). */
-  shutdown(): void {
-    this.core.shutdown();
-  }
-
-  /** closesocket. */
-  close(): Promise<void> {
-    return this.core.close();
-  }
-
-  /** Aborts the connection. */
-  reset(): void {
-    this.core.reset();
-  }
-
-  /** Same as `close()`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
 }
 
 /**
@@ -167,26 +130,13 @@ export class NonBlockingSocket implements AsyncDisposable {
  * if (sock !== WOULD_BLOCK) console.log("accepted", sock.remoteAddr);
  * ```
  */
-export class NonBlockingListener implements AsyncDisposable {
-  /** The listener's state; select, poll and Selector watch it. */
-  readonly core: ListenerCore;
-
-  /** Wraps a listening core. */
-  constructor(core: ListenerCore) {
-    this.core = core;
-  }
-
+export class NonBlockingListener extends CoreListener {
   /** Binds and listens. */
   static async listen(
     options: NonBlockingOptions & { hostname?: string; port: number; backlog?: number },
   ): Promise<NonBlockingListener> {
     const transport = options.transport ?? await defaultTransport();
     return new NonBlockingListener(await ListenerCore.listen(transport, options));
-  }
-
-  /** The bound address. */
-  get addr(): Addr {
-    return this.core.addr;
   }
 
   /** The next pending connection, or WOULD_BLOCK. Throws ENOTCONN once closed. */
@@ -196,15 +146,5 @@ export class NonBlockingListener implements AsyncDisposable {
     }
     const core = this.core.accept();
     return core ? new NonBlockingSocket(core) : WOULD_BLOCK;
-  }
-
-  /** Stops listening. */
-  close(): Promise<void> {
-    return this.core.close();
-  }
-
-  /** Same as `close()`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
   }
 }
