@@ -33,6 +33,20 @@
 import { NetError } from "../runtime/errors.ts";
 import type { ListenerCore, SocketCore } from "../core/socket_core.ts";
 import { NonBlockingListener, NonBlockingSocket, WOULD_BLOCK, type WouldBlock } from "./nonblocking.ts";
+import { describeValue, resetEvent, setEvent, stateOf, type WsaEvent } from "./_wsa_event.ts";
+
+export {
+  closeEvent,
+  createEvent,
+  resetEvent,
+  setEvent,
+  WAIT_OBJECT_0,
+  WAIT_TIMEOUT,
+  type WaitForEventsOptions,
+  waitForMultipleEvents,
+  WSA_MAXIMUM_WAIT_EVENTS,
+  WsaEvent,
+} from "./_wsa_event.ts";
 
 /**
  * Data is waiting to be received.
@@ -197,41 +211,6 @@ export const FD_CLOSE_BIT = 5;
  */
 export const FD_MAX_EVENTS = 10;
 
-/**
- * Added to the index of the signalled event in {@linkcode waitForMultipleEvents}' result.
- *
- * @example
- * ```ts
- * import { WAIT_OBJECT_0, waitForMultipleEvents, type WsaEvent } from "sockmodels/event-select";
- * declare const events: WsaEvent[];
- * const index = (await waitForMultipleEvents(events)) - WAIT_OBJECT_0;
- * ```
- */
-export const WAIT_OBJECT_0 = 0;
-/**
- * What {@linkcode waitForMultipleEvents} returns when the timeout passed first.
- *
- * @example
- * ```ts
- * import { WAIT_TIMEOUT, waitForMultipleEvents, type WsaEvent } from "sockmodels/event-select";
- * declare const events: WsaEvent[];
- * const result = await waitForMultipleEvents(events, { timeoutMs: 100 });
- * if (result === WAIT_TIMEOUT) console.log("idle");
- * ```
- */
-export const WAIT_TIMEOUT = 258;
-/**
- * The most events one {@linkcode waitForMultipleEvents} call takes.
- *
- * @example
- * ```ts
- * import { WSA_MAXIMUM_WAIT_EVENTS, type WsaEvent } from "sockmodels/event-select";
- * declare const events: WsaEvent[];
- * const groups = Math.ceil(events.length / WSA_MAXIMUM_WAIT_EVENTS);
- * ```
- */
-export const WSA_MAXIMUM_WAIT_EVENTS = 64;
-
 const KNOWN_EVENTS = FD_READ | FD_WRITE | FD_OOB | FD_ACCEPT | FD_CONNECT | FD_CLOSE;
 
 /**
@@ -280,251 +259,6 @@ export interface NetworkEvents {
  * ```
  */
 export type NetworkEventSink = (event: number, errorCode: number) => void;
-
-// ---- event objects ------------------------------------------------------------------------
-
-interface EventState {
-  signaled: boolean;
-  closed: boolean;
-  waiters: Set<() => void>;
-}
-
-const eventStates = new WeakMap<WsaEvent, EventState>();
-let lastEventId = 0;
-
-/**
- * A manual-reset event object, like a `WSAEVENT`: it stays signalled until it is reset. Make
- * one with {@linkcode createEvent}.
- *
- * @example
- * ```ts
- * const event: WsaEvent = createEvent();
- * setEvent(event);
- * console.log(event.signaled); // true
- * ```
- */
-export class WsaEvent {
-  /** A process-unique id, used in error messages. */
-  readonly id: number = ++lastEventId;
-
-  /** Creates an event that is not signalled. */
-  constructor() {
-    eventStates.set(this, { signaled: false, closed: false, waiters: new Set() });
-  }
-
-  /** True while the event is set. */
-  get signaled(): boolean {
-    return eventStates.get(this)!.signaled;
-  }
-
-  /** True once {@linkcode closeEvent} was called. */
-  get closed(): boolean {
-    return eventStates.get(this)!.closed;
-  }
-}
-
-function stateOf(event: unknown, what: string): EventState {
-  const state = event instanceof WsaEvent ? eventStates.get(event) : undefined;
-  if (!state) {
-    throw new TypeError(`${what} must be an event from createEvent(), got ${describeValue(event)}`);
-  }
-  return state;
-}
-
-function describeValue(value: unknown): string {
-  if (value === null || value === undefined) return String(value);
-  if (typeof value === "object") return value.constructor?.name ?? "an object";
-  return JSON.stringify(value) ?? typeof value;
-}
-
-function wakeWaiters(state: EventState): void {
-  for (const fn of [...state.waiters]) fn();
-}
-
-/**
- * Creates a manual-reset event object that is not signalled (WSACreateEvent).
- *
- * @example
- * ```ts
- * import { createEvent, eventSelect, FD_CLOSE, FD_READ } from "sockmodels/event-select";
- * import type { NonBlockingSocket } from "sockmodels/nonblocking";
- * declare const sock: NonBlockingSocket;
- * const event = createEvent();
- * eventSelect(sock, event, FD_READ | FD_CLOSE);
- * ```
- */
-export function createEvent(): WsaEvent {
-  return new WsaEvent();
-}
-
-/**
- * Signals the event (WSASetEvent). Returns false if the event was closed.
- *
- * @example
- * ```ts
- * const stop = createEvent();
- * setEvent(stop); // wakes whoever waits on it
- * ```
- */
-export function setEvent(event: WsaEvent): boolean {
-  const state = stateOf(event, "The event to set");
-  if (state.closed) return false;
-  if (!state.signaled) {
-    state.signaled = true;
-    wakeWaiters(state);
-  }
-  return true;
-}
-
-/**
- * Makes the event non-signalled (WSAResetEvent). Returns false if the event was closed.
- *
- * @example
- * ```ts
- * import { resetEvent, type WsaEvent } from "sockmodels/event-select";
- * declare const event: WsaEvent;
- * resetEvent(event); // a wait on it blocks again until it is set
- * ```
- */
-export function resetEvent(event: WsaEvent): boolean {
-  const state = stateOf(event, "The event to reset");
-  if (state.closed) return false;
-  state.signaled = false;
-  return true;
-}
-
-/**
- * Closes the event (WSACloseEvent). Waits that include it reject with a TypeError. Returns false
- * if it was already closed.
- *
- * @example
- * ```ts
- * import { closeEvent, type WsaEvent } from "sockmodels/event-select";
- * declare const event: WsaEvent;
- * closeEvent(event); // after the socket it was selected for is closed
- * ```
- */
-export function closeEvent(event: WsaEvent): boolean {
-  const state = stateOf(event, "The event to close");
-  if (state.closed) return false;
-  state.closed = true;
-  state.signaled = false;
-  wakeWaiters(state);
-  return true;
-}
-
-/**
- * Options of {@linkcode waitForMultipleEvents}.
- *
- * @example
- * ```ts
- * const opts: WaitForEventsOptions = { waitAll: false, timeoutMs: 1000 };
- * ```
- */
-export interface WaitForEventsOptions {
-  /** Wait until every event is signalled at the same time, instead of any one. Default false. */
-  waitAll?: boolean;
-  /** Resolve with WAIT_TIMEOUT after this many milliseconds; 0 only checks. Default: forever. */
-  timeoutMs?: number;
-  /** Aborting rejects the wait with a NetError (ECANCELED). */
-  signal?: AbortSignal;
-}
-
-/**
- * Waits until one of `events` is signalled (or all of them, with `waitAll`), like
- * WSAWaitForMultipleEvents. Resolves with `WAIT_OBJECT_0 + index` of the lowest signalled
- * event (WAIT_OBJECT_0 with `waitAll`), or WAIT_TIMEOUT. The events are not reset. At most
- * {@linkcode WSA_MAXIMUM_WAIT_EVENTS} events are accepted; more rejects with a RangeError.
- *
- * @example
- * ```ts
- * import {
- *   enumNetworkEvents, WAIT_OBJECT_0, WAIT_TIMEOUT, waitForMultipleEvents, type WsaEvent,
- * } from "sockmodels/event-select";
- * import type { NonBlockingSocket } from "sockmodels/nonblocking";
- * declare const sockets: NonBlockingSocket[];
- * declare const events: WsaEvent[]; // events[i] is selected for sockets[i]
- * const result = await waitForMultipleEvents(events, { timeoutMs: 1000 });
- * if (result !== WAIT_TIMEOUT) {
- *   const index = result - WAIT_OBJECT_0;
- *   const { networkEvents } = enumNetworkEvents(sockets[index], events[index]);
- * }
- * ```
- */
-export function waitForMultipleEvents(
-  events: readonly WsaEvent[],
-  options: WaitForEventsOptions = {},
-): Promise<number> {
-  const { waitAll = false, timeoutMs, signal } = options;
-  let states: EventState[];
-  try {
-    if (!Array.isArray(events)) {
-      throw new TypeError(`The events to wait for must be an array, got ${describeValue(events)}`);
-    }
-    if (events.length > WSA_MAXIMUM_WAIT_EVENTS) {
-      throw new RangeError(
-        `Too many events for waitForMultipleEvents: ${events.length} exceeds WSA_MAXIMUM_WAIT_EVENTS (${WSA_MAXIMUM_WAIT_EVENTS})`,
-      );
-    }
-    if (events.length === 0) throw new RangeError("waitForMultipleEvents needs at least 1 event, got 0");
-    states = events.map((e, i) => {
-      const state = stateOf(e, `The event at index ${i}`);
-      if (state.closed) throw new TypeError(`The event at index ${i} (event ${e.id}) is closed`);
-      return state;
-    });
-    if (timeoutMs !== undefined && (typeof timeoutMs !== "number" || !(timeoutMs >= 0))) {
-      throw new RangeError(`The wait timeout must be a non-negative number of milliseconds, got ${timeoutMs}`);
-    }
-  } catch (error) {
-    return Promise.reject(error);
-  }
-  // The caller may change its array while we wait: everything below uses what it held now.
-  const ids = events.map((e) => e.id);
-  const ready = (): number => {
-    if (waitAll) return states.every((s) => s.signaled) ? WAIT_OBJECT_0 : -1;
-    const index = states.findIndex((s) => s.signaled);
-    return index < 0 ? -1 : WAIT_OBJECT_0 + index;
-  };
-  const now = ready();
-  if (now >= 0) return Promise.resolve(now);
-  if (timeoutMs === 0) return Promise.resolve(WAIT_TIMEOUT);
-  const cancelled = () =>
-    new NetError("ECANCELED", `The wait for ${states.length} events was cancelled`, { cause: signal?.reason });
-  if (signal?.aborted) return Promise.reject(cancelled());
-  return new Promise<number>((resolve, reject) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const finish = () => {
-      for (const s of states) s.waiters.delete(check);
-      if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    };
-    const check = () => {
-      const closed = states.findIndex((s) => s.closed);
-      if (closed >= 0) {
-        finish();
-        reject(new TypeError(`The event at index ${closed} (event ${ids[closed]}) was closed during the wait`));
-        return;
-      }
-      const result = ready();
-      if (result >= 0) {
-        finish();
-        resolve(result);
-      }
-    };
-    const onAbort = () => {
-      finish();
-      reject(cancelled());
-    };
-    for (const s of states) s.waiters.add(check);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
-      timer = setTimeout(() => {
-        finish();
-        resolve(WAIT_TIMEOUT);
-      }, timeoutMs);
-    }
-  });
-}
 
 // ---- recording network events -------------------------------------------------------------
 

@@ -14,9 +14,10 @@ import { ListenerCore, SocketCore, type SocketCoreOptions } from "../core/socket
 import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
 import type { Addr, DatagramSocket, Transport } from "../runtime/types.ts";
 import { WAIT_TIMEOUT } from "./event_select.ts";
+import { aborted, OverlappedHandle, type PendingOp, removeOps, WSA_OPERATION_ABORTED } from "./_overlapped_handle.ts";
 
 /** WSA_OPERATION_ABORTED: the operation was cancelled (closesocket or CancelIoEx). */
-export const WSA_OPERATION_ABORTED = 995;
+export { WSA_OPERATION_ABORTED } from "./_overlapped_handle.ts";
 /** WAIT_TIMEOUT (258): `getQueuedCompletionStatus` timed out, the same code as WSAEventSelect's wait. */
 export { WAIT_TIMEOUT } from "./event_select.ts";
 /** ERROR_ABANDONED_WAIT_0: the completion port was closed while waiting. */
@@ -83,63 +84,6 @@ export interface CompletionWaitOptions {
 }
 
 type Handle = OverlappedSocket | OverlappedListener | OverlappedDatagram;
-
-interface PendingOp {
-  overlapped: Overlapped;
-  complete(status: Partial<CompletionStatus> & { ok: boolean }): void;
-}
-
-function aborted(what: string): NetError {
-  return new NetError("ECANCELED", `The overlapped ${what} was aborted`);
-}
-
-/** The shared part of the handles: association with a port and the pending-operation list. */
-abstract class OverlappedHandle {
-  #port: CompletionPort | undefined;
-  #key: unknown;
-
-  /** The port this handle is associated with. */
-  get port(): CompletionPort | undefined {
-    return this.#port;
-  }
-
-  /** The completion key. */
-  get key(): unknown {
-    return this.#key;
-  }
-
-  /** @internal */
-  _associate(port: CompletionPort, key: unknown): void {
-    if (this.#port && this.#port !== port) {
-      throw new TypeError("This handle is already associated with another completion port");
-    }
-    this.#port = port;
-    this.#key = key;
-  }
-
-  /** @internal */
-  _requirePort(operation: string): CompletionPort {
-    if (!this.#port) {
-      throw new TypeError(`Cannot ${operation}: associate the handle with a completion port first`);
-    }
-    return this.#port;
-  }
-
-  /** @internal Completes pending operations matching `overlapped` (all if undefined) as aborted. */
-  abstract _cancel(overlapped?: Overlapped): number;
-}
-
-function removeOps(list: PendingOp[], overlapped: Overlapped | undefined, what: string): number {
-  let n = 0;
-  for (let i = 0; i < list.length; i++) {
-    const op = list[i];
-    if (overlapped !== undefined && op.overlapped !== overlapped) continue;
-    list.splice(i--, 1);
-    op.complete({ ok: false, errorCode: WSA_OPERATION_ABORTED, error: aborted(what) });
-    n++;
-  }
-  return n;
-}
 
 /**
  * A connected socket opened for overlapped I/O.
