@@ -1,12 +1,11 @@
 /**
- * Receive space for the hosts that recv into one buffer for every client.
+ * Receive space for the hosts: one slab for every client where recv never waits, one per client
+ * on the blocking host.
  *
  * @module
  */
 
-const SLAB_SIZE = 64 * 1024;
-/** Below this much free space, the next recv goes into a new slab. */
-const MIN_SPACE = 16 * 1024;
+const DEFAULT_SLAB_SIZE = 64 * 1024;
 
 /**
  * A slab of receive space handed out in slices that are never written again, so that the bytes
@@ -25,11 +24,21 @@ const MIN_SPACE = 16 * 1024;
  * ```
  */
 export class ReceiveSlab {
-  #slab = new Uint8Array(SLAB_SIZE);
+  readonly #size: number;
+  /** Below this much free space, the next recv goes into a new slab. */
+  readonly #minSpace: number;
+  #slab: Uint8Array;
   #offset = 0;
-  #space: Uint8Array = this.#slab;
+  #space: Uint8Array;
 
-  /** Where the next recv writes: the free part of the slab, at least 16 KiB. */
+  /** Slabs of `size` bytes; a recv always gets at least a quarter of one. */
+  constructor(size: number = DEFAULT_SLAB_SIZE) {
+    this.#size = size;
+    this.#minSpace = size >> 2;
+    this.#slab = this.#space = new Uint8Array(size);
+  }
+
+  /** Where the next recv writes: the free part of the slab, at least a quarter of it. */
   get space(): Uint8Array {
     return this.#space;
   }
@@ -38,8 +47,8 @@ export class ReceiveSlab {
   take(count: number): Uint8Array {
     const bytes = this.#space.subarray(0, count);
     this.#offset += count;
-    if (SLAB_SIZE - this.#offset < MIN_SPACE) {
-      this.#slab = new Uint8Array(SLAB_SIZE);
+    if (this.#size - this.#offset < this.#minSpace) {
+      this.#slab = new Uint8Array(this.#size);
       this.#offset = 0;
       this.#space = this.#slab;
     } else {

@@ -9,6 +9,7 @@
 
 import { ByteQueue } from "../_internal/byte_queue.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
+import { rawChunks } from "../framing/raw.ts";
 import { writeFrame } from "../framing/write_frame.ts";
 import type { WouldBlock } from "../models/nonblocking.ts";
 import type { Addr } from "../runtime/types.ts";
@@ -116,6 +117,8 @@ export class SocketPeer implements Peer {
   readonly #app: PeerApp;
   readonly #io: SocketPeerIo;
   readonly #highWaterMark: number;
+  /** The codec is raw chunks: a frame is the bytes themselves, with nothing to cut or add. */
+  readonly #raw: boolean;
   #closing = false;
   #finished = false;
   #pausedByApp = false;
@@ -138,6 +141,7 @@ export class SocketPeer implements Peer {
     this.#app = app;
     this.#io = io;
     this.#highWaterMark = highWaterMark;
+    this.#raw = codec === rawChunks();
   }
 
   /** True once closing was asked for or the client went away. */
@@ -158,8 +162,11 @@ export class SocketPeer implements Peer {
   /** Queues one frame and sends what the socket takes now. */
   send(frame: Uint8Array): void {
     if (this.#closing) return;
-    writeFrame(this.out, this.#codec, frame);
-    this.flush();
+    if (this.#raw && this.out.bytes === 0 && !this.#finished) this.#sendNow(frame);
+    else {
+      writeFrame(this.out, this.#codec, frame);
+      this.flush();
+    }
     if (!this.#heldForOutput && !this.#finished && this.unsentBytes > this.#highWaterMark) {
       this.#heldForOutput = true;
       this.#io.holdReading(true);
@@ -186,6 +193,21 @@ export class SocketPeer implements Peer {
       this.#heldForOutput = false;
       if (!this.#pausedByApp) this.#io.holdReading(false);
     }
+  }
+
+  /** Nothing waits: the bytes go straight to the socket, and only what it does not take is queued. */
+  #sendNow(bytes: Uint8Array): void {
+    let sent: number | WouldBlock;
+    try {
+      sent = this.#io.trySend(bytes);
+    } catch (error) {
+      this.fail(error as Error);
+      return;
+    }
+    const done = typeof sent === "number" ? sent : 0;
+    if (done === bytes.byteLength) return;
+    this.out.write(done === 0 ? bytes : bytes.subarray(done));
+    this.out.compact();
   }
 
   /** Stops reading; closes once what is queued has gone out. */
@@ -222,7 +244,8 @@ export class SocketPeer implements Peer {
 
   /** Bytes arrived: the frames they complete go to the application, until the peer is closing. */
   receive(bytes: Uint8Array): void {
-    deliverBytes(this, this.#decoder, this.#app, bytes);
+    if (!this.#raw) deliverBytes(this, this.#decoder, this.#app, bytes);
+    else if (!this.#closing) this.#app.onFrame(this, bytes);
   }
 
   /** A frame the host cut itself (poll's READ_BODY) goes to the application. */

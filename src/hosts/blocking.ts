@@ -13,6 +13,7 @@ import { closePeers } from "./_close_peers.ts";
 import { ByteQueue } from "../_internal/byte_queue.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
+import { ReceiveSlab } from "./_receive_slab.ts";
 
 /** The sending task of one client and what waits for it. */
 class Sender {
@@ -115,15 +116,17 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
     const sender = new Sender(sock, (error) => peer.fail(error), () => peer.flush());
     open.add(peer);
     app.onOpen?.(peer);
-    const buf = new Uint8Array(16 * 1024);
+    // Each client's recv waits on its own space, so each has its own slab.
+    const slab = new ReceiveSlab(16 * 1024);
+    const recvOptions = { signal: reading.signal };
     try {
       while (!peer.closing) {
-        const n = await sock.recv(buf, { signal: reading.signal });
+        const n = await sock.recv(slab.space, recvOptions);
         if (n === 0) {
           peer.receiveEnd();
           break;
         }
-        peer.receive(buf.slice(0, n));
+        peer.receive(slab.take(n));
       }
     } catch (error) {
       if (!reading.signal.aborted) peer.fail(error as Error);

@@ -19,3 +19,12 @@ test("ReceiveSlab hands out slices that later receives never overwrite", () => {
     assert.ok(bytes.every((b) => b === i), `slice ${i} was overwritten`);
   });
 });
+
+test("ReceiveSlab of a given size always offers at least a quarter of it", () => {
+  const slab = new ReceiveSlab(1024);
+  for (let i = 0; i < 20; i++) {
+    assert.ok(slab.space.byteLength >= 256, `space of ${slab.space.byteLength} bytes`);
+    assert.ok(slab.space.byteLength <= 1024);
+    slab.take(300);
+  }
+});
