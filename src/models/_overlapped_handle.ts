@@ -17,6 +17,7 @@ export interface PendingOp {
   complete(status: Partial<CompletionStatus> & { ok: boolean }): void;
 }
 
+/** The error of an operation that closing or `cancelIo` aborted. */
 export function aborted(what: string): NetError {
   return new NetError("ECANCELED", `The overlapped ${what} was aborted`);
 }

@@ -82,6 +82,7 @@ export class WsaEvent {
   }
 }
 
+/** The state of an event from `createEvent`; a TypeError naming `what` for anything else. */
 export function stateOf(event: unknown, what: string): EventState {
   const state = event instanceof WsaEvent ? eventStates.get(event) : undefined;
   if (!state) {
@@ -90,6 +91,7 @@ export function stateOf(event: unknown, what: string): EventState {
   return state;
 }
 
+/** A short description of a bad argument, for error messages. */
 export function describeValue(value: unknown): string {
   if (value === null || value === undefined) return String(value);
   if (typeof value === "object") return value.constructor?.name ?? "an object";
