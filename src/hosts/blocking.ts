@@ -35,9 +35,13 @@ class Sender {
     return this.#queue.bytes + this.#sending;
   }
 
+  /**
+   * Sends `bytes` now if nothing is being sent (`send` copies them before it waits), or queues
+   * them for the send under way.
+   */
   push(bytes: Uint8Array): void {
-    this.#queue.write(bytes);
-    this.#running ??= this.#run();
+    if (this.#running === undefined) this.#running = this.#run(bytes);
+    else this.#queue.write(bytes);
   }
 
   /** Resolves once everything queued was sent (or sending failed). */
@@ -45,10 +49,10 @@ class Sender {
     return this.#running ?? Promise.resolve();
   }
 
-  async #run(): Promise<void> {
+  async #run(first: Uint8Array): Promise<void> {
     try {
       // Everything queued meanwhile goes out in one send (send copies it anyway).
-      for (let chunk = this.#queue.takeAll(); chunk !== undefined; chunk = this.#queue.takeAll()) {
+      for (let chunk: Uint8Array | undefined = first; chunk !== undefined; chunk = this.#queue.takeAll()) {
         this.#sending = chunk.byteLength;
         await this.#sock.send(chunk);
         this.#sending = 0;
@@ -62,6 +66,24 @@ class Sender {
       this.#running = undefined;
     }
     this.#onDrained();
+  }
+}
+
+/** The reading task of one client: recv, and hand what arrived to the peer, until it closes. */
+async function readUntilClosing(sock: BlockingSocket, peer: SocketPeer): Promise<void> {
+  // Each client's recv waits on its own space, so each has its own slab.
+  const slab = new ReceiveSlab(16 * 1024);
+  try {
+    while (!peer.closing) {
+      const n = await sock.recv(slab.space);
+      if (n === 0) {
+        peer.receiveEnd();
+        return;
+      }
+      peer.receive(slab.take(n));
+    }
+  } catch (error) {
+    if (!peer.finished) peer.fail(error as Error);
   }
 }
 
@@ -85,7 +107,6 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
   const draining = new Set<SocketPeer>();
 
   const serving = serveBlocking(listener, async (sock) => {
-    const reading = new AbortController();
     let aborted = false;
     let finished!: () => void;
     const done = new Promise<void>((resolve) => (finished = resolve));
@@ -97,7 +118,6 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
       socketQueued: () => sender.bytes + sock.core.sendQueued,
       finish(finishing, abort) {
         open.delete(finishing);
-        reading.abort();
         if (abort) {
           aborted = true;
           sock.reset();
@@ -116,21 +136,10 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
     const sender = new Sender(sock, (error) => peer.fail(error), () => peer.flush());
     open.add(peer);
     app.onOpen?.(peer);
-    // Each client's recv waits on its own space, so each has its own slab.
-    const slab = new ReceiveSlab(16 * 1024);
-    const recvOptions = { signal: reading.signal };
-    try {
-      while (!peer.closing) {
-        const n = await sock.recv(slab.space, recvOptions);
-        if (n === 0) {
-          peer.receiveEnd();
-          break;
-        }
-        peer.receive(slab.take(n));
-      }
-    } catch (error) {
-      if (!reading.signal.aborted) peer.fail(error as Error);
-    }
+    // The reading task may still wait in recv after the peer finished (a graceful close while
+    // replies are still going out); closing the socket ends that recv, and what it returns
+    // then is dropped.
+    void readUntilClosing(sock, peer);
     await done;
     await sender.drained();
     draining.delete(peer);
