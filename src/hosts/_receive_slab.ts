@@ -1,6 +1,6 @@
 /**
- * Receive space for the hosts: one slab for every client where recv never waits, one per client
- * on the blocking host.
+ * Receive space for the hosts whose recv never waits: one slab serves every client, since each
+ * recv's bytes are taken before the next recv.
  *
  * @module
  */

@@ -13,7 +13,9 @@ import { closePeers } from "./_close_peers.ts";
 import { ByteQueue } from "../_internal/byte_queue.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
-import { ReceiveSlab } from "./_receive_slab.ts";
+
+/** The most one recv of a client takes. */
+const RECV_BUFFER_SIZE = 16 * 1024;
 
 /** The sending task of one client and what waits for it. */
 class Sender {
@@ -71,16 +73,17 @@ class Sender {
 
 /** The reading task of one client: recv, and hand what arrived to the peer, until it closes. */
 async function readUntilClosing(sock: BlockingSocket, peer: SocketPeer): Promise<void> {
-  // Each client's recv waits on its own space, so each has its own slab.
-  const slab = new ReceiveSlab(16 * 1024);
+  // Each client's recv fills its own buffer when its wait ends, so no buffer can be shared;
+  // what arrived is copied out, since the application may keep it.
+  const buffer = new Uint8Array(RECV_BUFFER_SIZE);
   try {
     while (!peer.closing) {
-      const n = await sock.recv(slab.space);
+      const n = await sock.recv(buffer);
       if (n === 0) {
         peer.receiveEnd();
         return;
       }
-      peer.receive(slab.take(n));
+      peer.receive(buffer.slice(0, n));
     }
   } catch (error) {
     if (!peer.finished) peer.fail(error as Error);
