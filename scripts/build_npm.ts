@@ -7,7 +7,7 @@
  * Usage: deno run -A scripts/build_npm.ts
  */
 import ts from "typescript";
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
@@ -34,6 +34,23 @@ function compile(): void {
   }
 }
 
+/**
+ * Our typings use `AsyncDisposable` and `Symbol.asyncDispose`, which a consumer's default
+ * `lib` may lack: each `.d.ts` that names them references the lib that declares them.
+ */
+function referenceDisposableLib(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) referenceDisposableLib(path);
+    else if (entry.name.endsWith(".d.ts")) {
+      const text = readFileSync(path, "utf8");
+      if (/AsyncDisposable|asyncDispose/.test(text)) {
+        writeFileSync(path, `/// <reference lib="esnext.disposable" />\n${text}`);
+      }
+    }
+  }
+}
+
 function toEsm(path: string): string {
   return "./esm/" + path.replace(/^\.\//, "").replace(/\.ts$/, "");
 }
@@ -41,11 +58,13 @@ function toEsm(path: string): string {
 function writePackageJson(): void {
   const deno = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
-  const exports: Record<string, { types: string; import: string }> = {};
+  // `default` lets require() load the ESM where the runtime can (Node 20.19+, Bun, Deno).
+  const exports: Record<string, { types: string; import: string; default: string } | string> = {};
   for (const [subpath, file] of Object.entries(deno.exports as Record<string, string>)) {
     const base = toEsm(file);
-    exports[subpath] = { types: `${base}.d.ts`, import: `${base}.js` };
+    exports[subpath] = { types: `${base}.d.ts`, import: `${base}.js`, default: `${base}.js` };
   }
+  exports["./package.json"] = "./package.json";
   const manifest: Record<string, unknown> = {
     name: pkg.name,
     version: deno.version,
@@ -58,10 +77,14 @@ function writePackageJson(): void {
     sideEffects: false,
     engines: { node: ">=20" },
     files: ["esm/mod.js", "esm/mod.d.ts", "esm/src/", "README.md", "LICENSE"],
-    keywords: ["socket", "tcp", "iocp", "select", "poll", "winsock", "framing", "deno", "bun"],
+    keywords: pkg.keywords,
+    repository: pkg.repository,
+    homepage: pkg.homepage,
+    bugs: pkg.bugs,
   };
   if (existsSync(join(root, "src/cli/main.ts"))) {
-    manifest.bin = { sockmodels: "./esm/src/cli/main.js" };
+    // npm wants the path with no leading "./", or its publish warns that it removed the entry.
+    manifest.bin = { sockmodels: "esm/src/cli/main.js" };
   }
   writeFileSync(join(out, "package.json"), JSON.stringify(manifest, null, 2) + "\n");
 }
@@ -69,6 +92,7 @@ function writePackageJson(): void {
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 compile();
+referenceDisposableLib(join(out, "esm"));
 writePackageJson();
 for (const file of ["README.md", "LICENSE"]) {
   if (existsSync(join(root, file))) cpSync(join(root, file), join(out, file));

@@ -66,7 +66,7 @@ export interface ThreadEvents {
  */
 export interface ThreadHandle {
   /** Posts a message, moving the buffers in `transfer` to the thread. */
-  post(message: unknown, transfer?: Transferable[]): void;
+  post(message: unknown, transfer?: ArrayBuffer[]): void;
   /** Stops the thread. No event fires after this is called. */
   terminate(): Promise<void>;
 }
@@ -77,7 +77,7 @@ export interface ThreadHandle {
  * empty one costs nothing to copy, so they leave the list: a message that still holds a
  * detached buffer then fails to clone with an error instead of vanishing.
  */
-function nodeTransfer(list: Transferable[] | undefined): Transferable[] | undefined {
+function nodeTransfer(list: ArrayBuffer[] | undefined): ArrayBuffer[] | undefined {
   if (list === undefined) return undefined;
   for (const item of list) {
     if (item instanceof ArrayBuffer && item.byteLength === 0) {
@@ -153,7 +153,7 @@ export async function startThread(
   }
   const worker = new Worker(RUNTIME === "deno" ? denoEntry(url) : url, { type: "module", name });
   let live = true;
-  worker.onmessage = (event: MessageEvent) => {
+  worker.onmessage = (event: { data: unknown }) => {
     if (live) events.onMessage(event.data);
   };
   worker.onerror = (event: ErrorEvent) => {
@@ -161,7 +161,7 @@ export async function startThread(
     event.preventDefault();
     if (live) events.onError(event.error ?? new Error(event.message));
   };
-  worker.onmessageerror = (event: MessageEvent) => {
+  worker.onmessageerror = (event: { data: unknown }) => {
     if (live) {
       events.onError(new TypeError(`A message from the thread could not be read: ${String(event.data)}`));
     }
@@ -194,14 +194,14 @@ export async function startThread(
  */
 export interface ParentPort {
   /** Posts a message to the starting thread, moving the buffers in `transfer`. */
-  post(message: unknown, transfer?: Transferable[]): void;
+  post(message: unknown, transfer?: ArrayBuffer[]): void;
   /** Sets the one message callback. */
   onMessage(callback: (data: unknown) => void): void;
 }
 
 interface WorkerScope {
-  postMessage(message: unknown, transfer: Transferable[]): void;
-  onmessage: ((event: MessageEvent) => void) | null;
+  postMessage(message: unknown, transfer: ArrayBuffer[]): void;
+  onmessage: ((event: { data: unknown }) => void) | null;
 }
 
 /**
@@ -233,7 +233,7 @@ export async function connectToParent(): Promise<ParentPort> {
   return {
     post: (message, transfer) => scope.postMessage(message, transfer ?? []),
     onMessage: (callback) => {
-      scope.onmessage = (event: MessageEvent) => callback(event.data);
+      scope.onmessage = (event: { data: unknown }) => callback(event.data);
     },
   };
 }

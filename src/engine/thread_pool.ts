@@ -49,7 +49,7 @@ interface Job {
   id: number;
   task: unknown;
   key: TaskKey | undefined;
-  transfer: Transferable[] | undefined;
+  transfer: ArrayBuffer[] | undefined;
   resolve: (value: never) => void;
   reject: (error: unknown) => void;
   /** 0 queued, 1 in flight, 2 settled. */
@@ -136,8 +136,8 @@ function hashKey(key: TaskKey): number {
   return h >>> 0;
 }
 
-function toTransferList(list: readonly (Transferable | ArrayBufferView)[]): Transferable[] {
-  const out: Transferable[] = [];
+function toTransferList(list: readonly (ArrayBuffer | ArrayBufferView)[]): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
   for (const item of list) {
     if (ArrayBuffer.isView(item)) {
       const buffer = item.buffer;
@@ -153,7 +153,7 @@ function toTransferList(list: readonly (Transferable | ArrayBufferView)[]): Tran
       }
       out.push(buffer);
     } else {
-      out.push(item as Transferable);
+      out.push(item);
     }
   }
   return out;
@@ -307,7 +307,7 @@ export class ThreadPool<T = unknown, R = unknown> implements AsyncDisposable {
     }
     let key: TaskKey | undefined;
     let slot = -1;
-    let transfer: Transferable[] | undefined;
+    let transfer: ArrayBuffer[] | undefined;
     let signal: AbortSignal | undefined;
     if (options !== undefined) {
       key = options.key;
@@ -681,7 +681,7 @@ export class ThreadPool<T = unknown, R = unknown> implements AsyncDisposable {
     const n = slots.length;
     const loads: number[] = new Array(n);
     const batches: (unknown[] | undefined)[] = new Array(n);
-    const transfers: (Transferable[] | undefined)[] = new Array(n);
+    const transfers: (ArrayBuffer[] | undefined)[] = new Array(n);
     let room = 0;
     for (let i = 0; i < n; i++) {
       const slot = slots[i];
@@ -745,7 +745,7 @@ export class ThreadPool<T = unknown, R = unknown> implements AsyncDisposable {
     if (this.#queued < before) this.#settleWaiters();
   }
 
-  #post(slot: Slot, batch: unknown[], transfer: Transferable[] | undefined): void {
+  #post(slot: Slot, batch: unknown[], transfer: ArrayBuffer[] | undefined): void {
     try {
       slot.handle!.post(batch, transfer);
       return;

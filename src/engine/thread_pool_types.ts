@@ -34,7 +34,7 @@ export interface ThreadTaskContext {
   /** The task's key, if it has one. */
   readonly key: TaskKey | undefined;
   /** Moves these buffers of the result to the main thread instead of copying them. */
-  transfer(...buffers: Transferable[]): void;
+  transfer(...buffers: ArrayBuffer[]): void;
 }
 
 /**
@@ -119,7 +119,7 @@ export interface RunOptions {
    * Buffers to move to the thread instead of copying; the caller loses them. A typed array or
    * `DataView` here moves its buffer, and must span all of it (see {@linkcode ownBytes}).
    */
-  transfer?: readonly (Transferable | ArrayBufferView)[];
+  transfer?: readonly (ArrayBuffer | ArrayBufferView)[];
   /** Stops waiting: a queued task is dropped, a running one finishes but is not awaited. */
   signal?: AbortSignal;
 }

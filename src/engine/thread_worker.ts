@@ -47,7 +47,7 @@ const SLICE_MS = 2;
 class Context implements ThreadTaskContext {
   readonly threadId: number;
   readonly key: Key | undefined;
-  transferList: Transferable[] | undefined;
+  transferList: ArrayBuffer[] | undefined;
 
   constructor(threadId: number, key: Key | undefined) {
     this.threadId = threadId;
@@ -55,7 +55,7 @@ class Context implements ThreadTaskContext {
     this.transferList = undefined;
   }
 
-  transfer(...buffers: Transferable[]): void {
+  transfer(...buffers: ArrayBuffer[]): void {
     (this.transferList ??= []).push(...buffers);
   }
 }
@@ -66,7 +66,7 @@ let threadId = 0;
 
 let out: unknown[] = [];
 /** Pairs of (index of a result in `out`, its transfer list). */
-let outTransfers: [number, Transferable[]][] | undefined;
+let outTransfers: [number, ArrayBuffer[]][] | undefined;
 let flushScheduled = false;
 
 /** Keys whose last task has not settled yet, with the tasks waiting behind it: id, task, id, task, … */
@@ -113,7 +113,7 @@ function flush(): void {
   sendOneByOne(batch, transfers);
 }
 
-function sendOneByOne(batch: unknown[], transfers: [number, Transferable[]][] | undefined): void {
+function sendOneByOne(batch: unknown[], transfers: [number, ArrayBuffer[]][] | undefined): void {
   const byIndex = new Map(transfers);
   for (let i = 0; i < batch.length; i += 3) {
     const id = batch[i] as number;

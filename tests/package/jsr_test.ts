@@ -6,13 +6,14 @@ import process from "node:process";
 
 const deno = join(process.cwd(), "node_modules", ".bin", "deno");
 
-test("JSR readiness: deno publish --dry-run passes (no slow types)", () => {
+test("JSR readiness: deno publish --dry-run passes with no warning (no slow types)", () => {
   const r = spawnSync(deno, ["publish", "--dry-run", "--allow-dirty"], {
     encoding: "utf8",
     env: { ...process.env, NO_COLOR: "1" },
   });
   assert.equal(r.status, 0, `deno publish --dry-run failed:\n${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout + r.stderr, /Dry run complete/);
+  assert.doesNotMatch(r.stdout + r.stderr, /warning/i);
 });
 
 test("deno lint passes on the published code", () => {
