@@ -79,7 +79,7 @@ export class OmokView {
         this.turn = "";
         this.status = parts[0] === "draw"
           ? "Game over: a draw, the board is full"
-          : parts[1] === "forfeit"
+          : parts[1] === "wins-by-forfeit"
           ? `Game over: ${parts[0]} wins, the other player forfeited`
           : `Game over: ${parts[0]} wins with five in a row (${parts.slice(2).join(" ")})`;
         return true;

@@ -64,9 +64,13 @@ export async function runCli(args: string[], io: CliIo = processIo()): Promise<n
     switch (command) {
       case undefined:
         throw new UsageError("A command is needed: serve, client or bench");
+      case "help":
+        // "help serve chat" is "serve chat --help".
+        if (rest.length > 0) return await runCli([...rest, "--help"], io);
+        io.stdout(CLI_USAGE + "\n");
+        return 0;
       case "-h":
       case "--help":
-      case "help":
         io.stdout(CLI_USAGE + "\n");
         return 0;
       case "--version":

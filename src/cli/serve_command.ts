@@ -273,9 +273,9 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   const t = counter.totals();
   output.log({
     event: "stopped",
-    message: `stopped after ${t.accepted} connection${
-      t.accepted === 1 ? "" : "s"
-    }, ${t.messagesIn} messages in and ${t.messagesOut} out`,
+    message: `stopped after ${t.accepted} connection${t.accepted === 1 ? "" : "s"}, ${t.messagesIn} message${
+      t.messagesIn === 1 ? "" : "s"
+    } in and ${t.messagesOut} out`,
     ...t,
   });
   return 0;

@@ -86,6 +86,13 @@ export interface ParsedSubcommand {
   port: number;
 }
 
+/** The first sentence of a text that may wrap over several lines. */
+function firstSentence(text: string): string {
+  const flat = text.replace(/\s*\n\s*/g, " ");
+  const end = flat.search(/\.(\s|$)/);
+  return end === -1 ? flat : flat.slice(0, end + 1);
+}
+
 /**
  * The usage of a group, or of one of its kinds.
  *
@@ -99,7 +106,7 @@ export function subcommandUsage(g: SubcommandGroup, name?: string): string {
   const names = Object.keys(g.kinds);
   if (name === undefined || !Object.hasOwn(g.kinds, name)) {
     return `Usage: sockmodels ${g.group} <${names.join("|")}> [options]\n\n` +
-      Object.entries(g.kinds).map(([n, k]) => `  ${n.padEnd(6)}${k.about.split("\n")[0]}`).join("\n") +
+      Object.entries(g.kinds).map(([n, k]) => `  ${n.padEnd(6)}${firstSentence(k.about)}`).join("\n") +
       `\n\nRun "sockmodels ${g.group} <${g.noun}> --help" for its options.`;
   }
   const k = g.kinds[name];

@@ -87,6 +87,22 @@ describe("sockmodels arguments", () => {
       assert.equal(io.err, "");
     });
   }
+
+  test("help serve chat shows the chat server's help, as serve chat --help does", async () => {
+    const viaHelp = testIo();
+    const viaOption = testIo();
+    assert.equal(await runCli(["help", "serve", "chat"], viaHelp), 0);
+    assert.equal(await runCli(["serve", "chat", "--help"], viaOption), 0);
+    assert.match(viaHelp.out, /^Usage: sockmodels serve chat \[options\]/);
+    assert.equal(viaHelp.out, viaOption.out);
+  });
+
+  test("serve --help gives each server a whole first sentence", async () => {
+    const io = testIo();
+    assert.equal(await runCli(["serve", "--help"], io), 0);
+    assert.match(io.out, /omok {2}Two-player omok \(gomoku\) on a 15x15 board\.\n/);
+    assert.match(io.out, /chat {2}A chat server: every line goes to everyone in the sender's room\.\n/);
+  });
 });
 
 describe("the sockmodels process", () => {
@@ -120,7 +136,7 @@ describe("the sockmodels process", () => {
       }
       assert.match(run.result.out, /#\d+ connected from 127\.0\.0\.1:\d+\n/);
       assert.match(run.result.out, /SIGINT: shutting down\n/);
-      assert.match(run.result.out, /stopped after 1 connection, 1 messages in and \d+ out\n$/);
+      assert.match(run.result.out, /stopped after 1 connection, 1 message in and \d+ out\n$/);
       await client.expect("* The server is shutting down");
       await waitFor(() => client.closed, "the client to be closed");
     } finally {

@@ -195,7 +195,7 @@ describe("serve omok", () => {
       const started = Date.now();
       white.close();
       await back.expect("AWAY white 1");
-      for (const c of [back, watcher]) await c.expect("OVER black forfeit", undefined, 5000);
+      for (const c of [back, watcher]) await c.expect("OVER black wins-by-forfeit", undefined, 5000);
       assert.ok(Date.now() - started >= 250, "the forfeit waits for the grace period");
 
       // The spectator takes the free seat and the next game starts.
@@ -230,7 +230,7 @@ describe("serve omok", () => {
       await waitFor(() => io.out.includes("Rejected: It is black's turn, not yours"), "the rejection to be shown");
       io.endInput(); // the client gives up (QUIT) and exits
       assert.equal(await within(running, 5000, "the client to finish"), 0);
-      await black.expect("OVER black forfeit");
+      await black.expect("OVER black wins-by-forfeit");
     } finally {
       black.close();
       await within(server.close(), 10_000, "the omok server to close");
@@ -248,5 +248,11 @@ describe("the omok view", () => {
     assert.match(view.render(), /Your move \(white\): type a point such as h8\./);
     view.apply("OVER black five h8 i8 j8 k8 l8");
     assert.match(view.render(), /Game over: black wins with five in a row \(h8 i8 j8 k8 l8\)/);
+  });
+
+  test("names the winner of a forfeit, not the player who forfeited", () => {
+    const view = new OmokView();
+    view.apply("OVER white wins-by-forfeit");
+    assert.match(view.render(), /Game over: white wins, the other player forfeited/);
   });
 });

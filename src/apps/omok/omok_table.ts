@@ -21,7 +21,7 @@
  * - `MOVE <stone> <point>`, then `TURN <stone>` or `OVER …`;
  * - `ERROR <reason>`: the move or command was rejected, and nothing changed;
  * - `AWAY <stone> <seconds>` and `BACK <stone>`: a player left during the game, and returned;
- * - `OVER <stone> five <points…>`, `OVER <stone> forfeit`, `OVER draw full`.
+ * - `OVER <stone> five <points…>`, `OVER <stone> wins-by-forfeit`, `OVER draw full`.
  *
  * See `omok_board.ts` for the rule about rows longer than five.
  *
@@ -317,7 +317,7 @@ export class OmokTable implements PeerApp {
   }
 
   #forfeit(seat: Seat): void {
-    this.#over(`${otherStone(seat.stone)} forfeit`);
+    this.#over(`${otherStone(seat.stone)} wins-by-forfeit`);
   }
 
   /** Ends the game, then swaps colours and seats spectators in empty seats for the next one. */
