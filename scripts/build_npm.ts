@@ -2,7 +2,7 @@
  * Builds the npm package into `npm/`: ESM JavaScript and `.d.ts` for `mod.ts`, `src/`,
  * `tests/`, `examples/` and `scripts/bench/` (emitted to `npm/esm/<same path>.js`, with
  * `.ts` imports rewritten to `.js`), then `npm/package.json` with the exports map taken from
- * `deno.json`, and README and LICENSE. Only `mod` and `src` are published.
+ * `deno.json`, and README, LICENSE and docs/. Only `mod`, `src` and the docs are published.
  *
  * Usage: deno run -A scripts/build_npm.ts
  */
@@ -76,7 +76,7 @@ function writePackageJson(): void {
     exports,
     sideEffects: false,
     engines: { node: ">=20" },
-    files: ["esm/mod.js", "esm/mod.d.ts", "esm/src/", "README.md", "LICENSE"],
+    files: ["esm/mod.js", "esm/mod.d.ts", "esm/src/", "docs/", "README.md", "LICENSE"],
     keywords: pkg.keywords,
     repository: pkg.repository,
     homepage: pkg.homepage,
@@ -94,8 +94,9 @@ mkdirSync(out, { recursive: true });
 compile();
 referenceDisposableLib(join(out, "esm"));
 writePackageJson();
-for (const file of ["README.md", "LICENSE"]) {
-  if (existsSync(join(root, file))) cpSync(join(root, file), join(out, file));
+// The README links into docs/, so the docs ship beside it.
+for (const file of ["README.md", "LICENSE", "docs"]) {
+  if (existsSync(join(root, file))) cpSync(join(root, file), join(out, file), { recursive: true });
 }
 console.log(`built ${out}`);
 process.exitCode = 0;

@@ -210,6 +210,8 @@ function runBatch(batch: unknown[]): void {
 async function init(message: { init: string; threadId: number }): Promise<void> {
   threadId = message.threadId;
   try {
+    // The handler module is the user's, named at run time, so `deno publish` warns that it cannot
+    // analyze this import (a warning it has no way to silence: denoland/deno#22594).
     const mod = await import(message.init) as { default?: unknown; handler?: unknown };
     const candidate = typeof mod.default === "function" ? mod.default : mod.handler;
     if (typeof candidate !== "function") {

@@ -13,7 +13,11 @@ test("JSR readiness: deno publish --dry-run passes with no warning (no slow type
   });
   assert.equal(r.status, 0, `deno publish --dry-run failed:\n${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout + r.stderr, /Dry run complete/);
-  assert.doesNotMatch(r.stdout + r.stderr, /warning/i);
+  // The one warning allowed: the thread worker imports the user's handler module by a URL
+  // known only at run time, which deno publish reports and cannot be told to accept.
+  const warnings = [...(r.stdout + r.stderr).matchAll(/^warning\[([\w-]+)\][^\n]*\n\s*--> ([^\n]+)/gm)]
+    .map((m) => `${m[1]} at ${m[2].replace(/^.*?\/src\//, "src/").replace(/:\d+:\d+$/, "")}`);
+  assert.deepEqual(warnings, ["unanalyzable-dynamic-import at src/engine/thread_worker.ts"]);
 });
 
 test("deno lint passes on the published code", () => {

@@ -7,14 +7,14 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 
 const root = process.cwd();
 const subpaths = Object.keys(JSON.parse(readFileSync(join(root, "npm", "package.json"), "utf8")).exports)
-  .filter((subpath) => !subpath.endsWith(".json"));
+  .filter((subpath) => !subpath.endsWith(".json") && subpath !== "./cli");
 
 const CHECK = `
 import { memoryTransport, NetError, describeError } from "sockmodels";
@@ -108,6 +108,16 @@ describe("the npm package, installed into a fresh project", () => {
     assert.ok(subpaths.includes("./models") && subpaths.includes("./hosts"), `subpaths: ${subpaths.join(", ")}`);
   });
 
+  test("every relative link of the published README resolves inside the package", () => {
+    const installed = join(project, "node_modules", "sockmodels");
+    const readme = readFileSync(join(installed, "README.md"), "utf8");
+    const links = [...readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1])
+      .filter((link) => !/^[a-z]+:/.test(link));
+    assert.ok(links.length > 0, "the README links into docs/");
+    const missing = links.filter((link) => !existsSync(join(installed, link)));
+    assert.deepEqual(missing, [], `links to files the package lacks: ${missing.join(", ")}`);
+  });
+
   for (
     const [name, command, args] of [
       ["Node", process.execPath, ["check.mjs"]],
@@ -142,6 +152,13 @@ describe("the npm package, installed into a fresh project", () => {
       assert.equal(r.status, 0, r.output);
     });
   }
+
+  test("the ./cli export runs the CLI", () => {
+    writeFileSync(join(project, "cli.mjs"), `await import("sockmodels/cli");\n`);
+    const r = run(process.execPath, ["cli.mjs", "--version"], project);
+    assert.equal(r.status, 0, r.output);
+    assert.match(r.output, /^sockmodels \d+\.\d+\.\d+/);
+  });
 
   test("npx sockmodels --help runs the CLI", () => {
     const r = run("npx", ["--offline", "sockmodels", "--help"], project);
