@@ -1,6 +1,7 @@
 /**
- * Runs the static checks (`deno fmt --check`, `deno lint`, and `deno check --doc` over every
- * source file, which type-checks each JSDoc example), then the whole test suite under Deno, Bun
+ * Runs the static checks (`deno fmt --check`, `deno lint`, `deno check --doc` over every
+ * source file, which type-checks each JSDoc example, and `deno doc --lint` over the library's
+ * entry points, which finds undocumented exports and private types in public ones), then the whole test suite under Deno, Bun
  * and Node (Node against the `npm/` build), and ends with one line `N passed, N failed` that
  * counts all of them. A runtime that runs no test, crashes or exceeds its time limit fails the
  * run.
@@ -89,10 +90,21 @@ const only = process.argv.includes("--only")
   ? process.argv[process.argv.indexOf("--only") + 1].split(",")
   : ["checks", "deno", "bun", "node"];
 
+/** The files of deno.json's exports, but for the CLI's. */
+function libraryEntryPoints(): string[] {
+  const exports = JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).exports as Record<string, string>;
+  return Object.entries(exports).filter(([subpath]) => subpath !== "./cli").map(([, file]) => file);
+}
+
 const CHECKS: { name: string; command: string[] }[] = [
   { name: "deno fmt --check", command: [bin("deno"), "fmt", "--check"] },
   { name: "deno lint", command: [bin("deno"), "lint"] },
   { name: "deno check --doc mod.ts src/", command: [bin("deno"), "check", "--doc", "mod.ts", "src/"] },
+  {
+    name: "deno doc --lint on every library entry point",
+    // The CLI entry runs the program when loaded and documents nothing; every other export is API.
+    command: [bin("deno"), "doc", "--lint", ...libraryEntryPoints()],
+  },
 ];
 
 rmSync(results, { recursive: true, force: true });

@@ -66,6 +66,7 @@ export class FramePool {
   #reused = 0;
   #allocated = 0;
 
+  /** A pool whose frames have at least `minFrameLength` bytes. */
   constructor(options: FramePoolOptions = {}) {
     const min = options.minFrameLength ?? 1024;
     const max = options.maxRetainedBytes ?? 8 * 1024 * 1024;

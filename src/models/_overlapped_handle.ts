@@ -22,7 +22,17 @@ export function aborted(what: string): NetError {
   return new NetError("ECANCELED", `The overlapped ${what} was aborted`);
 }
 
-/** The shared part of the handles: association with a port and the pending-operation list. */
+/**
+ * The shared part of the overlapped handles: association with a completion port and the
+ * pending-operation list.
+ *
+ * @example
+ * ```ts
+ * import type { OverlappedHandle } from "sockmodels/iocp";
+ * declare const handle: OverlappedHandle;
+ * console.log(handle.port === undefined ? "not associated" : "associated");
+ * ```
+ */
 export abstract class OverlappedHandle {
   #port: CompletionPort | undefined;
   #key: unknown;

@@ -16,6 +16,8 @@ import type { Addr, DatagramSocket, Transport } from "../runtime/types.ts";
 import { WAIT_TIMEOUT } from "./event_select.ts";
 import { aborted, OverlappedHandle, type PendingOp, removeOps, WSA_OPERATION_ABORTED } from "./_overlapped_handle.ts";
 
+export { OverlappedHandle };
+
 /** WSA_OPERATION_ABORTED: the operation was cancelled (closesocket or CancelIoEx). */
 export { WSA_OPERATION_ABORTED } from "./_overlapped_handle.ts";
 /** WAIT_TIMEOUT (258): `getQueuedCompletionStatus` timed out, the same code as WSAEventSelect's wait. */
@@ -83,7 +85,18 @@ export interface CompletionWaitOptions {
   signal?: AbortSignal;
 }
 
-type Handle = OverlappedSocket | OverlappedListener | OverlappedDatagram;
+/**
+ * What a completion port can be associated with: a socket, a listener or a datagram socket
+ * opened for overlapped I/O.
+ *
+ * @example
+ * ```ts
+ * declare const port: CompletionPort;
+ * declare const handle: CompletionHandle;
+ * port.associate(handle, "key");
+ * ```
+ */
+export type CompletionHandle = OverlappedSocket | OverlappedListener | OverlappedDatagram;
 
 /**
  * A connected socket opened for overlapped I/O.
@@ -510,7 +523,7 @@ export class CompletionPort {
   }
 
   /** CreateIoCompletionPort(handle, port, key): completions of `handle` carry `key`. */
-  associate(handle: Handle, key: unknown): void {
+  associate(handle: CompletionHandle, key: unknown): void {
     if (this.#closed) throw new TypeError("Cannot associate: the completion port is closed");
     handle._associate(this, key);
   }
@@ -589,7 +602,7 @@ export class CompletionPort {
   }
 
   /** CancelIoEx: completes the handle's pending operations (or just `overlapped`) aborted. */
-  cancelIo(handle: Handle, overlapped?: Overlapped): number {
+  cancelIo(handle: CompletionHandle, overlapped?: Overlapped): number {
     return handle._cancel(overlapped);
   }
 

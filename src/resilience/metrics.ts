@@ -84,7 +84,15 @@ export interface ConnectionStats {
   lastError: unknown;
 }
 
-interface EventBase {
+/**
+ * What every {@linkcode ResilienceEvent} carries.
+ *
+ * @example
+ * ```ts
+ * const base: ResilienceEventBase = { connectionId: 1, time: 0 };
+ * ```
+ */
+export interface ResilienceEventBase {
   /** The connection the event belongs to. */
   connectionId: number;
   /** The clock's time of the event. */
@@ -110,7 +118,7 @@ interface EventBase {
  * ```
  */
 export type ResilienceEvent =
-  | (EventBase & {
+  | (ResilienceEventBase & {
     type: "state";
     from: ConnectionState;
     to: ConnectionState;
@@ -119,21 +127,21 @@ export type ResilienceEvent =
     delayMs?: number;
     error?: unknown;
   })
-  | (EventBase & {
+  | (ResilienceEventBase & {
     type: "attempt";
     address: string;
     family: AddressFamily;
     index: number;
   })
-  | (EventBase & {
+  | (ResilienceEventBase & {
     type: "retry";
     attempt: number;
     delayMs: number;
     error?: unknown;
   })
-  | (EventBase & { type: "timeout"; kind: TimeoutKind; timeoutMs: number })
-  | (EventBase & { type: "rtt"; rttMs: number })
-  | (EventBase & {
+  | (ResilienceEventBase & { type: "timeout"; kind: TimeoutKind; timeoutMs: number })
+  | (ResilienceEventBase & { type: "rtt"; rttMs: number })
+  | (ResilienceEventBase & {
     type: "dropped";
     messages: number;
     bytes: number;

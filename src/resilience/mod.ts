@@ -73,6 +73,7 @@ export {
   type ConnectionState,
   type ConnectionStats,
   type ResilienceEvent,
+  type ResilienceEventBase,
   type ResilienceEventInput,
 } from "./metrics.ts";
 export { type Endpoint, ReconnectingClient, type ReconnectingClientOptions } from "./reconnect.ts";

@@ -24,8 +24,10 @@ import type { Addr, Stream, StreamHandlers } from "./types.ts";
  */
 export class DelegatingStream implements Stream {
   /** The stream underneath. */
+  /** The stream every call goes to. */
   readonly inner: Stream;
 
+  /** Wraps `inner`. */
   constructor(inner: Stream) {
     this.inner = inner;
   }

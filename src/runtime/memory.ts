@@ -9,6 +9,8 @@
 
 import { formatHostPort, NetError } from "./errors.ts";
 import { StreamBase } from "./stream_base.ts";
+
+export { StreamBase };
 import type {
   Addr,
   ConnectOptions,
@@ -89,7 +91,9 @@ const END_OF_STREAM = null;
  * ```
  */
 export class MemoryStream extends StreamBase {
+  /** This end's address. */
   readonly localAddr: Addr;
+  /** The other end's address. */
   readonly remoteAddr: Addr;
   /** The other end. */
   peer!: MemoryStream;
@@ -103,6 +107,7 @@ export class MemoryStream extends StreamBase {
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #gone = false;
 
+  /** One end of an in-process connection, with the faults it injects. */
   constructor(localAddr: Addr, remoteAddr: Addr, faults: Required<MemoryFaults>, options: StreamOptions) {
     super(options);
     this.localAddr = localAddr;
@@ -126,6 +131,7 @@ export class MemoryStream extends StreamBase {
     this.peer.end();
   }
 
+  /** Moves queued bytes to the peer as far as its receive window allows. */
   protected override _pump(): void {
     const peer = this.peer;
     const window = this.#faults.receiveWindow;
@@ -217,11 +223,13 @@ export class MemoryStream extends StreamBase {
     if (consumed > 0 && !peer.#gone && peer._queuedBytes > 0) peer._pump();
   };
 
+  /** Delivers what the peer sent, and goes on delivering. */
   protected override _startReading(): void {
     this.#reading = true;
     this.#scheduleDelivery();
   }
 
+  /** Holds what the peer sends until reading starts again. */
   protected override _stopReading(): void {
     this.#reading = false;
     if (this.#deliveryTimer !== undefined) {
@@ -230,10 +238,12 @@ export class MemoryStream extends StreamBase {
     }
   }
 
+  /** Sends the peer its end of stream. */
   protected override _shutdownWrite(): void {
     if (!this.peer.#gone) this.peer.#receive(END_OF_STREAM);
   }
 
+  /** Closes this end; an abort resets the peer. */
   protected override _release(abort: boolean): void {
     const peer = this.peer;
     const unread = this.#inboxBytes + this.#inTransit > 0;
@@ -254,8 +264,10 @@ export class MemoryStream extends StreamBase {
     queueMicrotask(() => this._transportClosed());
   }
 
+  /** Nothing to do: there is no Nagle in memory. */
   setNoDelay(_noDelay?: boolean): void {}
 
+  /** Nothing to do: an in-process connection never goes stale. */
   setKeepAlive(_enable: boolean, _initialDelayMs?: number): void {}
 }
 
@@ -338,6 +350,7 @@ class MemoryDatagram implements DatagramSocket {
  * ```
  */
 export class MemoryTransport implements Transport {
+  /** The transport's name. */
   readonly name = "memory" as const;
   /** The memory transport resets like TCP and cancels connects; it has no ports to share. */
   readonly capabilities: TransportCapabilities = {
@@ -369,6 +382,7 @@ export class MemoryTransport implements Transport {
     return { chunkSize, latencyMs, receiveWindow };
   }
 
+  /** Listens on an in-process port (0 picks a free one). */
   listen(options: MemoryListenOptions): Promise<Listener> {
     try {
       checkListenOptions(options);
@@ -402,6 +416,7 @@ export class MemoryTransport implements Transport {
     return Promise.resolve(listener);
   }
 
+  /** Connects to an in-process listener; ECONNREFUSED if none listens on the port. */
   connect(options: ConnectOptions): Promise<Stream> {
     return connectDeadline<Stream>(options, (settle) => {
       const { hostname, port } = options;
@@ -445,6 +460,7 @@ export class MemoryTransport implements Transport {
     });
   }
 
+  /** Binds an in-process datagram socket. */
   bindDatagram(options: DatagramOptions): Promise<DatagramSocket> {
     try {
       checkPort(options.port, "bind");
