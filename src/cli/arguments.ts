@@ -100,7 +100,8 @@ export function parseOptions(
     const d = Object.hasOwn(definitions, token.name) ? definitions[token.name] : undefined;
     if (d === undefined) {
       const shown = token.inlineValue ? `${token.rawName}=${token.value}` : token.rawName;
-      throw new UsageError(`Unknown option ${shown}`, command);
+      const known = Object.keys(definitions).map((name) => `--${name}`);
+      throw new UsageError(`Unknown option ${shown}${didYouMean(token.rawName, known)}`, command);
     }
     if (d.type === "boolean") {
       if (token.value !== undefined) {
@@ -159,6 +160,46 @@ export function portValue(text: string, command: string): number {
   return port;
 }
 
+/** The edit distance of two words: insertions, deletions, substitutions and swaps of neighbours. */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) rows[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      rows[i][j] = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        rows[i][j] = Math.min(rows[i][j], rows[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return rows[a.length][b.length];
+}
+
+/**
+ * The " (did you mean X?)" to append to an error about `word`, naming the closest of
+ * `candidates` if one is close enough to be a slip of the keyboard; "" otherwise.
+ *
+ * @example
+ * ```ts
+ * didYouMean("--prot", ["--port", "--host"]); // " (did you mean --port?)"
+ * didYouMean("xyz", ["serve", "client"]); // ""
+ * ```
+ */
+export function didYouMean(word: string, candidates: readonly string[]): string {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  const allowed = Math.max(1, Math.floor(word.length / 3));
+  return best !== undefined && bestDistance <= allowed ? ` (did you mean ${best}?)` : "";
+}
+
 /**
  * Reads one of a fixed set of words.
  *
@@ -169,7 +210,10 @@ export function portValue(text: string, command: string): number {
  */
 export function choiceValue<T extends string>(text: string, choices: readonly T[], what: string, command: string): T {
   if (!(choices as readonly string[]).includes(text)) {
-    throw new UsageError(`${what} must be one of ${choices.join(", ")}, got ${JSON.stringify(text)}`, command);
+    throw new UsageError(
+      `${what} must be one of ${choices.join(", ")}, got ${JSON.stringify(text)}${didYouMean(text, choices)}`,
+      command,
+    );
   }
   return text as T;
 }

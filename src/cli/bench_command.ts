@@ -11,6 +11,7 @@ import {
   choiceListValue,
   choiceValue,
   describeOptions,
+  didYouMean,
   integerListValue,
   noExtraArguments,
   numberValue,
@@ -50,6 +51,7 @@ const OPTIONS: Record<string, OptionDefinition> = {
     default: "sockmodels-bench",
     help: "where models.md, models.json and models.svg go",
   },
+  json: { type: "boolean", help: "print the measurements as JSON (as models.json holds them) instead of the table" },
   help: { type: "boolean", short: "h", help: "show this help" },
 };
 
@@ -89,7 +91,12 @@ export async function runBench(args: string[], io: CliIo): Promise<number> {
     io.stdout(benchUsage() + "\n");
     return 0;
   }
-  if (what !== "models") throw new UsageError(`Unknown benchmark ${JSON.stringify(what)}: use models`, "bench");
+  if (what !== "models") {
+    throw new UsageError(
+      `Unknown benchmark ${JSON.stringify(what)}: use models${didYouMean(what, ["models"])}`,
+      "bench",
+    );
+  }
   const command = "bench models";
   const { values, positionals } = parseOptions(args.slice(1), OPTIONS, command);
   if (values.help) {
@@ -136,14 +143,15 @@ export async function runBench(args: string[], io: CliIo): Promise<number> {
     onProgress: (line) => io.stderr(line + "\n"),
   });
   const markdown = benchMarkdown(rows, setup);
-  io.stdout(markdown);
+  const json = benchJson(rows, setup);
+  io.stdout(values.json === true ? json : markdown);
   const files = {
     md: absolutePath(out, "models.md"),
     json: absolutePath(out, "models.json"),
     svg: absolutePath(out, "models.svg"),
   };
   writeTextFile(files.md, markdown);
-  writeTextFile(files.json, benchJson(rows, setup));
+  writeTextFile(files.json, json);
   writeTextFile(files.svg, benchSvg(rows));
   io.stderr(`wrote ${files.md}, ${files.json} and ${files.svg}\n`);
   return rows.some((r) => r.error !== undefined || r.byteErrors > 0) ? 1 : 0;

@@ -21,6 +21,7 @@ import { OmokView } from "./omok_view.ts";
 const COMMON: Record<string, OptionDefinition> = {
   host: { type: "string", value: "HOST", default: "127.0.0.1", help: "the server's address" },
   port: { type: "string", value: "PORT", default: "9000", help: "the server's port" },
+  json: { type: "boolean", help: "print one JSON object per line: each message received, and how it ended" },
   help: { type: "boolean", short: "h", help: "show this help" },
 };
 
@@ -156,11 +157,16 @@ export async function runClient(args: string[], io: CliIo): Promise<number> {
     codec = delimited({ delimiter: "\n" });
   }
 
+  const json = values.json === true;
+  const report = (event: string, fields: Record<string, unknown>): void => {
+    if (json) io.stdout(JSON.stringify({ event, ...fields }) + "\n");
+  };
   let received = 0;
   const view = new OmokView();
   const draw = () => io.stdout((io.terminal ? "\x1b[H\x1b[2J" : "\n") + view.render() + "\n");
   const onMessage = (text: string): void => {
     received++;
+    if (json) return report("message", { text });
     if (client !== "omok") {
       io.stdout(codec ? `${text}\n` : text);
       return;
@@ -172,8 +178,10 @@ export async function runClient(args: string[], io: CliIo): Promise<number> {
     session = await connect(host, port, codec, onMessage);
   } catch (error) {
     io.stderr(`sockmodels: Cannot connect to ${formatHostPort(host, port)}: ${(error as Error).message}\n`);
+    report("error", { message: `Cannot connect to ${formatHostPort(host, port)}: ${(error as Error).message}` });
     return 1;
   }
+  report("connected", { host, port });
   if (client === "omok" && typeof values.resume === "string") session.send(`RESUME ${values.resume}`);
 
   let sent = 0;
@@ -188,9 +196,11 @@ export async function runClient(args: string[], io: CliIo): Promise<number> {
   if (first !== undefined) {
     if (first.closed) {
       io.stderr(`sockmodels: The connection failed: ${first.closed.message}\n`);
+      report("error", { message: `The connection failed: ${first.closed.message}` });
       return 1;
     }
     io.stderr("Connection closed by the server\n");
+    report("closed", { by: "server", sent, received });
     return 0;
   }
   // Input ended: collect the last replies, then close.
@@ -203,5 +213,6 @@ export async function runClient(args: string[], io: CliIo): Promise<number> {
   }
   await within(session.stream.close(), 2000);
   session.stream.reset();
+  report("closed", { by: "client", sent, received });
   return 0;
 }

@@ -8,7 +8,7 @@
 import { runBench } from "./bench_command.ts";
 import { type CliIo, processIo } from "./cli_io.ts";
 import { runClient } from "./client_command.ts";
-import { UsageError } from "./arguments.ts";
+import { didYouMean, UsageError } from "./arguments.ts";
 import { runServe } from "./serve_command.ts";
 
 /**
@@ -86,7 +86,8 @@ export async function runCli(args: string[], io: CliIo = processIo()): Promise<n
         throw new UsageError(
           command.startsWith("-")
             ? `Unknown option ${command}: options come after the command`
-            : `Unknown command ${JSON.stringify(command)}: use serve, client or bench`,
+            : `Unknown command ${JSON.stringify(command)}: use serve, client or bench` +
+              didYouMean(command, ["serve", "client", "bench", "help"]),
         );
     }
   } catch (error) {

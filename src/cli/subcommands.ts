@@ -8,6 +8,7 @@
 
 import {
   describeOptions,
+  didYouMean,
   noExtraArguments,
   type OptionDefinition,
   parseOptions,
@@ -133,7 +134,7 @@ export function parseSubcommand(g: SubcommandGroup, args: string[]): ParsedSubco
   }
   if (name === "--help" || name === "-h" || name === "help") return subcommandUsage(g);
   if (!Object.hasOwn(g.kinds, name)) {
-    throw new UsageError(`Unknown ${g.noun} ${JSON.stringify(name)}: use ${choices}`, g.group);
+    throw new UsageError(`Unknown ${g.noun} ${JSON.stringify(name)}: use ${choices}${didYouMean(name, list)}`, g.group);
   }
   const command = `${g.group} ${name}`;
   const { values, positionals } = parseOptions(args.slice(1), g.kinds[name].options, command);

@@ -79,6 +79,24 @@ describe("bench models", () => {
     }
   });
 
+  test("--json prints the measurements that models.json holds, instead of the table", async () => {
+    const out = mkdtempSync(join(tmpdir(), "sockmodels-bench-"));
+    try {
+      const runtime = detectRuntime();
+      const io = testIo();
+      const args = ["bench", "models", "--connections", "10", "--seconds", "0.5", "--warmup", "0.1"];
+      args.push("--runtime", runtime, "--models", "selector", "--json", "--out", out);
+      assert.equal(await within(runCli(args, io), 120_000, "the run"), 0, io.err);
+      const printed = JSON.parse(io.out);
+      assert.equal(printed.benchmark, "models");
+      assert.deepEqual(printed.rows.map((r: { model: string }) => r.model), ["selector"]);
+      assert.ok(printed.rows[0].msgsPerSec > 0);
+      assert.equal(io.out, readFileSync(join(out, "models.json"), "utf8"));
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   test("--baseline adds the adapter echo and a CPU ratio column; --rounds takes medians", async () => {
     const out = mkdtempSync(join(tmpdir(), "sockmodels-bench-"));
     try {

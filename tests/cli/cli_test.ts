@@ -13,10 +13,15 @@ import { LineClient, spawnCli, testIo, waitFor } from "./_helpers.ts";
 
 const BAD: [string[], RegExp][] = [
   [[], /^sockmodels: A command is needed: serve, client or bench\nRun "sockmodels --help" for usage\.\n$/],
-  [["launch"], /Unknown command "launch": use serve, client or bench/],
+  [["launch"], /Unknown command "launch": use serve, client or bench\n/],
+  [["serev"], /Unknown command "serev": use serve, client or bench \(did you mean serve\?\)\n/],
+  [["serve", "chta"], /Unknown server "chta": use chat, echo or omok \(did you mean chat\?\)\n/],
+  [["serve", "chat", "--prot", "9000"], /Unknown option --prot \(did you mean --port\?\)\n/],
+  [["serve", "echo", "--model", "iocpp"], /got "iocpp" \(did you mean iocp\?\)\n/],
+  [["bench", "model"], /Unknown benchmark "model": use models \(did you mean models\?\)\n/],
   [["--port", "1"], /Unknown option --port: options come after the command/],
   [["serve"], /Serve needs a server: chat, echo or omok\nRun "sockmodels serve --help"/],
-  [["serve", "pizza"], /Unknown server "pizza": use chat, echo or omok/],
+  [["serve", "pizza"], /Unknown server "pizza": use chat, echo or omok\n/],
   [
     ["serve", "chat", "--port", "70000"],
     /Port must be an integer from 0 to 65535, got "70000"\nRun "sockmodels serve chat --help"/,
@@ -251,6 +256,24 @@ describe("server output", () => {
     server.stop();
     assert.equal(await within(serving, 10_000, "the server to stop"), 0);
     assert.equal(server.out, `listening on 127.0.0.1:${port}\n`, "--quiet prints only the listening line");
+  });
+
+  test("client --json prints one object per line: connected, each message, and how it ended", async () => {
+    const server = testIo();
+    const serving = runCli(["serve", "echo", "--model", "poll", "--framing", "lp4", "--port", "0", "--quiet"], server);
+    await waitFor(() => /listening on/.test(server.out), "the listening line");
+    const port = /listening on 127\.0\.0\.1:(\d+)/.exec(server.out)![1];
+    const client = testIo(["one", "two"]);
+    const args = ["client", "echo", "--framing", "lp4", "--port", port, "--json"];
+    assert.equal(await within(runCli(args, client), 10_000, "the client"), 0);
+    assert.deepEqual(client.out.trimEnd().split("\n").map((line) => JSON.parse(line)), [
+      { event: "connected", host: "127.0.0.1", port: Number(port) },
+      { event: "message", text: "one" },
+      { event: "message", text: "two" },
+      { event: "closed", by: "client", sent: 2, received: 2 },
+    ]);
+    server.stop();
+    assert.equal(await within(serving, 10_000, "the server to stop"), 0);
   });
 
   test("client chat sends each typed line, prints the room, and says /quit when input ends", async () => {
