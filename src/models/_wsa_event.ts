@@ -43,13 +43,22 @@ export const WAIT_TIMEOUT = 258;
 export const WSA_MAXIMUM_WAIT_EVENTS = 64;
 
 interface EventState {
+  readonly id: number;
   signaled: boolean;
   closed: boolean;
-  waiters: Set<() => void>;
+  /**
+   * The waits that include this event. A wait that ends is only marked done, not taken out of
+   * the other events' lists (a wait on 64 events would otherwise cost 64 removals); done waits
+   * are dropped when the event wakes its waiters, or when the list reaches `pruneAt`.
+   */
+  waiters: EventWait[];
+  pruneAt: number;
 }
 
-const eventStates = new WeakMap<WsaEvent, EventState>();
+/** Waits kept on a quiet event before its done ones are dropped. */
+const PRUNE_MIN = 16;
 let lastEventId = 0;
+let stateOfEvent: (event: WsaEvent) => EventState;
 
 /**
  * A manual-reset event object, like a `WSAEVENT`: it stays signalled until it is reset. Make
@@ -65,30 +74,29 @@ let lastEventId = 0;
 export class WsaEvent {
   /** A process-unique id, used in error messages. */
   readonly id: number = ++lastEventId;
+  readonly #state: EventState = { id: this.id, signaled: false, closed: false, waiters: [], pruneAt: PRUNE_MIN };
 
-  /** Creates an event that is not signalled. */
-  constructor() {
-    eventStates.set(this, { signaled: false, closed: false, waiters: new Set() });
+  static {
+    stateOfEvent = (event) => event.#state;
   }
 
   /** True while the event is set. */
   get signaled(): boolean {
-    return eventStates.get(this)!.signaled;
+    return this.#state.signaled;
   }
 
   /** True once {@linkcode closeEvent} was called. */
   get closed(): boolean {
-    return eventStates.get(this)!.closed;
+    return this.#state.closed;
   }
 }
 
 /** The state of an event from `createEvent`; a TypeError naming `what` for anything else. */
 export function stateOf(event: unknown, what: string): EventState {
-  const state = event instanceof WsaEvent ? eventStates.get(event) : undefined;
-  if (!state) {
+  if (!(event instanceof WsaEvent)) {
     throw new TypeError(`${what} must be an event from createEvent(), got ${describeValue(event)}`);
   }
-  return state;
+  return stateOfEvent(event);
 }
 
 /** A short description of a bad argument, for error messages. */
@@ -99,7 +107,99 @@ export function describeValue(value: unknown): string {
 }
 
 function wakeWaiters(state: EventState): void {
-  for (const fn of [...state.waiters]) fn();
+  const waits = state.waiters;
+  if (waits.length === 0) return;
+  // A wait for all events that is not complete yet stays; every other one is done or ends now.
+  state.waiters = [];
+  for (const wait of waits) {
+    if (wait.done) continue;
+    wait.check();
+    if (!wait.done) state.waiters.push(wait);
+  }
+  state.pruneAt = Math.max(PRUNE_MIN, 2 * state.waiters.length);
+}
+
+function addWaiter(state: EventState, wait: EventWait): void {
+  if (state.waiters.length >= state.pruneAt) {
+    state.waiters = state.waiters.filter((w) => !w.done);
+    state.pruneAt = Math.max(PRUNE_MIN, 2 * state.waiters.length);
+  }
+  state.waiters.push(wait);
+}
+
+/** The lowest index of a signalled event (all of them with `waitAll`), or -1. */
+function readyIndex(states: readonly EventState[], waitAll: boolean): number {
+  if (waitAll) {
+    for (let i = 0; i < states.length; i++) if (!states[i].signaled) return -1;
+    return WAIT_OBJECT_0;
+  }
+  for (let i = 0; i < states.length; i++) if (states[i].signaled) return WAIT_OBJECT_0 + i;
+  return -1;
+}
+
+/** One pending {@linkcode waitForMultipleEvents}. */
+class EventWait {
+  done = false;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #states: readonly EventState[];
+  readonly #waitAll: boolean;
+  readonly #signal: AbortSignal | undefined;
+  readonly #resolve: (result: number) => void;
+  readonly #reject: (error: Error) => void;
+
+  constructor(
+    states: readonly EventState[],
+    waitAll: boolean,
+    signal: AbortSignal | undefined,
+    resolve: (result: number) => void,
+    reject: (error: Error) => void,
+  ) {
+    this.#states = states;
+    this.#waitAll = waitAll;
+    this.#signal = signal;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    for (const state of states) addWaiter(state, this);
+    signal?.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  check(): void {
+    const states = this.#states;
+    for (let i = 0; i < states.length; i++) {
+      if (states[i].closed) {
+        this.#finish();
+        this.#reject(new TypeError(`The event at index ${i} (event ${states[i].id}) was closed during the wait`));
+        return;
+      }
+    }
+    const result = readyIndex(states, this.#waitAll);
+    if (result >= 0) {
+      this.#finish();
+      this.#resolve(result);
+    }
+  }
+
+  timeOut = (): void => {
+    if (this.done) return;
+    this.#finish();
+    this.#resolve(WAIT_TIMEOUT);
+  };
+
+  onAbort = (): void => {
+    if (this.done) return;
+    this.#finish();
+    this.#reject(cancelledWait(this.#states.length, this.#signal));
+  };
+
+  #finish(): void {
+    this.done = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.#signal?.removeEventListener("abort", this.onAbort);
+  }
+}
+
+function cancelledWait(count: number, signal: AbortSignal | undefined): NetError {
+  return new NetError("ECANCELED", `The wait for ${count} events was cancelled`, { cause: signal?.reason });
 }
 
 /**
@@ -228,61 +328,25 @@ export function waitForMultipleEvents(
       );
     }
     if (events.length === 0) throw new RangeError("waitForMultipleEvents needs at least 1 event, got 0");
-    states = events.map((e, i) => {
-      const state = stateOf(e, `The event at index ${i}`);
-      if (state.closed) throw new TypeError(`The event at index ${i} (event ${e.id}) is closed`);
-      return state;
-    });
+    states = new Array(events.length);
+    for (let i = 0; i < events.length; i++) {
+      const state = stateOf(events[i], `The event at index ${i}`);
+      if (state.closed) throw new TypeError(`The event at index ${i} (event ${state.id}) is closed`);
+      states[i] = state;
+    }
     if (timeoutMs !== undefined && (typeof timeoutMs !== "number" || !(timeoutMs >= 0))) {
       throw new RangeError(`The wait timeout must be a non-negative number of milliseconds, got ${timeoutMs}`);
     }
   } catch (error) {
     return Promise.reject(error);
   }
-  // The caller may change its array while we wait: everything below uses what it held now.
-  const ids = events.map((e) => e.id);
-  const ready = (): number => {
-    if (waitAll) return states.every((s) => s.signaled) ? WAIT_OBJECT_0 : -1;
-    const index = states.findIndex((s) => s.signaled);
-    return index < 0 ? -1 : WAIT_OBJECT_0 + index;
-  };
-  const now = ready();
+  // The caller may change its array while we wait: the wait keeps the states it held now.
+  const now = readyIndex(states, waitAll);
   if (now >= 0) return Promise.resolve(now);
   if (timeoutMs === 0) return Promise.resolve(WAIT_TIMEOUT);
-  const cancelled = () =>
-    new NetError("ECANCELED", `The wait for ${states.length} events was cancelled`, { cause: signal?.reason });
-  if (signal?.aborted) return Promise.reject(cancelled());
+  if (signal?.aborted) return Promise.reject(cancelledWait(states.length, signal));
   return new Promise<number>((resolve, reject) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const finish = () => {
-      for (const s of states) s.waiters.delete(check);
-      if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    };
-    const check = () => {
-      const closed = states.findIndex((s) => s.closed);
-      if (closed >= 0) {
-        finish();
-        reject(new TypeError(`The event at index ${closed} (event ${ids[closed]}) was closed during the wait`));
-        return;
-      }
-      const result = ready();
-      if (result >= 0) {
-        finish();
-        resolve(result);
-      }
-    };
-    const onAbort = () => {
-      finish();
-      reject(cancelled());
-    };
-    for (const s of states) s.waiters.add(check);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
-      timer = setTimeout(() => {
-        finish();
-        resolve(WAIT_TIMEOUT);
-      }, timeoutMs);
-    }
+    const wait = new EventWait(states, waitAll, signal, resolve, reject);
+    if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) wait.timer = setTimeout(wait.timeOut, timeoutMs);
   });
 }

@@ -22,6 +22,7 @@ import {
   WSA_MAXIMUM_WAIT_EVENTS,
   type WsaEvent,
 } from "../../src/models/event_select.ts";
+import { stateOf } from "../../src/models/_wsa_event.ts";
 import { NonBlockingListener, NonBlockingSocket, WOULD_BLOCK } from "../../src/models/nonblocking.ts";
 import { defaultTransport } from "../../src/runtime/detect.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
@@ -109,6 +110,35 @@ describe("event objects and waitForMultipleEvents", () => {
     await sleep(10);
     setEvent(events[0]);
     assert.equal(await pending, WAIT_OBJECT_0);
+  });
+
+  test("a quiet event keeps a bounded list of waits however often a busy one ends them", async () => {
+    const quiet = createEvent();
+    const busy = createEvent();
+    const ac = new AbortController();
+    for (let i = 0; i < 5000; i++) {
+      const pending = waitForMultipleEvents([quiet, busy], { signal: ac.signal, timeoutMs: 5000 });
+      setEvent(busy);
+      assert.equal(await pending, WAIT_OBJECT_0 + 1);
+      resetEvent(busy);
+    }
+    assert.ok(stateOf(quiet, "quiet").waiters.length <= 16, `${stateOf(quiet, "quiet").waiters.length} waits kept`);
+    // The waits that ended are not woken again: a later set wakes only the wait pending now.
+    const last = waitForMultipleEvents([quiet], { timeoutMs: 5000 });
+    setEvent(quiet);
+    assert.equal(await last, WAIT_OBJECT_0);
+    assert.equal(stateOf(quiet, "quiet").waiters.length, 0);
+  });
+
+  test("a wait on the same event twice ends once, and a waitAll stays until all are set", async () => {
+    const [a, b] = [createEvent(), createEvent()];
+    const twice = waitForMultipleEvents([a, a], { timeoutMs: 5000 });
+    const all = waitForMultipleEvents([a, b], { waitAll: true, timeoutMs: 5000 });
+    setEvent(a);
+    assert.equal(await twice, WAIT_OBJECT_0);
+    assert.equal(stateOf(a, "a").waiters.length, 1, "the waitAll stays on the set event");
+    setEvent(b);
+    assert.equal(await all, WAIT_OBJECT_0);
   });
 
   test("at most 64 events per wait; bad arguments are rejected clearly", async () => {
