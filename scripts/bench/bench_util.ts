@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
+import { type LoadMeasurement, runLoad } from "../../src/cli/load_client.ts";
 
 export const root: string = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export type Runtime = "deno" | "bun" | "node";
@@ -68,6 +69,40 @@ export { processCpuSeconds as cpuSeconds, processResidentBytes as rssBytes } fro
 
 /** The p-th percentile (0..100) of sorted numbers. */
 export { percentile } from "../../src/cli/load_client.ts";
+
+/** The load of {@linkcode loadServer}: how many connections, and for how long. */
+export interface ServerLoad {
+  connections: number;
+  seconds: number;
+  /** Frames kept in flight per connection. Default 16. */
+  inFlight?: number;
+  /** Payload bytes per frame. Default 64. */
+  payloadSize?: number;
+}
+
+/** Starts the echo server `cmd`, runs the echo load against it, and stops it. */
+export async function loadServer(cmd: string[], load: ServerLoad): Promise<LoadMeasurement> {
+  const server = await startServer(cmd);
+  try {
+    return await runLoad({
+      port: server.port,
+      pid: server.child.pid!,
+      connections: load.connections,
+      inFlight: load.inFlight ?? 16,
+      payloadSize: load.payloadSize ?? 64,
+      seconds: load.seconds,
+    });
+  } finally {
+    await server.stop();
+  }
+}
+
+/** The median of some numbers. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

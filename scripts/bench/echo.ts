@@ -12,8 +12,8 @@
  */
 import { writeFileSync } from "node:fs";
 import process from "node:process";
-import { argList, argNumber, commandFor, type Runtime, startServer } from "./bench_util.ts";
-import { type LoadResult, runLoad } from "./load_client.ts";
+import { argList, argNumber, commandFor, loadServer, median, type Runtime } from "./bench_util.ts";
+import type { LoadResult } from "./load_client.ts";
 
 const runtimes = argList("runtime", "deno,bun,node") as Runtime[];
 const connections = argNumber("connections", 100);
@@ -33,24 +33,19 @@ for (let round = 0; round < rounds; round++) {
   for (const runtime of runtimes) {
     for (const server of ["raw", "adapter"] as const) {
       const file = server === "raw" ? "scripts/bench/raw_echo_server.ts" : "examples/raw_echo.ts";
-      const srv = await startServer(commandFor(runtime, file, ["--port", "0"]));
-      try {
-        const r = await runLoad({ port: srv.port, pid: srv.child.pid!, connections, inFlight, payloadSize, seconds });
-        results.push({ runtime, server, ...r });
-        console.error(
-          `round ${round + 1} ${runtime} ${server}: ${Math.round(r.msgsPerSec)} msgs/s, ` +
-            `${r.cpuUsPerMsg.toFixed(2)} us CPU/msg, p99 ${r.p99us.toFixed(0)} us, errors ${r.byteErrors}`,
-        );
-      } finally {
-        await srv.stop();
-      }
+      const r = await loadServer(commandFor(runtime, file, ["--port", "0"]), {
+        connections,
+        seconds,
+        inFlight,
+        payloadSize,
+      });
+      results.push({ runtime, server, ...r });
+      console.error(
+        `round ${round + 1} ${runtime} ${server}: ${Math.round(r.msgsPerSec)} msgs/s, ` +
+          `${r.cpuUsPerMsg.toFixed(2)} us CPU/msg, p99 ${r.p99us.toFixed(0)} us, errors ${r.byteErrors}`,
+      );
     }
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 console.log(

@@ -16,8 +16,8 @@
  *        [--seconds 5] [--rounds 3]
  */
 import process from "node:process";
-import { argList, argNumber, commandFor, type Runtime, startServer } from "./bench_util.ts";
-import { type LoadResult, runLoad } from "./load_client.ts";
+import { argList, argNumber, commandFor, loadServer, median, type Runtime } from "./bench_util.ts";
+import type { LoadResult } from "./load_client.ts";
 
 const runtimes = argList("runtime", "deno,bun,node") as Runtime[];
 const connections = argNumber("connections", 100);
@@ -34,33 +34,17 @@ const results: (LoadResult & { runtime: Runtime; server: string })[] = [];
 for (let round = 0; round < rounds; round++) {
   for (const runtime of runtimes) {
     for (const [server, [file, extra]] of Object.entries(servers)) {
-      const srv = await startServer(commandFor(runtime, file, ["--port", "0", ...extra]));
-      try {
-        const r = await runLoad({
-          port: srv.port,
-          pid: srv.child.pid!,
-          connections,
-          inFlight: 16,
-          payloadSize: 64,
-          seconds,
-        });
-        results.push({ runtime, server, ...r });
-        console.error(
-          `round ${round + 1} ${runtime} ${server}: ${r.cpuUsPerMsg.toFixed(2)} us/msg, p99 ${
-            r.p99us.toFixed(0)
-          } us, errors ${r.byteErrors}`,
-        );
-      } finally {
-        await srv.stop();
-      }
+      const r = await loadServer(commandFor(runtime, file, ["--port", "0", ...extra]), { connections, seconds });
+      results.push({ runtime, server, ...r });
+      console.error(
+        `round ${round + 1} ${runtime} ${server}: ${r.cpuUsPerMsg.toFixed(2)} us/msg, p99 ${
+          r.p99us.toFixed(0)
+        } us, errors ${r.byteErrors}`,
+      );
     }
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 console.log(
   `\nEngine echo (lp4) vs raw runtime echo: ${connections} connections, 16 in flight, 64 B, ${seconds} s x ${rounds} rounds (median)\n`,
 );

@@ -16,8 +16,7 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
-import { runLoad } from "../../src/cli/load_client.ts";
-import { argList, argNumber, root, type Runtime, startServer } from "./bench_util.ts";
+import { argList, argNumber, loadServer, median, root, type Runtime } from "./bench_util.ts";
 
 const ALL_MODELS = "adapter,blocking,nonblocking,select,poll,selector,event-select,async-select,iocp,engine";
 
@@ -44,27 +43,9 @@ async function measure(
   connections: number,
   seconds: number,
 ): Promise<number> {
-  const server = await startServer(serveCommand(checkout, runtime, model));
-  try {
-    const result = await runLoad({
-      port: server.port,
-      pid: server.child.pid!,
-      connections,
-      inFlight: 16,
-      payloadSize: 64,
-      seconds,
-    });
-    if (result.byteErrors > 0) throw new Error(`${checkout} ${model}: ${result.byteErrors} bytes echoed wrong`);
-    return result.cpuUsPerMsg;
-  } finally {
-    await server.stop();
-  }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  const result = await loadServer(serveCommand(checkout, runtime, model), { connections, seconds });
+  if (result.byteErrors > 0) throw new Error(`${checkout} ${model}: ${result.byteErrors} bytes echoed wrong`);
+  return result.cpuUsPerMsg;
 }
 
 const beforeArg = argList("before", "")[0];
