@@ -7,7 +7,7 @@
  */
 
 import type { NetError } from "../runtime/errors.ts";
-import type { Addr, Stream, StreamHandlers } from "../runtime/types.ts";
+import type { Addr, Stream, StreamHandlers, TlsInfo } from "../runtime/types.ts";
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 import { TimeoutError } from "./errors.ts";
 import { checkFunction, checkMs } from "./_validate.ts";
@@ -200,6 +200,11 @@ export class IdleTimeoutStream implements Stream {
   /** The peer's address. */
   get remoteAddr(): Addr {
     return this.#inner.remoteAddr;
+  }
+
+  /** What the inner stream's TLS handshake settled, if it has TLS. */
+  get tls(): TlsInfo | undefined {
+    return this.#inner.tls;
   }
   /** Bytes accepted by `write` that the OS has not taken yet. */
   get bufferedAmount(): number {

@@ -8,6 +8,11 @@
  * cancelled: after a timeout or an abort the attempt is left to fail or is closed at once if it
  * succeeds.
  *
+ * With `tls`, a listener hands a stream to `onAccept` only once its handshake is done, and a
+ * connect resolves only then. Bun reports an authorization error on some good server-side
+ * handshakes where no client certificate was asked for, so the server heeds it only with
+ * `requestClientCert`.
+ *
  * @module
  */
 
@@ -22,13 +27,27 @@ import type {
   ListenOptions,
   Stream,
   StreamOptions,
+  TlsClientOptions,
+  TlsInfo,
+  TlsServerOptions,
   Transport,
 } from "./types.ts";
 import { checkListenOptions, checkPort, connectDeadline, familyOf } from "./util.ts";
+import {
+  alpnWire,
+  checkTlsClientOptions,
+  checkTlsServerOptions,
+  handshakeTimeoutError,
+  handshakeTimeoutOf,
+  isIpAddress,
+  type NodePeerCertificate,
+  pemText,
+  toPeerCertificate,
+} from "./_tls.ts";
 
 // The slice of Bun's API this transport uses.
 interface BunSocket {
-  data: BunStream | undefined;
+  data: BunStream | PendingHandshake | undefined;
   readonly localAddress?: string;
   readonly localPort?: number;
   readonly localFamily?: string;
@@ -43,6 +62,30 @@ interface BunSocket {
   resume(): void;
   setNoDelay(noDelay?: boolean): boolean;
   setKeepAlive(enable?: boolean, initialDelay?: number): boolean;
+  // On TLS sockets only.
+  readonly alpnProtocol?: string | false | null;
+  getTLSVersion?(): string | null;
+  getCipher?(): { standardName?: string; name?: string } | null;
+  getPeerCertificate?(): NodePeerCertificate | null;
+  getServername?(): string | undefined;
+}
+
+/** A TLS socket whose handshake is still running. */
+interface PendingHandshake {
+  readonly pending: true;
+  timer: ReturnType<typeof setTimeout>;
+  /** Called once: with the error if the handshake failed or the socket closed first. */
+  done(error?: NetError): void;
+}
+
+interface BunTlsOptions {
+  cert?: string;
+  key?: string;
+  ca?: string;
+  requestCert?: boolean;
+  rejectUnauthorized?: boolean;
+  serverName?: string;
+  ALPNProtocols?: Uint8Array;
 }
 
 interface BunSocketHandlers {
@@ -53,6 +96,7 @@ interface BunSocketHandlers {
   close?(socket: BunSocket, error?: Error): void;
   error?(socket: BunSocket, error: Error): void;
   connectError?(socket: BunSocket, error: Error): void;
+  handshake?(socket: BunSocket, success: boolean, authorizationError: Error | null): void;
 }
 
 interface BunTcpListener {
@@ -74,12 +118,14 @@ interface BunApi {
     port: number;
     allowHalfOpen?: boolean;
     reusePort?: boolean;
+    tls?: BunTlsOptions;
     socket: BunSocketHandlers;
   }): BunTcpListener;
   connect(options: {
     hostname: string;
     port: number;
     allowHalfOpen?: boolean;
+    tls?: BunTlsOptions | boolean;
     socket: BunSocketHandlers;
   }): Promise<BunSocket>;
   udpSocket(options: {
@@ -104,11 +150,13 @@ class BunStream extends StreamBase {
   #socket: BunSocket;
   #waitingForDrain = false;
   #sawEnd = false;
+  readonly #tlsInfo: TlsInfo | undefined;
 
-  constructor(socket: BunSocket, options: StreamOptions) {
+  constructor(socket: BunSocket, options: StreamOptions, tls = false) {
     super(options);
     this.#socket = socket;
     socket.data = this;
+    if (tls) this.#tlsInfo = bunTlsInfo(socket);
     const local = socket.localAddress ?? "";
     this.localAddr = { hostname: local, port: socket.localPort ?? 0, family: familyOf(local) };
     // A peer that reset right away leaves Bun without an address to report.
@@ -117,6 +165,10 @@ class BunStream extends StreamBase {
     socket.setNoDelay(options.noDelay ?? true);
     // Reading starts with setHandlers; until then bytes stay in the kernel.
     socket.pause();
+  }
+
+  get tls(): TlsInfo | undefined {
+    return this.#tlsInfo;
   }
 
   protected override _pump(): void {
@@ -188,23 +240,111 @@ class BunStream extends StreamBase {
   }
 }
 
+/** What a finished handshake settled, read at once: a closed socket no longer reports it. */
+function bunTlsInfo(socket: BunSocket): TlsInfo {
+  const cipher = socket.getCipher?.();
+  return {
+    protocol: socket.getTLSVersion?.() ?? undefined,
+    cipher: cipher?.standardName ?? cipher?.name,
+    alpnProtocol: socket.alpnProtocol || undefined,
+    serverName: socket.getServername?.() || undefined,
+    peerCertificate: toPeerCertificate(socket.getPeerCertificate?.()),
+  };
+}
+
+function streamOf(socket: BunSocket): BunStream | undefined {
+  const data = socket.data;
+  return data instanceof BunStream ? data : undefined;
+}
+
 const streamHandlers: BunSocketHandlers = {
   data(socket, data) {
-    socket.data?.onBunData(data);
+    streamOf(socket)?.onBunData(data);
   },
   drain(socket) {
-    socket.data?.onBunDrain();
+    streamOf(socket)?.onBunDrain();
   },
   end(socket) {
-    socket.data?.onBunEnd();
+    streamOf(socket)?.onBunEnd();
   },
   error(socket, error) {
-    socket.data?.onBunError(error);
+    const data = socket.data;
+    if (data instanceof BunStream) data.onBunError(error);
+    else data?.done(toNetError(error, { syscall: "handshake" }));
   },
   close(socket, error) {
-    socket.data?.onBunClose(error);
+    const data = socket.data;
+    if (data instanceof BunStream) data.onBunClose(error);
+    else {
+      data?.done(
+        error ? toNetError(error, { syscall: "handshake" }) : new NetError(
+          "ECONNRESET",
+          "The connection closed before the TLS handshake finished",
+          { syscall: "handshake" },
+        ),
+      );
+    }
   },
 };
+
+/** Waits for the handshake of a new TLS socket: `done` hears how it ended, once. */
+function awaitHandshake(socket: BunSocket, ms: number, done: (error?: NetError) => void): void {
+  const pending: PendingHandshake = {
+    pending: true,
+    timer: setTimeout(() => {
+      pending.done(handshakeTimeoutError(ms, socket.remoteAddress ?? "", socket.remotePort ?? 0));
+      socket.terminate();
+    }, ms),
+    done(error) {
+      clearTimeout(pending.timer);
+      if (socket.data === pending) socket.data = undefined;
+      done(error);
+    },
+  };
+  socket.data = pending;
+}
+
+/** The handshake handler: a failed verification is the handshake's error. */
+function onHandshake(heedAuthorization: boolean) {
+  return (socket: BunSocket, success: boolean, authorizationError: Error | null): void => {
+    const data = socket.data;
+    if (data === undefined || data instanceof BunStream) return;
+    if (!success || (heedAuthorization && authorizationError)) {
+      const error = toNetError(authorizationError ?? new Error("TLS handshake failed"), {
+        syscall: "handshake",
+        address: socket.remoteAddress,
+        port: socket.remotePort,
+      });
+      data.done(error);
+      socket.terminate();
+      return;
+    }
+    data.done();
+  };
+}
+
+function bunServerTls(t: TlsServerOptions): BunTlsOptions {
+  return {
+    cert: pemText(t.cert),
+    key: pemText(t.key),
+    ...(t.ca === undefined ? {} : { ca: pemText(t.ca) }),
+    requestCert: t.requestClientCert ?? false,
+    rejectUnauthorized: t.requestClientCert ?? false,
+    ...(t.alpnProtocols ? { ALPNProtocols: alpnWire(t.alpnProtocols) } : {}),
+  };
+}
+
+function bunClientTls(t: TlsClientOptions, hostname: string): BunTlsOptions {
+  return {
+    // SNI carries names only; an address is verified against the certificate's IP entries.
+    ...(isIpAddress(t.serverName ?? hostname) ? {} : { serverName: t.serverName ?? hostname }),
+    rejectUnauthorized: !t.insecure,
+    ...(t.ca === undefined ? {} : { ca: pemText(t.ca) }),
+    ...(t.cert === undefined ? {} : { cert: pemText(t.cert) }),
+    ...(t.key === undefined ? {} : { key: pemText(t.key) }),
+    ...(t.alpnProtocols ? { ALPNProtocols: alpnWire(t.alpnProtocols) } : {}),
+  };
+}
 
 class BunListener implements Listener {
   readonly addr: Addr;
@@ -278,27 +418,53 @@ class BunDatagram implements DatagramSocket {
  */
 export const bunTransport: Transport = {
   name: "bun",
-  capabilities: { reset: true, reusePort: true, backlog: false, cancelConnect: false },
+  capabilities: {
+    reset: true,
+    reusePort: true,
+    backlog: false,
+    cancelConnect: false,
+    tls: true,
+    tlsClientCert: true,
+  },
 
   listen(options: ListenOptions): Promise<Listener> {
     const hostname = options.hostname ?? "127.0.0.1";
     try {
       checkListenOptions(options);
+      const t = options.tls;
+      let socketHandlers: BunSocketHandlers;
+      if (t) {
+        checkTlsServerOptions(t);
+        const ms = handshakeTimeoutOf(t);
+        socketHandlers = {
+          ...streamHandlers,
+          open(socket) {
+            awaitHandshake(socket, ms, (error) => {
+              if (error) options.onError?.(error);
+              else options.onAccept(new BunStream(socket, options, true));
+            });
+          },
+          handshake: onHandshake(t.requestClientCert ?? false),
+        };
+      } else {
+        socketHandlers = {
+          ...streamHandlers,
+          open(socket) {
+            options.onAccept(new BunStream(socket, options));
+          },
+        };
+      }
       const server = bun().listen({
         hostname,
         port: options.port,
         allowHalfOpen: true,
         ...(options.reusePort ? { reusePort: true } : {}),
-        socket: {
-          ...streamHandlers,
-          open(socket) {
-            options.onAccept(new BunStream(socket, options));
-          },
-        },
+        ...(t ? { tls: bunServerTls(t) } : {}),
+        socket: socketHandlers,
       });
       return Promise.resolve(new BunListener(server, hostname));
     } catch (error) {
-      if (error instanceof RangeError) return Promise.reject(error);
+      if (error instanceof RangeError || error instanceof TypeError) return Promise.reject(error);
       return Promise.reject(
         toNetError(error, { syscall: "listen", address: hostname, port: options.port }),
       );
@@ -307,17 +473,47 @@ export const bunTransport: Transport = {
 
   connect(options: ConnectOptions): Promise<Stream> {
     const { hostname, port } = options;
+    const t = options.tls;
+    if (t) {
+      try {
+        checkTlsClientOptions(t);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     return connectDeadline<Stream>(options, (settle) => {
       let abandoned = false;
+      let socketHandlers = streamHandlers;
+      if (t) {
+        const ms = handshakeTimeoutOf(t);
+        socketHandlers = {
+          ...streamHandlers,
+          open(socket) {
+            awaitHandshake(socket, ms, (error) => {
+              if (abandoned) socket.terminate();
+              else if (error) settle.reject(error);
+              else settle.resolve(new BunStream(socket, options, true));
+            });
+          },
+          handshake: onHandshake(!t.insecure),
+        };
+      }
       bun()
-        .connect({ hostname, port, allowHalfOpen: true, socket: streamHandlers })
+        .connect({
+          hostname,
+          port,
+          allowHalfOpen: true,
+          ...(t ? { tls: bunClientTls(t, hostname) } : {}),
+          socket: socketHandlers,
+        })
         .then(
           (socket) => {
             if (abandoned) {
               socket.terminate();
               return;
             }
-            settle.resolve(new BunStream(socket, options));
+            // A TLS stream is made by the handshake handler.
+            if (!t) settle.resolve(new BunStream(socket, options));
           },
           (error: unknown) => {
             settle.reject(toNetError(error, { syscall: "connect", address: hostname, port }));

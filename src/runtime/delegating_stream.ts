@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Addr, Stream, StreamHandlers } from "./types.ts";
+import type { Addr, Stream, StreamHandlers, TlsInfo } from "./types.ts";
 
 /**
  * Passes every member of {@linkcode Stream} on to `inner`; subclasses override what they
@@ -43,6 +43,10 @@ export class DelegatingStream implements Stream {
   /** The inner stream's peer address. */
   get remoteAddr(): Addr {
     return this.inner.remoteAddr;
+  }
+  /** What the inner stream's TLS handshake settled, if it has TLS. */
+  get tls(): TlsInfo | undefined {
+    return this.inner.tls;
   }
   /** Bytes queued in the inner stream. */
   get bufferedAmount(): number {

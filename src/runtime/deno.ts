@@ -16,6 +16,14 @@
  * for 50 ms, doubling up to 800 ms while the condition lasts, and `onError` hears of it once per
  * pause.
  *
+ * TLS uses `Deno.listenTls`, and `Deno.connect` followed by `Deno.startTls` (so that the
+ * connect can be cancelled and `serverName` can differ from the host), or `Deno.connectTls`
+ * when a client certificate is sent. Deno cannot ask clients for a certificate
+ * (`requestClientCert` is refused with ENOTSUP), cannot skip verification per connection
+ * (`insecure` is refused; Deno's `--unsafely-ignore-certificate-errors` flag does it for the
+ * whole process), cannot send a client certificate under a `serverName` other than the host,
+ * and reports only the ALPN protocol of a handshake.
+ *
  * @module
  */
 
@@ -31,9 +39,18 @@ import type {
   ListenOptions,
   Stream,
   StreamOptions,
+  TlsClientOptions,
+  TlsInfo,
   Transport,
 } from "./types.ts";
 import { checkListenOptions, checkPort, connectDeadline, familyOf } from "./util.ts";
+import {
+  checkTlsClientOptions,
+  checkTlsServerOptions,
+  handshakeTimeoutError,
+  handshakeTimeoutOf,
+  pemText,
+} from "./_tls.ts";
 
 // The slice of Deno's API this transport uses.
 interface DenoNetAddr {
@@ -47,8 +64,11 @@ interface DenoConn {
   write(data: Uint8Array): Promise<number>;
   closeWrite(): Promise<void>;
   close(): void;
-  setNoDelay(noDelay?: boolean): void;
-  setKeepAlive(keepAlive?: boolean): void;
+  /** Not on TLS connections, where Deno leaves Nagle off and keepalive unset. */
+  setNoDelay?(noDelay?: boolean): void;
+  setKeepAlive?(keepAlive?: boolean): void;
+  /** On TLS connections only. */
+  handshake?(): Promise<{ alpnProtocol: string | null }>;
 }
 interface DenoListener {
   readonly addr: DenoNetAddr;
@@ -63,12 +83,33 @@ interface DenoDatagramConn {
 }
 interface DenoApi {
   listen(options: { hostname: string; port: number; reusePort?: boolean; transport?: "tcp" }): DenoListener;
+  listenTls(options: {
+    hostname: string;
+    port: number;
+    reusePort?: boolean;
+    transport?: "tcp";
+    cert: string;
+    key: string;
+    alpnProtocols?: string[];
+  }): DenoListener;
   connect(options: { hostname: string; port: number; signal?: AbortSignal }): Promise<DenoConn>;
+  connectTls(options: {
+    hostname: string;
+    port: number;
+    caCerts?: string[];
+    cert?: string;
+    key?: string;
+    alpnProtocols?: string[];
+  }): Promise<DenoConn>;
+  startTls(
+    conn: DenoConn,
+    options: { hostname: string; caCerts?: string[]; alpnProtocols?: string[] },
+  ): Promise<DenoConn>;
   listenDatagram?(options: { hostname: string; port: number; transport: "udp" }): DenoDatagramConn;
 }
 
 function deno(): DenoApi {
-  const api = (globalThis as { Deno?: DenoApi }).Deno;
+  const api = (globalThis as unknown as { Deno?: DenoApi }).Deno;
   if (!api) throw new NetError("ENOTSUP", "The Deno transport needs the Deno runtime");
   return api;
 }
@@ -104,13 +145,19 @@ class DenoStream extends StreamBase {
   #writing = false;
   #inFlight = 0;
   #released = false;
+  readonly #tlsInfo: TlsInfo | undefined;
 
-  constructor(conn: DenoConn, options: StreamOptions) {
+  constructor(conn: DenoConn, options: StreamOptions, tls?: TlsInfo) {
     super(options);
     this.#conn = conn;
+    this.#tlsInfo = tls;
     this.localAddr = toAddr(conn.localAddr);
     this.remoteAddr = toAddr(conn.remoteAddr);
-    conn.setNoDelay(options.noDelay ?? true);
+    conn.setNoDelay?.(options.noDelay ?? true);
+  }
+
+  get tls(): TlsInfo | undefined {
+    return this.#tlsInfo;
   }
 
   protected override _osBufferedAmount(): number {
@@ -203,11 +250,11 @@ class DenoStream extends StreamBase {
   }
 
   setNoDelay(noDelay = true): void {
-    this.#conn.setNoDelay(noDelay);
+    this.#conn.setNoDelay?.(noDelay);
   }
 
   setKeepAlive(enable: boolean, _initialDelayMs?: number): void {
-    this.#conn.setKeepAlive(enable);
+    this.#conn.setKeepAlive?.(enable);
   }
 }
 
@@ -282,7 +329,29 @@ class DenoListenerImpl implements Listener {
         conn.close();
         return;
       }
-      options.onAccept(new DenoStream(conn, options));
+      if (options.tls) void this.#handshake(conn, options, handshakeTimeoutOf(options.tls));
+      else options.onAccept(new DenoStream(conn, options));
+    }
+  }
+
+  /** Finishes a TLS connection's handshake apart from the accept loop, then hands it over. */
+  async #handshake(conn: DenoConn, options: ListenOptions, ms: number): Promise<void> {
+    const remote = conn.remoteAddr;
+    let info: { alpnProtocol: string | null };
+    try {
+      info = await withDeadline(conn.handshake!(), ms, () => handshakeTimeoutError(ms, remote.hostname, remote.port));
+    } catch (error) {
+      closeQuietly(conn);
+      options.onError?.(toNetError(error, { syscall: "handshake", address: remote.hostname, port: remote.port }));
+      return;
+    }
+    if (this.#closed) return closeQuietly(conn);
+    try {
+      options.onAccept(new DenoStream(conn, options, { alpnProtocol: info.alpnProtocol ?? undefined }));
+    } catch (error) {
+      // This runs apart from the accept loop: nothing may escape it as an unhandled rejection.
+      closeQuietly(conn);
+      options.onError?.(toNetError(error, { syscall: "accept", address: remote.hostname, port: remote.port }));
     }
   }
 
@@ -317,6 +386,67 @@ class DenoListenerImpl implements Listener {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+}
+
+function closeQuietly(conn: DenoConn): void {
+  try {
+    conn.close();
+  } catch {
+    // Closed already.
+  }
+}
+
+/** `promise`, or the error of `timeout()` if it has not settled within `ms`. */
+function withDeadline<T>(promise: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(timeout()), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Connects with TLS: plain then `startTls`, or `connectTls` to send a client certificate. */
+async function connectTls(options: ConnectOptions, t: TlsClientOptions, signal: AbortSignal): Promise<DenoStream> {
+  const { hostname, port } = options;
+  const api = deno();
+  const serverName = t.serverName ?? hostname;
+  const caCerts = t.ca === undefined ? undefined : [pemText(t.ca)];
+  const alpnProtocols = t.alpnProtocols?.slice();
+  const ms = handshakeTimeoutOf(t);
+  let conn: DenoConn;
+  if (t.cert !== undefined && t.key !== undefined) {
+    conn = await api.connectTls({ hostname, port, caCerts, alpnProtocols, cert: pemText(t.cert), key: pemText(t.key) });
+  } else {
+    const plain = await api.connect({ hostname, port, signal });
+    conn = await api.startTls(plain, { hostname: serverName, caCerts, alpnProtocols });
+  }
+  try {
+    const info = await withDeadline(conn.handshake!(), ms, () => handshakeTimeoutError(ms, hostname, port));
+    return new DenoStream(conn, options, { alpnProtocol: info.alpnProtocol ?? undefined, serverName });
+  } catch (error) {
+    closeQuietly(conn);
+    throw error;
+  }
+}
+
+function checkDenoTlsClient(t: TlsClientOptions, hostname: string): void {
+  checkTlsClientOptions(t);
+  if (t.insecure) {
+    throw new NetError(
+      "ENOTSUP",
+      "Deno cannot skip certificate verification for one connection; start it with " +
+        `--unsafely-ignore-certificate-errors=${hostname} instead of passing insecure`,
+      { syscall: "connect" },
+    );
+  }
+  if (t.cert !== undefined && t.serverName !== undefined && t.serverName !== hostname) {
+    throw new NetError(
+      "ENOTSUP",
+      `Deno cannot send a client certificate under the server name ${t.serverName} while ` +
+        `connecting to ${hostname}`,
+      { syscall: "connect" },
+    );
   }
 }
 
@@ -379,7 +509,14 @@ class DenoDatagram implements DatagramSocket {
 export const denoTransport: Transport = {
   name: "deno",
   get capabilities() {
-    return { reset: false, reusePort: unstableNet(), backlog: false, cancelConnect: true };
+    return {
+      reset: false,
+      reusePort: unstableNet(),
+      backlog: false,
+      cancelConnect: true,
+      tls: true,
+      tlsClientCert: false,
+    };
   },
 
   listen(options: ListenOptions): Promise<Listener> {
@@ -393,23 +530,57 @@ export const denoTransport: Transport = {
           { syscall: "listen", address: hostname, port: options.port },
         );
       }
-      const listener = deno().listen({
+      const t = options.tls;
+      if (t) {
+        checkTlsServerOptions(t);
+        if (t.requestClientCert) {
+          throw new NetError("ENOTSUP", "Deno's TLS listener cannot ask clients for a certificate", {
+            syscall: "listen",
+            address: hostname,
+            port: options.port,
+          });
+        }
+      }
+      const bind = {
         hostname,
         port: options.port,
-        transport: "tcp",
+        transport: "tcp" as const,
         ...(options.reusePort ? { reusePort: true } : {}),
-      });
+      };
+      const listener = t
+        ? deno().listenTls({
+          ...bind,
+          cert: pemText(t.cert),
+          key: pemText(t.key),
+          ...(t.alpnProtocols ? { alpnProtocols: t.alpnProtocols.slice() } : {}),
+        })
+        : deno().listen(bind);
       return Promise.resolve(new DenoListenerImpl(listener, options));
     } catch (error) {
-      if (error instanceof RangeError) return Promise.reject(error);
+      if (error instanceof RangeError || error instanceof TypeError) return Promise.reject(error);
       return Promise.reject(toNetError(error, { syscall: "listen", address: hostname, port: options.port }));
     }
   },
 
   connect(options: ConnectOptions): Promise<Stream> {
     const { hostname, port } = options;
+    const t = options.tls;
+    if (t) {
+      try {
+        checkDenoTlsClient(t, hostname);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     return connectDeadline<Stream>(options, (settle) => {
       const controller = new AbortController();
+      if (t) {
+        connectTls(options, t, controller.signal).then(
+          (stream) => settle.resolve(stream),
+          (error: unknown) => settle.reject(toNetError(error, { syscall: "handshake", address: hostname, port })),
+        );
+        return () => controller.abort();
+      }
       deno()
         .connect({ hostname, port, signal: controller.signal })
         .then(

@@ -36,6 +36,14 @@ export type NetErrorCode =
   | "ENOTSUP"
   | "EISCONN"
   | "EALREADY"
+  | "CERT_UNTRUSTED"
+  | "CERT_SELF_SIGNED"
+  | "CERT_NAME_MISMATCH"
+  | "CERT_EXPIRED"
+  | "CERT_REQUIRED"
+  | "ALPN_MISMATCH"
+  | "TLS_HANDSHAKE_TIMEOUT"
+  | "TLS_PROTOCOL"
   | "EUNKNOWN";
 
 interface CodeInfo {
@@ -159,6 +167,47 @@ const CODES: Record<NetErrorCode, CodeInfo> = {
     winsockName: "WSAEALREADY",
     winsockCode: 10037,
     text: "An operation is already in progress on this socket.",
+  },
+  // TLS failures carry the Schannel status a Windows server would see for the same failure.
+  CERT_UNTRUSTED: {
+    winsockName: "CERT_E_CHAINING",
+    winsockCode: 0x800b010a,
+    text: "The peer's certificate does not chain to a trusted CA.",
+  },
+  CERT_SELF_SIGNED: {
+    winsockName: "SEC_E_UNTRUSTED_ROOT",
+    winsockCode: 0x80090325,
+    text: "The peer's certificate is self-signed and not trusted.",
+  },
+  CERT_NAME_MISMATCH: {
+    winsockName: "SEC_E_WRONG_PRINCIPAL",
+    winsockCode: 0x80090322,
+    text: "The peer's certificate is not valid for the name that was asked for.",
+  },
+  CERT_EXPIRED: {
+    winsockName: "SEC_E_CERT_EXPIRED",
+    winsockCode: 0x80090328,
+    text: "The peer's certificate has expired or is not valid yet.",
+  },
+  CERT_REQUIRED: {
+    winsockName: "SEC_E_NO_CREDENTIALS",
+    winsockCode: 0x8009030e,
+    text: "The server requires a client certificate, and none was sent.",
+  },
+  ALPN_MISMATCH: {
+    winsockName: "SEC_E_APPLICATION_PROTOCOL_MISMATCH",
+    winsockCode: 0x80090367,
+    text: "The two sides share no application protocol (ALPN).",
+  },
+  TLS_HANDSHAKE_TIMEOUT: {
+    winsockName: "WSAETIMEDOUT",
+    winsockCode: 10060,
+    text: "The TLS handshake did not finish in time.",
+  },
+  TLS_PROTOCOL: {
+    winsockName: "SEC_E_ILLEGAL_MESSAGE",
+    winsockCode: 0x80090326,
+    text: "The peer does not speak TLS, or broke the protocol.",
   },
   EUNKNOWN: {
     winsockName: "WSAEINVAL",
@@ -329,9 +378,69 @@ export function toNetError(error: unknown, details: Omit<NetErrorDetails, "cause
   return new NetError(code, message, { ...details, cause: error });
 }
 
+// OpenSSL's verify results and alerts, as Node and Bun report them in `code`.
+const OPENSSL_CODES: Record<string, NetErrorCode> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "CERT_UNTRUSTED",
+  UNABLE_TO_GET_ISSUER_CERT: "CERT_UNTRUSTED",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "CERT_UNTRUSTED",
+  SELF_SIGNED_CERT_IN_CHAIN: "CERT_UNTRUSTED",
+  CERT_UNTRUSTED: "CERT_UNTRUSTED",
+  CERT_SIGNATURE_FAILURE: "CERT_UNTRUSTED",
+  CERT_REJECTED: "CERT_UNTRUSTED",
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: "CERT_UNTRUSTED",
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: "CERT_UNTRUSTED",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "CERT_SELF_SIGNED",
+  ERR_TLS_CERT_ALTNAME_INVALID: "CERT_NAME_MISMATCH",
+  HOSTNAME_MISMATCH: "CERT_NAME_MISMATCH",
+  IP_ADDRESS_MISMATCH: "CERT_NAME_MISMATCH",
+  CERT_HAS_EXPIRED: "CERT_EXPIRED",
+  CERT_NOT_YET_VALID: "CERT_EXPIRED",
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: "CERT_EXPIRED",
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: "CERT_REQUIRED",
+  ERR_SSL_TLSV1_ALERT_CERTIFICATE_REQUIRED: "CERT_REQUIRED",
+  ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: "CERT_REQUIRED",
+  ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL: "ALPN_MISMATCH",
+  ERR_SSL_NO_APPLICATION_PROTOCOL: "ALPN_MISMATCH",
+  ERR_TLS_HANDSHAKE_TIMEOUT: "TLS_HANDSHAKE_TIMEOUT",
+};
+
+// rustls's verdicts as Deno words them ("invalid peer certificate: UnknownIssuer").
+const RUSTLS_TEXTS: [RegExp, NetErrorCode][] = [
+  [/NotValidForName|not valid for name/i, "CERT_NAME_MISMATCH"],
+  [/Expired|NotValidYet|not valid yet/i, "CERT_EXPIRED"],
+  // A CA certificate serving as its own leaf: what `openssl req -x509` makes, a self-signed one.
+  [/CaUsedAsEndEntity/, "CERT_SELF_SIGNED"],
+  [/UnknownIssuer|BadSignature|UnknownCA|CertificateUnknown|BadCertificate|bad certificate/i, "CERT_UNTRUSTED"],
+  [/CertificateRequired|certificate required|NoCertificatesPresented|peer sent no certificates/i, "CERT_REQUIRED"],
+  [/NoApplicationProtocol|no application protocol|doesn't support any known protocol/i, "ALPN_MISMATCH"],
+  [
+    /corrupt message|InvalidContentType|InvalidMessage|peer is incompatible|PeerIncompatible|HandshakeFailure|unexpected message|record overflow/i,
+    "TLS_PROTOCOL",
+  ],
+];
+
+/** The TLS code of a runtime's handshake or verification failure, if it is one. */
+function classifyTls(e: { code?: unknown; name?: unknown; message?: unknown }): NetErrorCode | undefined {
+  const code = typeof e.code === "string" ? e.code : "";
+  if (Object.hasOwn(OPENSSL_CODES, code)) return OPENSSL_CODES[code];
+  if (typeof e.message === "string") {
+    // Bun keeps OpenSSL's reason only in the text: "error:...:SSL routines:...:HTTP_REQUEST".
+    const reason = /SSL routines:[^:]*:([A-Z0-9_]+)$/m.exec(e.message);
+    if (reason && Object.hasOwn(OPENSSL_CODES, `ERR_SSL_${reason[1]}`)) return OPENSSL_CODES[`ERR_SSL_${reason[1]}`];
+    // Deno, and its node:tls, word rustls's verdicts.
+    if (e.name === "InvalidData" || code.startsWith("ERR_SSL_") || /peer certificate|fatal alert/.test(e.message)) {
+      for (const [pattern, tlsCode] of RUSTLS_TEXTS) if (pattern.test(e.message)) return tlsCode;
+    }
+    if (reason) return "TLS_PROTOCOL";
+  }
+  return code.startsWith("ERR_SSL_") ? "TLS_PROTOCOL" : undefined;
+}
+
 function classify(error: unknown): NetErrorCode {
   if (typeof error === "object" && error !== null) {
     const e = error as { code?: unknown; name?: unknown; message?: unknown };
+    const tlsCode = classifyTls(e);
+    if (tlsCode) return tlsCode;
     if (typeof e.code === "string") {
       if (isNetErrorCode(e.code)) return e.code;
       if (Object.hasOwn(ALIASES, e.code)) return ALIASES[e.code];

@@ -358,6 +358,8 @@ export class MemoryTransport implements Transport {
     reusePort: false,
     backlog: false,
     cancelConnect: true,
+    tls: false,
+    tlsClientCert: false,
   };
   /** The faults injected into every connection. Changes apply to new connections. */
   faults: MemoryFaults;
@@ -391,6 +393,9 @@ export class MemoryTransport implements Transport {
           syscall: "listen",
         });
       }
+      if (options.tls) {
+        throw new NetError("ENOTSUP", "TLS is not supported by the memory transport", { syscall: "listen" });
+      }
     } catch (error) {
       return Promise.reject(error);
     }
@@ -418,6 +423,11 @@ export class MemoryTransport implements Transport {
 
   /** Connects to an in-process listener; ECONNREFUSED if none listens on the port. */
   connect(options: ConnectOptions): Promise<Stream> {
+    if (options.tls) {
+      return Promise.reject(
+        new NetError("ENOTSUP", "TLS is not supported by the memory transport", { syscall: "connect" }),
+      );
+    }
     return connectDeadline<Stream>(options, (settle) => {
       const { hostname, port } = options;
       const where = formatHostPort(hostname, port);

@@ -6,6 +6,7 @@
  */
 
 import * as net from "node:net";
+import * as tls from "node:tls";
 import * as dgram from "node:dgram";
 import process from "node:process";
 import { NetError, toNetError } from "./errors.ts";
@@ -19,9 +20,18 @@ import type {
   ListenOptions,
   Stream,
   StreamOptions,
+  TlsInfo,
   Transport,
 } from "./types.ts";
 import { checkListenOptions, connectDeadline, familyOf } from "./util.ts";
+import {
+  checkTlsClientOptions,
+  checkTlsServerOptions,
+  handshakeTimeoutError,
+  handshakeTimeoutOf,
+  pemText,
+  toPeerCertificate,
+} from "./_tls.ts";
 
 class NodeStream extends StreamBase {
   readonly localAddr: Addr;
@@ -32,9 +42,12 @@ class NodeStream extends StreamBase {
     else this._progress();
   };
 
+  #tlsInfo: TlsInfo | undefined;
+
   constructor(socket: net.Socket, options: StreamOptions) {
     super(options);
     this.#socket = socket;
+    if ((socket as tls.TLSSocket).encrypted) this.#tlsInfo = nodeTlsInfo(socket as tls.TLSSocket);
     this.localAddr = {
       hostname: socket.localAddress ?? "",
       port: socket.localPort ?? 0,
@@ -51,6 +64,10 @@ class NodeStream extends StreamBase {
     socket.on("end", () => this._peerEnd());
     socket.on("error", (error: Error) => this._fail(toNetError(error, { syscall: "read" })));
     socket.on("close", () => this._transportClosed());
+  }
+
+  get tls(): TlsInfo | undefined {
+    return this.#tlsInfo;
   }
 
   protected override _pump(): void {
@@ -105,8 +122,11 @@ class NodeStream extends StreamBase {
       return;
     }
     // After end() Node refuses an RST (EINVAL and no "close"), so a reset then only destroys.
-    if (abort && this._localAbort && !socket.writableEnded && typeof socket.resetAndDestroy === "function") {
-      socket.resetAndDestroy();
+    // A TLS socket cannot reset its TLS handle, so the TCP socket under it is reset.
+    const tcp = (socket as { _parent?: net.Socket })._parent ?? socket;
+    if (abort && this._localAbort && !socket.writableEnded && typeof tcp.resetAndDestroy === "function") {
+      tcp.resetAndDestroy();
+      if (tcp !== socket) socket.destroy();
     } else {
       socket.destroy();
     }
@@ -119,6 +139,22 @@ class NodeStream extends StreamBase {
   setKeepAlive(enable: boolean, initialDelayMs = 0): void {
     this.#socket.setKeepAlive(enable, initialDelayMs);
   }
+}
+
+/** What a finished handshake settled, read at once: a closed socket no longer reports it. */
+function nodeTlsInfo(socket: tls.TLSSocket): TlsInfo {
+  return {
+    protocol: socket.getProtocol() ?? undefined,
+    cipher: socket.getCipher()?.standardName,
+    alpnProtocol: socket.alpnProtocol || undefined,
+    serverName: (socket as { servername?: string | false }).servername || undefined,
+    peerCertificate: toPeerCertificate(socket.getPeerCertificate()),
+  };
+}
+
+/** A socket that got RST or was destroyed during its handshake may have lost its address. */
+function remoteOf(socket: net.Socket): { address?: string; port?: number } {
+  return { address: socket.remoteAddress, port: socket.remotePort };
 }
 
 class NodeListener implements Listener {
@@ -145,6 +181,22 @@ class NodeListener implements Listener {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * Deno's `node:tls` keeps reading a paused socket (so a slow reader would get no backpressure)
+ * and cannot reset one; on Deno, TLS is the deno transport's.
+ */
+function nodeTlsWorks(): boolean {
+  return !("Deno" in globalThis);
+}
+
+function tlsUnavailable(syscall: string): NetError {
+  return new NetError(
+    "ENOTSUP",
+    "TLS over Deno's node:tls would lose backpressure; use the deno transport for TLS on Deno",
+    { syscall },
+  );
 }
 
 function nodeSupportsReusePort(): boolean {
@@ -237,6 +289,8 @@ export const nodeTransport: Transport = {
     reusePort: nodeSupportsReusePort(),
     backlog: true,
     cancelConnect: true,
+    tls: nodeTlsWorks(),
+    tlsClientCert: nodeTlsWorks(),
   },
 
   listen(options: ListenOptions): Promise<Listener> {
@@ -255,18 +309,56 @@ export const nodeTransport: Transport = {
         ),
       );
     }
-    const server = net.createServer({
+    const serverOptions = {
       allowHalfOpen: true,
       pauseOnConnect: true,
       noDelay: options.noDelay ?? true,
       highWaterMark: options.highWaterMark,
-    } as net.ServerOpts);
+    } as net.ServerOpts;
+    let server: net.Server;
+    if (options.tls) {
+      if (!nodeTlsWorks()) return Promise.reject(tlsUnavailable("listen"));
+      const t = options.tls;
+      try {
+        checkTlsServerOptions(t);
+        // A paused raw socket would never finish its handshake; the stream pauses the TLS socket.
+        delete serverOptions.pauseOnConnect;
+        server = tls.createServer({
+          ...serverOptions,
+          cert: pemText(t.cert),
+          key: pemText(t.key),
+          ca: t.ca === undefined ? undefined : pemText(t.ca),
+          requestCert: t.requestClientCert ?? false,
+          rejectUnauthorized: t.requestClientCert ?? false,
+          ALPNProtocols: t.alpnProtocols?.slice(),
+          handshakeTimeout: handshakeTimeoutOf(t),
+        });
+      } catch (error) {
+        return Promise.reject(
+          error instanceof TypeError || error instanceof RangeError
+            ? error
+            : toNetError(error, { syscall: "listen", address: hostname, port: options.port }),
+        );
+      }
+      server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
+        const where = remoteOf(socket);
+        socket.destroy();
+        const code = (error as { code?: string }).code;
+        options.onError?.(
+          code === "ERR_TLS_HANDSHAKE_TIMEOUT" || /handshake timeout/i.test(error.message)
+            ? handshakeTimeoutError(handshakeTimeoutOf(t), where.address ?? "", where.port ?? 0)
+            : toNetError(error, { syscall: "handshake", ...where }),
+        );
+      });
+    } else {
+      server = net.createServer(serverOptions);
+    }
     return new Promise<Listener>((resolve, reject) => {
       const onListenError = (error: Error) => {
         reject(toNetError(error, { syscall: "listen", address: hostname, port: options.port }));
       };
       server.once("error", onListenError);
-      server.on("connection", (socket: net.Socket) => {
+      server.on(options.tls ? "secureConnection" : "connection", (socket: net.Socket) => {
         options.onAccept(new NodeStream(socket, options));
       });
       const listenOptions: net.ListenOptions & { reusePort?: boolean } = {
@@ -285,24 +377,74 @@ export const nodeTransport: Transport = {
 
   connect(options: ConnectOptions): Promise<Stream> {
     const { hostname, port } = options;
+    if (options.tls) {
+      if (!nodeTlsWorks()) return Promise.reject(tlsUnavailable("connect"));
+      try {
+        checkTlsClientOptions(options.tls);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     return connectDeadline(options, (settle) => {
-      const socket = net.connect({
+      const plain = {
         host: hostname,
         port,
         allowHalfOpen: true,
         noDelay: options.noDelay ?? true,
         highWaterMark: options.highWaterMark,
-      } as net.NetConnectOpts);
-      socket.pause();
+      } as net.NetConnectOpts;
+      const t = options.tls;
+      let socket: net.Socket;
+      let handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+      let tcpUp = false;
       const onError = (error: Error) => {
-        settle.reject(toNetError(error, { syscall: "connect", address: hostname, port }));
+        clearTimeout(handshakeTimer);
+        socket.destroy();
+        settle.reject(toNetError(error, { syscall: tcpUp ? "handshake" : "connect", address: hostname, port }));
       };
-      socket.once("error", onError);
-      socket.once("connect", () => {
+      const connected = () => {
+        clearTimeout(handshakeTimer);
         socket.off("error", onError);
+        (socket as { _parent?: net.Socket })._parent?.off("error", onError);
         settle.resolve(new NodeStream(socket, options));
-      });
-      return () => socket.destroy();
+      };
+      if (t) {
+        const name = t.serverName ?? hostname;
+        // The TCP socket is made here so that a reset can reach it under the TLS socket.
+        const tcp = net.connect(plain);
+        tcp.once("error", onError);
+        socket = tls.connect({
+          socket: tcp,
+          allowHalfOpen: true,
+          highWaterMark: options.highWaterMark,
+          // SNI carries names only; an address is verified against the certificate's IP entries.
+          servername: net.isIP(name) ? undefined : name,
+          checkServerIdentity: (_host, cert) => tls.checkServerIdentity(name, cert),
+          ca: t.ca === undefined ? undefined : pemText(t.ca),
+          cert: t.cert === undefined ? undefined : pemText(t.cert),
+          key: t.key === undefined ? undefined : pemText(t.key),
+          ALPNProtocols: t.alpnProtocols?.slice(),
+          rejectUnauthorized: !t.insecure,
+        } as tls.ConnectionOptions);
+        const ms = handshakeTimeoutOf(t);
+        tcp.once("connect", () => {
+          tcpUp = true;
+          handshakeTimer = setTimeout(() => {
+            socket.destroy();
+            settle.reject(handshakeTimeoutError(ms, hostname, port));
+          }, ms);
+        });
+        socket.once("secureConnect", connected);
+      } else {
+        socket = net.connect(plain);
+        socket.once("connect", connected);
+      }
+      socket.pause();
+      socket.once("error", onError);
+      return () => {
+        clearTimeout(handshakeTimer);
+        socket.destroy();
+      };
     });
   },
 

@@ -100,6 +100,122 @@ export interface Stream extends AsyncDisposable {
   setNoDelay(noDelay?: boolean): void;
   /** Turns TCP keepalive on or off, with the idle delay before the first probe. */
   setKeepAlive(enable: boolean, initialDelayMs?: number): void;
+  /**
+   * What the TLS handshake settled, on a stream that was accepted or connected with `tls`;
+   * undefined on a plain stream. A field the runtime does not report is undefined (Deno
+   * reports only the ALPN protocol and the server name).
+   */
+  readonly tls?: TlsInfo;
+}
+
+/**
+ * A certificate, a key or a CA bundle in PEM, as text or as its bytes.
+ *
+ * @example
+ * ```ts
+ * const cert: Pem = "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n";
+ * ```
+ */
+export type Pem = string | Uint8Array;
+
+/**
+ * TLS for a listener: every accepted stream has finished its handshake before `onAccept`
+ * sees it. A handshake that fails or stalls closes that connection only, and is reported to
+ * `onError` with a TLS code (see {@linkcode NetErrorCode}).
+ *
+ * @example
+ * ```ts
+ * declare const cert: string, key: string;
+ * const tls: TlsServerOptions = { cert, key, alpnProtocols: ["chat/1"] };
+ * ```
+ */
+export interface TlsServerOptions {
+  /** The server's certificate chain: its leaf first, then any intermediates. */
+  cert: Pem;
+  /** The leaf's private key. */
+  key: Pem;
+  /** The CAs that client certificates must chain to (with `requestClientCert`). */
+  ca?: Pem;
+  /** Ask every client for a certificate and refuse one that sends none or a bad one (mTLS). */
+  requestClientCert?: boolean;
+  /** The application protocols to accept, most preferred first; a client offering none of them is refused. */
+  alpnProtocols?: readonly string[];
+  /** A handshake not done within this many milliseconds closes its connection. Default 10,000. */
+  handshakeTimeoutMs?: number;
+}
+
+/**
+ * TLS for a connection. The server's certificate is verified against `ca` (or the system's
+ * roots) and the name `serverName`, unless `insecure` says otherwise.
+ *
+ * @example
+ * ```ts
+ * declare const ca: string;
+ * const tls: TlsClientOptions = { ca, serverName: "localhost", alpnProtocols: ["chat/1"] };
+ * ```
+ */
+export interface TlsClientOptions {
+  /** The name to verify the certificate against and to send as SNI. Default: `hostname`. */
+  serverName?: string;
+  /** The CAs to trust instead of the system's roots. */
+  ca?: Pem;
+  /** A client certificate chain, for a server that asks for one. */
+  cert?: Pem;
+  /** The client certificate's private key. */
+  key?: Pem;
+  /** The application protocols to offer, most preferred first. */
+  alpnProtocols?: readonly string[];
+  /** Skip verifying the server's certificate. Only for tests and known peers. */
+  insecure?: boolean;
+  /** A handshake not done within this many milliseconds fails the connect. Default 10,000. */
+  handshakeTimeoutMs?: number;
+}
+
+/**
+ * The peer certificate of a TLS stream, as far as the runtime reports it.
+ *
+ * @example
+ * ```ts
+ * declare const cert: TlsPeerCertificate;
+ * console.log(cert.subject, cert.validTo.toISOString());
+ * ```
+ */
+export interface TlsPeerCertificate {
+  /** The subject, such as `CN=localhost`. */
+  subject: string;
+  /** The issuer, such as `CN=sockmodels test CA`. */
+  issuer: string;
+  /** The subject alternative names, such as `DNS:localhost`. */
+  subjectAltNames: string[];
+  /** Not valid before this. */
+  validFrom: Date;
+  /** Not valid after this. */
+  validTo: Date;
+  /** The SHA-256 fingerprint, as colon-separated hex. */
+  fingerprint256: string;
+}
+
+/**
+ * What a TLS handshake settled.
+ *
+ * @example
+ * ```ts
+ * import type { Stream } from "sockmodels/runtime";
+ * declare const stream: Stream;
+ * if (stream.tls) console.log(stream.tls.protocol, stream.tls.alpnProtocol ?? "no ALPN");
+ * ```
+ */
+export interface TlsInfo {
+  /** The protocol version, such as `TLSv1.3`. */
+  readonly protocol?: string;
+  /** The cipher suite, such as `TLS_AES_256_GCM_SHA384`. */
+  readonly cipher?: string;
+  /** The application protocol both sides chose, if any. */
+  readonly alpnProtocol?: string;
+  /** The server name: the SNI the client sent (server side) or verified (client side). */
+  readonly serverName?: string;
+  /** The peer's certificate, if it sent one. */
+  readonly peerCertificate?: TlsPeerCertificate;
 }
 
 /**
@@ -144,9 +260,11 @@ export interface ListenOptions extends StreamOptions {
    * `net.core.somaxconn` on Linux). Default 1,024 where it can be set.
    */
   backlog?: number;
+  /** Serve TLS: accepted streams have completed their handshake. */
+  tls?: TlsServerOptions;
   /** Called with every accepted stream. */
   onAccept(stream: Stream): void;
-  /** Called when accepting fails on a live listener. */
+  /** Called when accepting fails on a live listener, or a client's TLS handshake fails. */
   onError?(error: NetError): void;
 }
 
@@ -167,6 +285,8 @@ export interface ConnectOptions extends StreamOptions {
   signal?: AbortSignal;
   /** Rejects with a NetError (ETIMEDOUT) if the connection is not up in time. */
   timeoutMs?: number;
+  /** Connect with TLS: the stream resolves once the handshake is done and the server verified. */
+  tls?: TlsClientOptions;
 }
 
 /**
@@ -255,6 +375,10 @@ export interface TransportCapabilities {
   readonly backlog: boolean;
   /** A pending connect is really cancelled by a timeout or an abort. */
   readonly cancelConnect: boolean;
+  /** `listen` and `connect` take `tls` (otherwise they reject with ENOTSUP). */
+  readonly tls: boolean;
+  /** A TLS listener can ask for client certificates (`requestClientCert`). */
+  readonly tlsClientCert: boolean;
 }
 
 /**

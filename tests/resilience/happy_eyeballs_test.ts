@@ -38,6 +38,8 @@ function fakeTransport(
       reusePort: false,
       backlog: false,
       cancelConnect: true,
+      tls: false,
+      tlsClientCert: false,
     },
     listen: () => Promise.reject(new Error("not used")),
     bindDatagram: () => Promise.reject(new Error("not used")),

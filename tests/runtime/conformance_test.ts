@@ -1,6 +1,7 @@
 /**
  * The transport conformance suite: every transport available on this runtime (its native one,
- * node:net and memory) must pass every test here.
+ * node:net and memory) must pass every test here, and every one with TLS passes them all again
+ * over TLS. The memory transport has no TLS; its TLS entry proves that it refuses it.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,6 +11,7 @@ import type { Listener, Stream, Transport } from "../../src/runtime/types.ts";
 import { MemoryTransport } from "../../src/runtime/memory.ts";
 import { concat, observe, randomBytes, sha256, sleep, within, writeInPieces } from "../helpers/net.ts";
 import { startStalledListener } from "../helpers/stalled_listener.ts";
+import { withTls } from "../helpers/tls.ts";
 
 const HOST = "127.0.0.1";
 
@@ -32,11 +34,28 @@ async function expectNetError(promise: Promise<unknown>, code: string): Promise<
   assert.fail(`expected ${code}, but the operation succeeded`);
 }
 
+const loaded = new Map<string, Transport>();
 for (const name of availableTransports()) {
-  describe(`${name} transport on ${detectRuntime()}`, () => {
+  loaded.set(name, name === "memory" ? new MemoryTransport() : await loadTransport(name));
+}
+const variants = [...loaded.keys()].flatMap((name) => [{ name, tls: false }, { name, tls: true }]);
+
+for (const { name, tls } of variants) {
+  if (tls && !loaded.get(name)!.capabilities.tls) {
+    describe(`${name} transport over TLS on ${detectRuntime()}`, () => {
+      test("has no TLS here: says so in its capabilities and refuses tls with ENOTSUP", async () => {
+        const tlsTransport = withTls(loaded.get(name)!);
+        await expectNetError(tlsTransport.listen({ port: 0, onAccept() {} }), "ENOTSUP");
+        await expectNetError(tlsTransport.connect({ hostname: HOST, port: 1 }), "ENOTSUP");
+      });
+    });
+    continue;
+  }
+  describe(`${name} transport${tls ? " over TLS" : ""} on ${detectRuntime()}`, () => {
     let transport: Transport;
-    before(async () => {
-      transport = name === "memory" ? new MemoryTransport() : await loadTransport(name);
+    before(() => {
+      const plain = loaded.get(name)!;
+      transport = tls ? withTls(plain) : plain;
     });
 
     for (const size of [0, 1, 1000, 65_543, 1 << 20, 8 << 20]) {
