@@ -336,6 +336,18 @@ export function writeTextFile(path: string, text: string): void {
 }
 
 /**
+ * Reads a text file, such as a PEM certificate.
+ *
+ * @example
+ * ```ts
+ * const cert = readTextFile("server.pem");
+ * ```
+ */
+export function readTextFile(path: string): string {
+  return readFileSync(path, "utf8");
+}
+
+/**
  * Finds an executable: first as `node_modules/.bin/<name>` under each of `roots`, then on
  * `PATH`. Returns its path, or undefined when there is none.
  *

@@ -26,3 +26,4 @@ export type { MemoryFaults, MemoryListenOptions } from "./memory.ts";
 export { DEFAULT_HIGH_WATER_MARK, DEFAULT_LINGER_MS } from "./stream_base.ts";
 export { type ConnectionGuardOptions, guardConnections } from "./connection_guard.ts";
 export { DelegatingStream } from "./delegating_stream.ts";
+export { tlsTransport, type TlsTransportOptions } from "./tls_transport.ts";

@@ -6,7 +6,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { ListenOptions, TlsClientOptions, TlsServerOptions, Transport } from "../../src/runtime/types.ts";
+import type { TlsClientOptions, TlsServerOptions, Transport } from "../../src/runtime/types.ts";
+import { tlsTransport } from "../../src/runtime/tls_transport.ts";
 
 /** The fixtures folder, found from here in the source tree and in the npm build alike. */
 function fixturesDir(): string {
@@ -45,23 +46,22 @@ export const goodServer: TlsServerOptions = certPair("localhost");
 export const trustingClient: TlsClientOptions = { ca: testCa };
 
 /**
- * `inner` with `server` added to every listen and `client` to every connect that has no
- * `tls` of its own.
+ * `inner` with `server` added to every listen and `client` to every connect; a transport
+ * without TLS is returned as it is, so that its refusal can be tested.
  */
 export function withTls(
   inner: Transport,
   server: TlsServerOptions = goodServer,
   client: TlsClientOptions = trustingClient,
 ): Transport {
-  return {
-    get name() {
-      return inner.name;
-    },
-    get capabilities() {
-      return inner.capabilities;
-    },
-    listen: (options: ListenOptions) => inner.listen({ tls: server, ...options }),
-    connect: (options) => inner.connect({ tls: client, ...options }),
-    bindDatagram: (options) => inner.bindDatagram(options),
-  };
+  if (!inner.capabilities.tls) {
+    return {
+      name: inner.name,
+      capabilities: inner.capabilities,
+      listen: (options) => inner.listen({ tls: server, ...options }),
+      connect: (options) => inner.connect({ tls: client, ...options }),
+      bindDatagram: (options) => inner.bindDatagram(options),
+    };
+  }
+  return tlsTransport(inner, { server, client });
 }

@@ -1,11 +1,12 @@
 /**
  * The shared echo conformance suite. Every host running the echo must pass it on every
- * transport of the runtime (its own, node:net, memory, and memory with 1-byte chunks), with
- * raw bytes and with 4-byte length frames.
+ * transport of the runtime (its own, node:net, memory, memory with 1-byte chunks, and its own
+ * over TLS), with raw bytes and with 4-byte length frames.
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { availableTransports, loadTransport } from "../../src/runtime/detect.ts";
+import { availableTransports, detectRuntime, loadTransport } from "../../src/runtime/detect.ts";
+import { withTls } from "../helpers/tls.ts";
 import { MemoryTransport } from "../../src/runtime/memory.ts";
 import type { Stream, Transport } from "../../src/runtime/types.ts";
 import type { EchoFraming, EchoServer, EchoServerOptions } from "../../src/apps/echo.ts";
@@ -53,6 +54,8 @@ export function echoConformance(model: string, startEcho: StartEcho): void {
     () => name === "memory" ? Promise.resolve(new MemoryTransport()) : loadTransport(name),
   ]);
   transports.push(["memory (1-byte chunks)", () => Promise.resolve(new MemoryTransport({ chunkSize: 1 }))]);
+  // Every model gets TLS from the transport it is given, without knowing of it.
+  transports.push([`${detectRuntime()} over TLS`, async () => withTls(await loadTransport(detectRuntime()))]);
 
   for (const [transportName, makeTransport] of transports) {
     const oneByte = transportName.includes("1-byte");
