@@ -12,7 +12,8 @@ import { delimited } from "../framing/mod.ts";
 import type { FrameCodec } from "../framing/types.ts";
 import { formatHostPort } from "../runtime/errors.ts";
 import { defaultTransport } from "../runtime/detect.ts";
-import type { Stream } from "../runtime/types.ts";
+import type { Stream, TlsClientOptions } from "../runtime/types.ts";
+import { readTextFile } from "../platform/process.ts";
 import { choiceValue, type OptionDefinition } from "./arguments.ts";
 import { parseSubcommand, type Subcommand, type SubcommandGroup, subcommandUsage } from "./subcommands.ts";
 import type { CliIo } from "./cli_io.ts";
@@ -22,6 +23,10 @@ const COMMON: Record<string, OptionDefinition> = {
   host: { type: "string", value: "HOST", default: "127.0.0.1", help: "the server's address" },
   port: { type: "string", value: "PORT", default: "9000", help: "the server's port" },
   json: { type: "boolean", help: "print one JSON object per line: each message received, and how it ended" },
+  tls: { type: "boolean", help: "connect with TLS, verifying the server's certificate" },
+  "tls-ca": { type: "string", value: "FILE", help: "trust the CAs in this PEM file instead of the system's" },
+  "tls-server-name": { type: "string", value: "NAME", help: "the name to verify and send as SNI (default: HOST)" },
+  "tls-insecure": { type: "boolean", help: "with --tls, skip verifying the server's certificate (tests only)" },
   help: { type: "boolean", short: "h", help: "show this help" },
 };
 
@@ -84,9 +89,10 @@ async function connect(
   port: number,
   codec: FrameCodec | undefined,
   onMessage: (text: string) => void,
+  tls: TlsClientOptions | undefined,
 ): Promise<Session> {
   const transport = await defaultTransport();
-  const stream = await transport.connect({ hostname: host, port, timeoutMs: 5000 });
+  const stream = await transport.connect({ hostname: host, port, timeoutMs: 5000, tls });
   const decoder = codec?.decoder();
   const text = new TextDecoder();
   let done!: (error: Error | undefined) => void;
@@ -175,13 +181,28 @@ export async function runClient(args: string[], io: CliIo): Promise<number> {
   };
   let session: Session;
   try {
-    session = await connect(host, port, codec, onMessage);
+    const tlsWanted = values.tls === true || values["tls-insecure"] === true || values["tls-ca"] !== undefined ||
+      values["tls-server-name"] !== undefined;
+    const tls: TlsClientOptions | undefined = tlsWanted
+      ? {
+        ...(typeof values["tls-ca"] === "string" ? { ca: readTextFile(values["tls-ca"]) } : {}),
+        ...(typeof values["tls-server-name"] === "string" ? { serverName: values["tls-server-name"] } : {}),
+        ...(values["tls-insecure"] === true ? { insecure: true } : {}),
+      }
+      : undefined;
+    session = await connect(host, port, codec, onMessage, tls);
   } catch (error) {
     io.stderr(`sockmodels: Cannot connect to ${formatHostPort(host, port)}: ${(error as Error).message}\n`);
     report("error", { message: `Cannot connect to ${formatHostPort(host, port)}: ${(error as Error).message}` });
     return 1;
   }
-  report("connected", { host, port });
+  report("connected", {
+    host,
+    port,
+    ...(session.stream.tls
+      ? { tls: session.stream.tls.protocol ?? "TLS", alpn: session.stream.tls.alpnProtocol ?? null }
+      : {}),
+  });
   if (client === "omok" && typeof values.resume === "string") session.send(`RESUME ${values.resume}`);
 
   let sent = 0;

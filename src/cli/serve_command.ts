@@ -13,7 +13,9 @@ import type { AppLogEvent } from "../apps/app_log.ts";
 import { formatHostPort } from "../runtime/errors.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import { guardConnections } from "../runtime/connection_guard.ts";
-import { openFileLimit } from "../platform/process.ts";
+import { openFileLimit, readTextFile } from "../platform/process.ts";
+import { tlsTransport } from "../runtime/tls_transport.ts";
+import type { TlsServerOptions } from "../runtime/types.ts";
 import type { NetError } from "../runtime/errors.ts";
 import { RateLimitedWarning } from "./rate_limited_warning.ts";
 import type { Addr, Transport } from "../runtime/types.ts";
@@ -28,6 +30,10 @@ const COMMON: Record<string, OptionDefinition> = {
   port: { type: "string", value: "PORT", default: "9000", help: "the port to listen on; 0 picks a free one" },
   json: { type: "boolean", help: "log one JSON object per line" },
   quiet: { type: "boolean", help: "print only the listening line and errors" },
+  "tls-cert": { type: "string", value: "FILE", help: "serve TLS with this PEM certificate chain (needs --tls-key)" },
+  "tls-key": { type: "string", value: "FILE", help: "the PEM private key of --tls-cert" },
+  "tls-ca": { type: "string", value: "FILE", help: "the CAs that client certificates must chain to" },
+  "tls-require-client-cert": { type: "boolean", help: "refuse clients without a certificate from --tls-ca (mTLS)" },
   help: { type: "boolean", short: "h", help: "show this help" },
 };
 
@@ -46,6 +52,34 @@ function limitOptions(idleSeconds: number, maxConnections: number): Record<strin
       default: String(maxConnections),
       help: "refuse clients past this many at once (and past what the descriptor limit allows); 0: only that",
     },
+  };
+}
+
+/** The TLS options of `--tls-*`, read from their files; undefined without `--tls-cert`. */
+function tlsServerOptions(values: Record<string, unknown>): TlsServerOptions | undefined {
+  const cert = values["tls-cert"];
+  const key = values["tls-key"];
+  if (cert === undefined && key === undefined) {
+    if (values["tls-ca"] !== undefined || values["tls-require-client-cert"] === true) {
+      throw new TypeError("--tls-ca and --tls-require-client-cert need --tls-cert and --tls-key");
+    }
+    return undefined;
+  }
+  if (typeof cert !== "string" || typeof key !== "string") {
+    throw new TypeError("TLS needs both --tls-cert FILE and --tls-key FILE");
+  }
+  const read = (path: string, what: string): string => {
+    try {
+      return readTextFile(path);
+    } catch (error) {
+      throw new Error(`Cannot read the TLS ${what} ${path}: ${(error as Error).message}`);
+    }
+  };
+  return {
+    cert: read(cert, "certificate"),
+    key: read(key, "key"),
+    ...(typeof values["tls-ca"] === "string" ? { ca: read(values["tls-ca"], "CA file") } : {}),
+    ...(values["tls-require-client-cert"] === true ? { requestClientCert: true } : {}),
   };
 }
 
@@ -210,7 +244,16 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
       failures: count,
       error: error?.code,
     }));
-  const guarded = guardConnections(transport ?? await defaultTransport(), {
+  let base = transport ?? await defaultTransport();
+  let serverTls: TlsServerOptions | undefined;
+  try {
+    serverTls = tlsServerOptions(values);
+    if (serverTls) base = tlsTransport(base, { server: serverTls });
+  } catch (error) {
+    io.stderr(`sockmodels: ${(error as Error).message}\n`);
+    return 2;
+  }
+  const guarded = guardConnections(base, {
     maxConnections,
     // Chat and omok time out clients that sent no whole line, in their host; echo by bytes.
     idleTimeoutMs: server === "echo" ? idleTimeoutMs : undefined,
@@ -257,11 +300,12 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   const address = formatHostPort(running.addr.hostname, running.addr.port);
   output.log({
     event: "listening",
-    message: `listening on ${address}`,
+    message: `listening on ${address}${serverTls ? " (TLS)" : ""}`,
     address,
     server,
     model,
     framing,
+    tls: serverTls !== undefined,
   });
   output.startStats(() => counter.totals());
   const signal = await io.stopRequested();
