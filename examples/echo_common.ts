@@ -9,7 +9,8 @@ import { formatHostPort } from "../src/runtime/errors.ts";
 import { availableTransports, detectRuntime, loadTransport } from "../src/runtime/detect.ts";
 import type { TransportName } from "../src/runtime/types.ts";
 import { ECHO_FRAMINGS, type EchoFraming, type EchoServer, type EchoServerOptions } from "../src/apps/echo.ts";
-import { isMainModule } from "../src/platform/process.ts";
+import { isMainModule, readTextFile } from "../src/platform/process.ts";
+import { tlsTransport } from "../src/runtime/tls_transport.ts";
 
 export {
   echoCodec,
@@ -30,12 +31,21 @@ export async function runEchoCli(
   start: (options: EchoServerOptions) => Promise<EchoServer>,
 ): Promise<void> {
   const usage = `usage: ${name} [--host 127.0.0.1] [--port 9000] [--framing ${ECHO_FRAMINGS.join("|")}] ` +
-    `[--transport ${availableTransports().filter((t) => t !== "memory").join("|")}]`;
+    `[--transport ${availableTransports().filter((t) => t !== "memory").join("|")}] ` +
+    "[--tls-cert FILE --tls-key FILE]";
   const fail = (message: string): never => {
     console.error(`${name}: ${message}\n${usage}`);
     process.exit(2);
   };
-  let values: { host?: string; port?: string; framing?: string; transport?: string; help?: boolean } = {};
+  let values: {
+    host?: string;
+    port?: string;
+    framing?: string;
+    transport?: string;
+    "tls-cert"?: string;
+    "tls-key"?: string;
+    help?: boolean;
+  } = {};
   try {
     ({ values } = parseArgs({
       options: {
@@ -43,6 +53,8 @@ export async function runEchoCli(
         port: { type: "string", default: "9000" },
         framing: { type: "string", default: "raw" },
         transport: { type: "string", default: detectRuntime() },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -62,7 +74,13 @@ export async function runEchoCli(
   if (!availableTransports().includes(transportName) || transportName === "memory") {
     fail(`transport ${JSON.stringify(values.transport)} is not available here`);
   }
-  const transport = await loadTransport(transportName);
+  let transport = await loadTransport(transportName);
+  const cert = values["tls-cert"];
+  const key = values["tls-key"];
+  if ((cert === undefined) !== (key === undefined)) fail("TLS needs both --tls-cert and --tls-key");
+  if (cert !== undefined && key !== undefined) {
+    transport = tlsTransport(transport, { server: { cert: readTextFile(cert), key: readTextFile(key) } });
+  }
   let server: EchoServer;
   try {
     server = await start({ transport, hostname: values.host, port, framing: values.framing as EchoFraming });

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
+import type { TlsClientOptions } from "../../src/runtime/types.ts";
 import { type LoadMeasurement, runLoad } from "../../src/cli/load_client.ts";
 
 export const root: string = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -78,6 +79,8 @@ export interface ServerLoad {
   inFlight?: number;
   /** Payload bytes per frame. Default 64. */
   payloadSize?: number;
+  /** Connect with TLS. */
+  tls?: TlsClientOptions;
 }
 
 /** Starts the echo server `cmd`, runs the echo load against it, and stops it. */
@@ -91,6 +94,7 @@ export async function loadServer(cmd: string[], load: ServerLoad): Promise<LoadM
       inFlight: load.inFlight ?? 16,
       payloadSize: load.payloadSize ?? 64,
       seconds: load.seconds,
+      tls: load.tls,
     });
   } finally {
     await server.stop();

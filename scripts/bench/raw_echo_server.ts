@@ -10,11 +10,16 @@
  *   its reply into a per-connection batch, and the batch is written once per read. It is the
  *   floor for any library that hands frames to a handler (scripts/bench/engine.ts).
  *
+ * With `--tls-cert FILE --tls-key FILE` it serves TLS on the same API's TLS form
+ * (`Bun.listen({ tls })`, `Deno.listenTls`, `node:tls`): the floor of a TLS echo.
+ *
  * Usage: <runtime> scripts/bench/raw_echo_server.ts [--port 0] [--read-buffer 65536]
- *        [--framing raw|lp4]
+ *        [--framing raw|lp4] [--tls-cert FILE --tls-key FILE]
  */
 import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
 import * as net from "node:net";
+import * as tls from "node:tls";
 
 const { values } = parseArgs({
   options: {
@@ -22,8 +27,13 @@ const { values } = parseArgs({
     port: { type: "string", default: "0" },
     "read-buffer": { type: "string", default: "65536" },
     framing: { type: "string", default: "raw" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
   },
 });
+const tlsFiles = values["tls-cert"] && values["tls-key"]
+  ? { cert: readFileSync(values["tls-cert"], "utf8"), key: readFileSync(values["tls-key"], "utf8") }
+  : undefined;
 const host = values.host!;
 const port = Number(values.port);
 const framed = values.framing === "lp4";
@@ -98,6 +108,7 @@ if (g.Bun) {
   const server = g.Bun.listen({
     hostname: host,
     port,
+    ...(tlsFiles ? { tls: tlsFiles } : {}),
     socket: {
       open(socket: any) {
         socket.data = { echo: framed ? lp4Echo(true) : undefined, unsent: undefined };
@@ -122,14 +133,16 @@ if (g.Bun) {
 } else if (g.Deno) {
   const Deno = g.Deno;
   const size = Number(values["read-buffer"]);
-  const listener = Deno.listen({ hostname: host, port });
+  const listener = tlsFiles
+    ? Deno.listenTls({ hostname: host, port, ...tlsFiles })
+    : Deno.listen({ hostname: host, port });
   console.log(`listening on ${host}:${listener.addr.port}`);
   const writeAll = async (conn: any, bytes: Uint8Array) => {
     let off = 0;
     while (off < bytes.byteLength) off += await conn.write(bytes.subarray(off));
   };
   const serve = async (conn: any) => {
-    conn.setNoDelay(true);
+    conn.setNoDelay?.(true); // absent on TLS connections
     const buffer = new Uint8Array(size);
     // Each write is awaited before the next read, so the batch is reused.
     const echo = framed ? lp4Echo(true) : undefined;
@@ -155,7 +168,7 @@ if (g.Bun) {
   };
   for await (const conn of listener) serve(conn);
 } else {
-  const server = net.createServer({ noDelay: true }, (socket) => {
+  const onSocket = (socket: net.Socket) => {
     if (framed) {
       // Node holds the written buffer until the kernel takes it: no reuse.
       const echo = lp4Echo(false);
@@ -167,7 +180,10 @@ if (g.Bun) {
       socket.on("data", (data) => socket.write(data));
     }
     socket.on("error", () => {});
-  });
+  };
+  const server = tlsFiles
+    ? tls.createServer({ ...tlsFiles, noDelay: true } as tls.TlsOptions, onSocket)
+    : net.createServer({ noDelay: true }, onSocket);
   server.listen(port, host, () => {
     console.log(`listening on ${host}:${(server.address() as net.AddressInfo).port}`);
   });

@@ -10,7 +10,7 @@
 
 import { defaultTransport } from "../runtime/detect.ts";
 import { processCpuSeconds, processResidentBytes } from "../platform/process.ts";
-import type { Stream } from "../runtime/types.ts";
+import type { Stream, TlsClientOptions } from "../runtime/types.ts";
 
 /**
  * Options of {@linkcode runLoad}.
@@ -44,6 +44,8 @@ export interface LoadOptions {
   seconds: number;
   /** How long to run before measuring, in milliseconds. Default 1000. */
   warmupMs?: number;
+  /** Connect with TLS. */
+  tls?: TlsClientOptions;
 }
 
 /**
@@ -146,7 +148,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadMeasurement> {
   const frameSize = 4 + payloadSize;
 
   const open = async (c: number) => {
-    const stream = await transport.connect({ hostname: "127.0.0.1", port, timeoutMs: 30_000 });
+    const stream = await transport.connect({ hostname: "127.0.0.1", port, timeoutMs: 30_000, tls: options.tls });
     streams.push(stream);
     const sentAt = new Float64Array(inFlight);
     let sendSeq = 0;
