@@ -23,6 +23,11 @@ function fixturesDir(): string {
 
 const dir = fixturesDir();
 
+/** The path of one fixture file, for a tool such as openssl. */
+export function fixtureFile(name: string): string {
+  return join(dir, name);
+}
+
 /** One fixture file's text, such as `ca.pem`. */
 export function fixture(name: string): string {
   return readFileSync(join(dir, name), "utf8");

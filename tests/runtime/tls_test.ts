@@ -3,12 +3,15 @@
  * each way a handshake fails, produced by real bad certificates on real sockets.
  */
 import { describe, test } from "node:test";
+import { spawn } from "node:child_process";
 import assert from "node:assert/strict";
 import { NetError } from "../../src/runtime/errors.ts";
 import { availableTransports, detectRuntime, loadTransport } from "../../src/runtime/detect.ts";
 import type { Listener, Stream, TlsClientOptions, TlsServerOptions, Transport } from "../../src/runtime/types.ts";
 import { concat, observe, randomBytes, sleep, within } from "../helpers/net.ts";
-import { certPair, goodServer, testCa, trustingClient } from "../helpers/tls.ts";
+import { certPair, fixtureFile, goodServer, testCa, trustingClient } from "../helpers/tls.ts";
+
+const caFile = fixtureFile("ca.pem");
 
 const HOST = "127.0.0.1";
 
@@ -100,6 +103,42 @@ for (const transport of transports) {
         assert.ok(client.tls?.peerCertificate?.subjectAltNames.includes("DNS:localhost"));
         assert.ok(client.tls!.peerCertificate!.validTo.getTime() > Date.now());
       }
+      await server.listener.close();
+    });
+
+    test("openssl s_client, a real peer, negotiates ALPN and gets its bytes echoed", async () => {
+      const server = await echoServer(transport, { ...goodServer, alpnProtocols: ["chat/1"] });
+      const child = spawn("openssl", [
+        "s_client",
+        "-connect",
+        `127.0.0.1:${server.listener.addr.port}`,
+        "-servername",
+        "localhost",
+        "-verify_return_error",
+        "-alpn",
+        "chat/1",
+        "-CAfile",
+        caFile,
+        "-quiet",
+      ], { stdio: ["pipe", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (d) => (out += d));
+      child.stderr.on("data", (d) => (err += d));
+      const exited = new Promise<number | null>((resolve) => {
+        child.on("error", (e) => {
+          err += `${e.message} (the test set-up installs openssl: see .ci/run)`;
+          resolve(-1);
+        });
+        child.on("exit", (code) => resolve(code));
+      });
+      child.stdin.write("hello from openssl\n");
+      await waitFor(() => out.includes("hello from openssl") || err.includes("openssl"), `the echo; stderr: ${err}`);
+      // -quiet implies -ign_eof: s_client stays until it is told to go.
+      child.kill();
+      await within(exited, 5000, "openssl to exit");
+      assert.match(out, /hello from openssl/, err);
+      assert.equal(server.accepted[0]?.tls?.alpnProtocol, "chat/1");
       await server.listener.close();
     });
 
