@@ -101,6 +101,55 @@ export async function loadServer(cmd: string[], load: ServerLoad): Promise<LoadM
   }
 }
 
+/** One run of {@linkcode runRounds}: which runtime and server, and what it measured. */
+export interface RoundResult extends LoadMeasurement {
+  runtime: Runtime;
+  server: string;
+}
+
+/**
+ * Runs every server (name → file and extra arguments) on every runtime, `rounds` times in
+ * alternation, under the same load, and logs each run to stderr.
+ */
+export async function runRounds(
+  servers: Record<string, readonly [string, readonly string[]]>,
+  runtimes: Runtime[],
+  rounds: number,
+  load: ServerLoad,
+): Promise<RoundResult[]> {
+  const results: RoundResult[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const runtime of runtimes) {
+      for (const [server, [file, extra]] of Object.entries(servers)) {
+        const r = await loadServer(commandFor(runtime, file, ["--port", "0", ...extra]), load);
+        results.push({ runtime, server, ...r });
+        console.error(
+          `round ${round + 1} ${runtime} ${server}: ${r.cpuUsPerMsg.toFixed(2)} us/msg, p99 ${
+            r.p99us.toFixed(0)
+          } us, errors ${r.byteErrors}`,
+        );
+      }
+    }
+  }
+  return results;
+}
+
+/** The medians of one runtime's runs of one server, and their byte errors in all. */
+export function medianOf(
+  results: RoundResult[],
+  runtime: Runtime,
+  server: string,
+): { msgsPerSec: number; p50us: number; p99us: number; cpuUsPerMsg: number; byteErrors: number } {
+  const rs = results.filter((r) => r.runtime === runtime && r.server === server);
+  return {
+    msgsPerSec: median(rs.map((r) => r.msgsPerSec)),
+    p50us: median(rs.map((r) => r.p50us)),
+    p99us: median(rs.map((r) => r.p99us)),
+    cpuUsPerMsg: median(rs.map((r) => r.cpuUsPerMsg)),
+    byteErrors: rs.reduce((n, r) => n + r.byteErrors, 0),
+  };
+}
+
 /** The median of some numbers. */
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

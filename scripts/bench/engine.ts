@@ -16,8 +16,7 @@
  *        [--seconds 5] [--rounds 3]
  */
 import process from "node:process";
-import { argList, argNumber, commandFor, loadServer, median, type Runtime } from "./bench_util.ts";
-import type { LoadResult } from "./load_client.ts";
+import { argList, argNumber, medianOf, runRounds, type Runtime } from "./bench_util.ts";
 
 const runtimes = argList("runtime", "deno,bun,node") as Runtime[];
 const connections = argNumber("connections", 100);
@@ -30,20 +29,7 @@ const servers = {
   engine: ["examples/echo_engine.ts", ["--framing", "lp4"]],
 } as const;
 
-const results: (LoadResult & { runtime: Runtime; server: string })[] = [];
-for (let round = 0; round < rounds; round++) {
-  for (const runtime of runtimes) {
-    for (const [server, [file, extra]] of Object.entries(servers)) {
-      const r = await loadServer(commandFor(runtime, file, ["--port", "0", ...extra]), { connections, seconds });
-      results.push({ runtime, server, ...r });
-      console.error(
-        `round ${round + 1} ${runtime} ${server}: ${r.cpuUsPerMsg.toFixed(2)} us/msg, p99 ${
-          r.p99us.toFixed(0)
-        } us, errors ${r.byteErrors}`,
-      );
-    }
-  }
-}
+const results = await runRounds(servers, runtimes, rounds, { connections, seconds });
 
 console.log(
   `\nEngine echo (lp4) vs raw runtime echo: ${connections} connections, 16 in flight, 64 B, ${seconds} s x ${rounds} rounds (median)\n`,
@@ -53,22 +39,15 @@ console.log(
 );
 console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const runtime of runtimes) {
-  const pick = (s: string) => results.filter((r) => r.runtime === runtime && r.server === s);
-  const rawCpu = median(pick("raw").map((r) => r.cpuUsPerMsg));
-  const rawP99 = median(pick("raw").map((r) => r.p99us));
-  const floorCpu = median(pick("raw-lp4").map((r) => r.cpuUsPerMsg));
-  const floorP99 = median(pick("raw-lp4").map((r) => r.p99us));
+  const raw = medianOf(results, runtime, "raw");
+  const floor = medianOf(results, runtime, "raw-lp4");
   for (const server of Object.keys(servers)) {
-    const rs = pick(server);
-    const cpu = median(rs.map((r) => r.cpuUsPerMsg));
-    const p99 = median(rs.map((r) => r.p99us));
+    const m = medianOf(results, runtime, server);
     console.log(
-      `| ${runtime} | ${server} | ${Math.round(median(rs.map((r) => r.msgsPerSec)))} | ${
-        median(rs.map((r) => r.p50us)).toFixed(0)
-      } | ` +
-        `${p99.toFixed(0)} | ${cpu.toFixed(2)} | ${(cpu / rawCpu).toFixed(3)}x | ${(p99 / rawP99).toFixed(3)}x | ` +
-        `${(cpu / floorCpu).toFixed(3)}x | ${(p99 / floorP99).toFixed(3)}x | ` +
-        `${rs.reduce((a, r) => a + r.byteErrors, 0)} |`,
+      `| ${runtime} | ${server} | ${Math.round(m.msgsPerSec)} | ${m.p50us.toFixed(0)} | ${m.p99us.toFixed(0)} | ` +
+        `${m.cpuUsPerMsg.toFixed(2)} | ${(m.cpuUsPerMsg / raw.cpuUsPerMsg).toFixed(3)}x | ` +
+        `${(m.p99us / raw.p99us).toFixed(3)}x | ${(m.cpuUsPerMsg / floor.cpuUsPerMsg).toFixed(3)}x | ` +
+        `${(m.p99us / floor.p99us).toFixed(3)}x | ${m.byteErrors} |`,
     );
   }
 }

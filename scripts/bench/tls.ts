@@ -12,8 +12,7 @@
 import process from "node:process";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
-import { argList, argNumber, commandFor, loadServer, median, root, type Runtime } from "./bench_util.ts";
-import type { LoadResult } from "./load_client.ts";
+import { argList, argNumber, medianOf, root, runRounds, type Runtime } from "./bench_util.ts";
 
 const runtimes = argList("runtime", "deno,bun,node") as Runtime[];
 const connections = argNumber("connections", 100);
@@ -29,20 +28,7 @@ const servers = {
   "engine-tls": ["examples/echo_engine.ts", ["--framing", "lp4", ...tlsArgs]],
 } as const;
 
-const results: (LoadResult & { runtime: Runtime; server: string })[] = [];
-for (let round = 0; round < rounds; round++) {
-  for (const runtime of runtimes) {
-    for (const [server, [file, extra]] of Object.entries(servers)) {
-      const r = await loadServer(commandFor(runtime, file, ["--port", "0", ...extra]), { connections, seconds, tls });
-      results.push({ runtime, server, ...r });
-      console.error(
-        `round ${round + 1} ${runtime} ${server}: ${r.cpuUsPerMsg.toFixed(2)} us/msg, p99 ${
-          r.p99us.toFixed(0)
-        } us, errors ${r.byteErrors}`,
-      );
-    }
-  }
-}
+const results = await runRounds(servers, runtimes, rounds, { connections, seconds, tls });
 
 console.log(
   `\nlp4 echo over TLS: ${connections} connections, 16 in flight, 64 B, ${seconds} s x ${rounds} rounds (median)\n`,
@@ -52,19 +38,13 @@ console.log(
 );
 console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|");
 for (const runtime of runtimes) {
-  const pick = (s: string) => results.filter((r) => r.runtime === runtime && r.server === s);
-  const floorCpu = median(pick("raw-lp4-tls").map((r) => r.cpuUsPerMsg));
-  const floorP99 = median(pick("raw-lp4-tls").map((r) => r.p99us));
+  const floor = medianOf(results, runtime, "raw-lp4-tls");
   for (const server of Object.keys(servers)) {
-    const rs = pick(server);
-    const cpu = median(rs.map((r) => r.cpuUsPerMsg));
-    const p99 = median(rs.map((r) => r.p99us));
+    const m = medianOf(results, runtime, server);
     console.log(
-      `| ${runtime} | ${server} | ${Math.round(median(rs.map((r) => r.msgsPerSec)))} | ${
-        median(rs.map((r) => r.p50us)).toFixed(0)
-      } | ${p99.toFixed(0)} | ${cpu.toFixed(2)} | ${(cpu / floorCpu).toFixed(3)}x | ${(p99 / floorP99).toFixed(3)}x | ${
-        rs.reduce((a, r) => a + r.byteErrors, 0)
-      } |`,
+      `| ${runtime} | ${server} | ${Math.round(m.msgsPerSec)} | ${m.p50us.toFixed(0)} | ${m.p99us.toFixed(0)} | ` +
+        `${m.cpuUsPerMsg.toFixed(2)} | ${(m.cpuUsPerMsg / floor.cpuUsPerMsg).toFixed(3)}x | ` +
+        `${(m.p99us / floor.p99us).toFixed(3)}x | ${m.byteErrors} |`,
     );
   }
 }
