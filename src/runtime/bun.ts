@@ -47,7 +47,7 @@ import {
 
 // The slice of Bun's API this transport uses.
 interface BunSocket {
-  data: BunStream | PendingHandshake | undefined;
+  data: BunSocketTarget | undefined;
   readonly localAddress?: string;
   readonly localPort?: number;
   readonly localFamily?: string;
@@ -70,12 +70,58 @@ interface BunSocket {
   getServername?(): string | undefined;
 }
 
-/** A TLS socket whose handshake is still running. */
-interface PendingHandshake {
-  readonly pending: true;
-  timer: ReturnType<typeof setTimeout>;
+/** What a socket's handlers call on `socket.data`: its stream, or its pending handshake. */
+interface BunSocketTarget {
+  onBunData(data: Uint8Array): void;
+  onBunDrain(): void;
+  onBunEnd(): void;
+  onBunError(error: Error): void;
+  onBunClose(error?: Error): void;
+}
+
+/**
+ * A TLS socket whose handshake is still running. It answers the socket's handlers like a
+ * stream does, so that the handlers of every socket stay one call with no type test.
+ */
+class PendingHandshake implements BunSocketTarget {
+  readonly #timer: ReturnType<typeof setTimeout>;
+  readonly #socket: BunSocket;
+  readonly #done: (error?: NetError) => void;
+
+  constructor(socket: BunSocket, ms: number, done: (error?: NetError) => void) {
+    this.#socket = socket;
+    this.#done = done;
+    this.#timer = setTimeout(() => {
+      this.done(handshakeTimeoutError(ms, socket.remoteAddress ?? "", socket.remotePort ?? 0));
+      socket.terminate();
+    }, ms);
+  }
+
   /** Called once: with the error if the handshake failed or the socket closed first. */
-  done(error?: NetError): void;
+  done(error?: NetError): void {
+    clearTimeout(this.#timer);
+    if (this.#socket.data === this) this.#socket.data = undefined;
+    this.#done(error);
+  }
+
+  // No bytes can arrive before the handshake is done.
+  onBunData(): void {}
+  onBunDrain(): void {}
+  onBunEnd(): void {}
+
+  onBunError(error: Error): void {
+    this.done(toNetError(error, { syscall: "handshake" }));
+  }
+
+  onBunClose(error?: Error): void {
+    this.done(
+      error ? toNetError(error, { syscall: "handshake" }) : new NetError(
+        "ECONNRESET",
+        "The connection closed before the TLS handshake finished",
+        { syscall: "handshake" },
+      ),
+    );
+  }
 }
 
 interface BunTlsOptions {
@@ -252,63 +298,34 @@ function bunTlsInfo(socket: BunSocket): TlsInfo {
   };
 }
 
-function streamOf(socket: BunSocket): BunStream | undefined {
-  const data = socket.data;
-  return data instanceof BunStream ? data : undefined;
-}
-
 const streamHandlers: BunSocketHandlers = {
   data(socket, data) {
-    streamOf(socket)?.onBunData(data);
+    socket.data?.onBunData(data);
   },
   drain(socket) {
-    streamOf(socket)?.onBunDrain();
+    socket.data?.onBunDrain();
   },
   end(socket) {
-    streamOf(socket)?.onBunEnd();
+    socket.data?.onBunEnd();
   },
   error(socket, error) {
-    const data = socket.data;
-    if (data instanceof BunStream) data.onBunError(error);
-    else data?.done(toNetError(error, { syscall: "handshake" }));
+    socket.data?.onBunError(error);
   },
   close(socket, error) {
-    const data = socket.data;
-    if (data instanceof BunStream) data.onBunClose(error);
-    else {
-      data?.done(
-        error ? toNetError(error, { syscall: "handshake" }) : new NetError(
-          "ECONNRESET",
-          "The connection closed before the TLS handshake finished",
-          { syscall: "handshake" },
-        ),
-      );
-    }
+    socket.data?.onBunClose(error);
   },
 };
 
 /** Waits for the handshake of a new TLS socket: `done` hears how it ended, once. */
 function awaitHandshake(socket: BunSocket, ms: number, done: (error?: NetError) => void): void {
-  const pending: PendingHandshake = {
-    pending: true,
-    timer: setTimeout(() => {
-      pending.done(handshakeTimeoutError(ms, socket.remoteAddress ?? "", socket.remotePort ?? 0));
-      socket.terminate();
-    }, ms),
-    done(error) {
-      clearTimeout(pending.timer);
-      if (socket.data === pending) socket.data = undefined;
-      done(error);
-    },
-  };
-  socket.data = pending;
+  socket.data = new PendingHandshake(socket, ms, done);
 }
 
 /** The handshake handler: a failed verification is the handshake's error. */
 function onHandshake(heedAuthorization: boolean) {
   return (socket: BunSocket, success: boolean, authorizationError: Error | null): void => {
     const data = socket.data;
-    if (data === undefined || data instanceof BunStream) return;
+    if (!(data instanceof PendingHandshake)) return;
     if (!success || (heedAuthorization && authorizationError)) {
       const error = toNetError(authorizationError ?? new Error("TLS handshake failed"), {
         syscall: "handshake",
