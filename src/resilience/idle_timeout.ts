@@ -7,7 +7,7 @@
  */
 
 import type { NetError } from "../runtime/errors.ts";
-import type { Addr, Stream, StreamHandlers, TlsInfo } from "../runtime/types.ts";
+import type { Addr, Stream, StreamHandlers, TlsClientOptions, TlsInfo, TlsServerOptions } from "../runtime/types.ts";
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 import { TimeoutError } from "./errors.ts";
 import { checkFunction, checkMs } from "./_validate.ts";
@@ -205,6 +205,10 @@ export class IdleTimeoutStream implements Stream {
   /** What the inner stream's TLS handshake settled, if it has TLS. */
   get tls(): TlsInfo | undefined {
     return this.#inner.tls;
+  }
+  /** Upgrades the inner stream to TLS; the timers go on counting through the handshake. */
+  startTls(options: TlsClientOptions | TlsServerOptions): Promise<TlsInfo> {
+    return this.#inner.startTls(options);
   }
   /** Bytes accepted by `write` that the OS has not taken yet. */
   get bufferedAmount(): number {

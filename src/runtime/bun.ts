@@ -17,7 +17,7 @@
  */
 
 import { NetError, toNetError } from "./errors.ts";
-import { StreamBase } from "./stream_base.ts";
+import { StreamBase, type TlsRole } from "./stream_base.ts";
 import type {
   Addr,
   ConnectOptions,
@@ -68,7 +68,20 @@ interface BunSocket {
   getCipher?(): { standardName?: string; name?: string } | null;
   getPeerCertificate?(): NodePeerCertificate | null;
   getServername?(): string | undefined;
+  /** Runs TLS over this connected socket; the first socket returned is its raw side. */
+  upgradeTLS?(
+    options: { data?: BunSocketTarget; tls: BunTlsOptions; socket: BunSocketHandlers },
+  ): [BunSocket, BunSocket];
 }
+
+/** What the raw side of an upgraded socket calls: its bytes are the TLS socket's to read. */
+const UPGRADED_RAW_SIDE: BunSocketTarget = {
+  onBunData() {},
+  onBunDrain() {},
+  onBunEnd() {},
+  onBunError() {},
+  onBunClose() {},
+};
 
 /** What a socket's handlers call on `socket.data`: its stream, or its pending handshake. */
 interface BunSocketTarget {
@@ -196,11 +209,15 @@ class BunStream extends StreamBase {
   #socket: BunSocket;
   #waitingForDrain = false;
   #sawEnd = false;
-  readonly #tlsInfo: TlsInfo | undefined;
+  #tlsInfo: TlsInfo | undefined;
+  /** The name a client dialled, which `startTls` verifies by default. */
+  readonly #dialedHost: string | undefined;
 
-  constructor(socket: BunSocket, options: StreamOptions, tls = false) {
+  constructor(socket: BunSocket, options: StreamOptions, tls: boolean, dialedHost?: string) {
     super(options);
     this.#socket = socket;
+    this._accepted = dialedHost === undefined;
+    this.#dialedHost = dialedHost;
     socket.data = this;
     if (tls) this.#tlsInfo = bunTlsInfo(socket);
     const local = socket.localAddress ?? "";
@@ -213,8 +230,40 @@ class BunStream extends StreamBase {
     socket.pause();
   }
 
-  get tls(): TlsInfo | undefined {
+  override get tls(): TlsInfo | undefined {
     return this.#tlsInfo;
+  }
+
+  protected override _startTlsUnsupported(): NetError | undefined {
+    if (typeof this.#socket.upgradeTLS === "function") return undefined;
+    return new NetError("ENOTSUP", "This Bun has no socket.upgradeTLS", { syscall: "starttls" });
+  }
+
+  protected override _upgradeTls(role: TlsRole, options: TlsClientOptions | TlsServerOptions): Promise<TlsInfo> {
+    const raw = this.#socket;
+    const ms = handshakeTimeoutOf(options);
+    raw.data = UPGRADED_RAW_SIDE;
+    raw.resume();
+    const [, secure] = raw.upgradeTLS!({
+      tls: role === "server"
+        ? bunServerTls(options as TlsServerOptions)
+        : bunClientTls(options as TlsClientOptions, this.#dialedHost!),
+      socket: {
+        ...streamHandlers,
+        handshake: onHandshake(role === "client" && !(options as TlsClientOptions).insecure),
+      },
+    });
+    // From here the TLS socket is the one to write to and to close.
+    this.#socket = secure;
+    return new Promise<TlsInfo>((resolve) => {
+      awaitHandshake(secure, ms, (error) => {
+        // Its close, which follows a failure, is the stream's to report.
+        secure.data = this;
+        if (error) return this._fail(error);
+        secure.pause();
+        resolve(this.#tlsInfo = bunTlsInfo(secure));
+      });
+    });
   }
 
   protected override _pump(): void {
@@ -442,6 +491,7 @@ export const bunTransport: Transport = {
     cancelConnect: false,
     tls: true,
     tlsClientCert: true,
+    serverStartTls: true,
   },
 
   listen(options: ListenOptions): Promise<Listener> {
@@ -467,7 +517,7 @@ export const bunTransport: Transport = {
         socketHandlers = {
           ...streamHandlers,
           open(socket) {
-            options.onAccept(new BunStream(socket, options));
+            options.onAccept(new BunStream(socket, options, false));
           },
         };
       }
@@ -509,7 +559,7 @@ export const bunTransport: Transport = {
             awaitHandshake(socket, ms, (error) => {
               if (abandoned) socket.terminate();
               else if (error) settle.reject(error);
-              else settle.resolve(new BunStream(socket, options, true));
+              else settle.resolve(new BunStream(socket, options, true, hostname));
             });
           },
           handshake: onHandshake(!t.insecure),
@@ -530,7 +580,7 @@ export const bunTransport: Transport = {
               return;
             }
             // A TLS stream is made by the handshake handler.
-            if (!t) settle.resolve(new BunStream(socket, options));
+            if (!t) settle.resolve(new BunStream(socket, options, false, hostname));
           },
           (error: unknown) => {
             settle.reject(toNetError(error, { syscall: "connect", address: hostname, port }));

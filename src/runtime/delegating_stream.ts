@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Addr, Stream, StreamHandlers, TlsInfo } from "./types.ts";
+import type { Addr, Stream, StreamHandlers, TlsClientOptions, TlsInfo, TlsServerOptions } from "./types.ts";
 
 /**
  * Passes every member of {@linkcode Stream} on to `inner`; subclasses override what they
@@ -95,6 +95,10 @@ export class DelegatingStream implements Stream {
   /** Sets keepalive on the inner stream. */
   setKeepAlive(enable: boolean, initialDelayMs?: number): void {
     this.inner.setKeepAlive(enable, initialDelayMs);
+  }
+  /** Upgrades the inner stream to TLS. */
+  startTls(options: TlsClientOptions | TlsServerOptions): Promise<TlsInfo> {
+    return this.inner.startTls(options);
   }
   /** Closes the inner stream. */
   [Symbol.asyncDispose](): Promise<void> {

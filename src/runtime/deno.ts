@@ -28,7 +28,7 @@
  */
 
 import { NetError, toNetError } from "./errors.ts";
-import { StreamBase } from "./stream_base.ts";
+import { StreamBase, type TlsRole } from "./stream_base.ts";
 import { bindNodeDatagram } from "./node.ts";
 import type {
   Addr,
@@ -41,6 +41,7 @@ import type {
   StreamOptions,
   TlsClientOptions,
   TlsInfo,
+  TlsServerOptions,
   Transport,
 } from "./types.ts";
 import { checkListenOptions, checkPort, connectDeadline, familyOf } from "./util.ts";
@@ -145,19 +146,81 @@ class DenoStream extends StreamBase {
   #writing = false;
   #inFlight = 0;
   #released = false;
-  readonly #tlsInfo: TlsInfo | undefined;
+  #tlsInfo: TlsInfo | undefined;
+  /** The name a client dialled, which `startTls` verifies by default. */
+  readonly #dialedHost: string | undefined;
 
-  constructor(conn: DenoConn, options: StreamOptions, tls?: TlsInfo) {
+  constructor(conn: DenoConn, options: StreamOptions, tls: TlsInfo | undefined, dialedHost?: string) {
     super(options);
     this.#conn = conn;
     this.#tlsInfo = tls;
+    this._accepted = dialedHost === undefined;
+    this.#dialedHost = dialedHost;
     this.localAddr = toAddr(conn.localAddr);
     this.remoteAddr = toAddr(conn.remoteAddr);
     conn.setNoDelay?.(options.noDelay ?? true);
   }
 
-  get tls(): TlsInfo | undefined {
+  override get tls(): TlsInfo | undefined {
     return this.#tlsInfo;
+  }
+
+  protected override _startTlsUnsupported(
+    role: TlsRole,
+    options: TlsClientOptions | TlsServerOptions,
+  ): NetError | undefined {
+    if (role === "server") {
+      return new NetError("ENOTSUP", "Deno cannot upgrade an accepted connection to TLS", { syscall: "starttls" });
+    }
+    try {
+      checkDenoTlsClient(options as TlsClientOptions, this.#dialedHost!);
+    } catch (error) {
+      return error as NetError;
+    }
+    if ((options as TlsClientOptions).cert !== undefined) {
+      return new NetError("ENOTSUP", "Deno cannot send a client certificate on an upgraded connection", {
+        syscall: "starttls",
+      });
+    }
+    return undefined;
+  }
+
+  protected override _upgradeTls(_role: TlsRole, options: TlsClientOptions | TlsServerOptions): Promise<TlsInfo> {
+    if (this.#reading) {
+      throw new NetError(
+        "EALREADY",
+        "On Deno, startTls() must be called from onData, or after pausing there: a read is " +
+          "already waiting on the socket and cannot be taken back",
+        { syscall: "starttls" },
+      );
+    }
+    const t = options as TlsClientOptions;
+    const serverName = t.serverName ?? this.#dialedHost!;
+    const ms = handshakeTimeoutOf(t);
+    const remote = this.remoteAddr;
+    const plain = this.#conn;
+    return (async () => {
+      try {
+        const secure = await deno().startTls(plain, {
+          hostname: serverName,
+          caCerts: t.ca === undefined ? undefined : [pemText(t.ca)],
+          alpnProtocols: t.alpnProtocols?.slice(),
+        });
+        // From here closing the stream closes the TLS connection.
+        this.#conn = secure;
+        if (this.#released) closeQuietly(secure);
+        const info = await withDeadline(
+          secure.handshake!(),
+          ms,
+          () => handshakeTimeoutError(ms, remote.hostname, remote.port),
+        );
+        return this.#tlsInfo = { alpnProtocol: info.alpnProtocol ?? undefined, serverName };
+      } catch (error) {
+        const netError = toNetError(error, { syscall: "handshake", address: remote.hostname, port: remote.port });
+        this._fail(netError);
+        throw netError;
+      }
+    })();
   }
 
   protected override _osBufferedAmount(): number {
@@ -330,7 +393,7 @@ class DenoListenerImpl implements Listener {
         return;
       }
       if (options.tls) void this.#handshake(conn, options, handshakeTimeoutOf(options.tls));
-      else options.onAccept(new DenoStream(conn, options));
+      else options.onAccept(new DenoStream(conn, options, undefined));
     }
   }
 
@@ -423,7 +486,7 @@ async function connectTls(options: ConnectOptions, t: TlsClientOptions, signal: 
   }
   try {
     const info = await withDeadline(conn.handshake!(), ms, () => handshakeTimeoutError(ms, hostname, port));
-    return new DenoStream(conn, options, { alpnProtocol: info.alpnProtocol ?? undefined, serverName });
+    return new DenoStream(conn, options, { alpnProtocol: info.alpnProtocol ?? undefined, serverName }, hostname);
   } catch (error) {
     closeQuietly(conn);
     throw error;
@@ -516,6 +579,7 @@ export const denoTransport: Transport = {
       cancelConnect: true,
       tls: true,
       tlsClientCert: false,
+      serverStartTls: false,
     };
   },
 
@@ -584,7 +648,7 @@ export const denoTransport: Transport = {
       deno()
         .connect({ hostname, port, signal: controller.signal })
         .then(
-          (conn) => settle.resolve(new DenoStream(conn, options)),
+          (conn) => settle.resolve(new DenoStream(conn, options, undefined, hostname)),
           (error: unknown) => settle.reject(toNetError(error, { syscall: "connect", address: hostname, port })),
         );
       return () => controller.abort();

@@ -360,6 +360,7 @@ export class MemoryTransport implements Transport {
     cancelConnect: true,
     tls: false,
     tlsClientCert: false,
+    serverStartTls: false,
   };
   /** The faults injected into every connection. Changes apply to new connections. */
   faults: MemoryFaults;

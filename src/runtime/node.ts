@@ -10,7 +10,7 @@ import * as tls from "node:tls";
 import * as dgram from "node:dgram";
 import process from "node:process";
 import { NetError, toNetError } from "./errors.ts";
-import { StreamBase } from "./stream_base.ts";
+import { StreamBase, type TlsRole } from "./stream_base.ts";
 import type {
   Addr,
   ConnectOptions,
@@ -20,7 +20,9 @@ import type {
   ListenOptions,
   Stream,
   StreamOptions,
+  TlsClientOptions,
   TlsInfo,
+  TlsServerOptions,
   Transport,
 } from "./types.ts";
 import { checkListenOptions, connectDeadline, familyOf } from "./util.ts";
@@ -43,10 +45,20 @@ class NodeStream extends StreamBase {
   };
 
   #tlsInfo: TlsInfo | undefined;
+  /** The name a client dialled, which `startTls` verifies by default. */
+  readonly #dialedHost: string | undefined;
+  #handshaking = false;
+  readonly #onData = (chunk: Uint8Array) => this._deliver(chunk);
+  readonly #onEnd = () => this._peerEnd();
+  readonly #onError = (error: Error) =>
+    this._fail(toNetError(error, { syscall: this.#handshaking ? "handshake" : "read", ...remoteOf(this.#socket) }));
+  readonly #onClose = () => this._transportClosed();
 
-  constructor(socket: net.Socket, options: StreamOptions) {
+  constructor(socket: net.Socket, options: StreamOptions, dialedHost?: string) {
     super(options);
     this.#socket = socket;
+    this._accepted = dialedHost === undefined;
+    this.#dialedHost = dialedHost;
     if ((socket as tls.TLSSocket).encrypted) this.#tlsInfo = nodeTlsInfo(socket as tls.TLSSocket);
     this.localAddr = {
       hostname: socket.localAddress ?? "",
@@ -60,14 +72,62 @@ class NodeStream extends StreamBase {
     };
     socket.setNoDelay(options.noDelay ?? true);
     socket.pause();
-    socket.on("data", (chunk: Uint8Array) => this._deliver(chunk));
-    socket.on("end", () => this._peerEnd());
-    socket.on("error", (error: Error) => this._fail(toNetError(error, { syscall: "read" })));
-    socket.on("close", () => this._transportClosed());
+    this.#listen(socket);
   }
 
-  get tls(): TlsInfo | undefined {
+  #listen(socket: net.Socket): void {
+    socket.on("data", this.#onData);
+    socket.on("end", this.#onEnd);
+    socket.on("error", this.#onError);
+    socket.on("close", this.#onClose);
+  }
+
+  override get tls(): TlsInfo | undefined {
     return this.#tlsInfo;
+  }
+
+  protected override _startTlsUnsupported(): NetError | undefined {
+    return nodeTlsWorks() ? undefined : tlsUnavailable("starttls");
+  }
+
+  protected override _upgradeTls(role: TlsRole, options: TlsClientOptions | TlsServerOptions): Promise<TlsInfo> {
+    const raw = this.#socket;
+    const ms = handshakeTimeoutOf(options);
+    let secure: tls.TLSSocket;
+    if (role === "server") {
+      const t = options as TlsServerOptions;
+      secure = new tls.TLSSocket(raw, {
+        isServer: true,
+        secureContext: tls.createSecureContext({
+          cert: pemText(t.cert),
+          key: pemText(t.key),
+          ca: t.ca === undefined ? undefined : pemText(t.ca),
+        }),
+        ALPNProtocols: t.alpnProtocols?.slice(),
+      });
+    } else {
+      secure = tls.connect(clientTlsOptions(options as TlsClientOptions, this.#dialedHost!, raw));
+    }
+    raw.off("data", this.#onData);
+    raw.off("end", this.#onEnd);
+    raw.off("error", this.#onError);
+    raw.off("close", this.#onClose);
+    // From here the TLS socket is the stream's: its errors and its close are the stream's.
+    this.#socket = secure;
+    this.#handshaking = true;
+    // Paused, it would never read the peer's half of the handshake.
+    this.#listen(secure);
+    return new Promise<TlsInfo>((resolve) => {
+      const remote = this.remoteAddr;
+      const timer = setTimeout(() => this._fail(handshakeTimeoutError(ms, remote.hostname, remote.port)), ms);
+      secure.once("close", () => clearTimeout(timer));
+      secure.once(role === "server" ? "secure" : "secureConnect", () => {
+        clearTimeout(timer);
+        this.#handshaking = false;
+        secure.pause();
+        resolve(this.#tlsInfo = nodeTlsInfo(secure));
+      });
+    });
   }
 
   protected override _pump(): void {
@@ -125,8 +185,16 @@ class NodeStream extends StreamBase {
     // A TLS socket cannot reset its TLS handle, so the TCP socket under it is reset.
     const tcp = (socket as { _parent?: net.Socket })._parent ?? socket;
     if (abort && this._localAbort && !socket.writableEnded && typeof tcp.resetAndDestroy === "function") {
-      tcp.resetAndDestroy();
-      if (tcp !== socket) socket.destroy();
+      if (tcp === socket) {
+        tcp.resetAndDestroy();
+      } else {
+        // Node 20 can crash (SIGSEGV) when the TCP socket under a TLS socket is reset in the
+        // same turn as the handshake finished, so the reset waits for the next turn.
+        setImmediate(() => {
+          if (!tcp.destroyed) tcp.resetAndDestroy();
+          socket.destroy();
+        });
+      }
     } else {
       socket.destroy();
     }
@@ -139,6 +207,24 @@ class NodeStream extends StreamBase {
   setKeepAlive(enable: boolean, initialDelayMs = 0): void {
     this.#socket.setKeepAlive(enable, initialDelayMs);
   }
+}
+
+/** `node:tls` options for a client that runs its handshake over the connected socket `tcp`. */
+function clientTlsOptions(t: TlsClientOptions, hostname: string, tcp: net.Socket, highWaterMark?: number) {
+  const name = t.serverName ?? hostname;
+  return {
+    highWaterMark,
+    socket: tcp,
+    allowHalfOpen: true,
+    // SNI carries names only; an address is verified against the certificate's IP entries.
+    servername: net.isIP(name) ? undefined : name,
+    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(name, cert),
+    ca: t.ca === undefined ? undefined : pemText(t.ca),
+    cert: t.cert === undefined ? undefined : pemText(t.cert),
+    key: t.key === undefined ? undefined : pemText(t.key),
+    ALPNProtocols: t.alpnProtocols?.slice(),
+    rejectUnauthorized: !t.insecure,
+  } as tls.ConnectionOptions;
 }
 
 /** What a finished handshake settled, read at once: a closed socket no longer reports it. */
@@ -291,6 +377,7 @@ export const nodeTransport: Transport = {
     cancelConnect: true,
     tls: nodeTlsWorks(),
     tlsClientCert: nodeTlsWorks(),
+    serverStartTls: nodeTlsWorks(),
   },
 
   listen(options: ListenOptions): Promise<Listener> {
@@ -406,26 +493,13 @@ export const nodeTransport: Transport = {
         clearTimeout(handshakeTimer);
         socket.off("error", onError);
         (socket as { _parent?: net.Socket })._parent?.off("error", onError);
-        settle.resolve(new NodeStream(socket, options));
+        settle.resolve(new NodeStream(socket, options, hostname));
       };
       if (t) {
-        const name = t.serverName ?? hostname;
         // The TCP socket is made here so that a reset can reach it under the TLS socket.
         const tcp = net.connect(plain);
         tcp.once("error", onError);
-        socket = tls.connect({
-          socket: tcp,
-          allowHalfOpen: true,
-          highWaterMark: options.highWaterMark,
-          // SNI carries names only; an address is verified against the certificate's IP entries.
-          servername: net.isIP(name) ? undefined : name,
-          checkServerIdentity: (_host, cert) => tls.checkServerIdentity(name, cert),
-          ca: t.ca === undefined ? undefined : pemText(t.ca),
-          cert: t.cert === undefined ? undefined : pemText(t.cert),
-          key: t.key === undefined ? undefined : pemText(t.key),
-          ALPNProtocols: t.alpnProtocols?.slice(),
-          rejectUnauthorized: !t.insecure,
-        } as tls.ConnectionOptions);
+        socket = tls.connect(clientTlsOptions(t, hostname, tcp, options.highWaterMark));
         const ms = handshakeTimeoutOf(t);
         tcp.once("connect", () => {
           tcpUp = true;

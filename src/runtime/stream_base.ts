@@ -8,7 +8,16 @@
 
 import { ByteQueue } from "../_internal/byte_queue.ts";
 import { NetError } from "./errors.ts";
-import type { Addr, Stream, StreamHandlers, StreamOptions } from "./types.ts";
+import { checkTlsClientOptions, checkTlsServerOptions } from "./_tls.ts";
+import type {
+  Addr,
+  Stream,
+  StreamHandlers,
+  StreamOptions,
+  TlsClientOptions,
+  TlsInfo,
+  TlsServerOptions,
+} from "./types.ts";
 
 /** The default high water mark of the send queue, in bytes. */
 export const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
@@ -41,6 +50,17 @@ export function nextStreamId(): number {
 interface Waiter {
   resolve(): void;
   reject(error: NetError): void;
+}
+
+/** Which end of a TLS handshake a stream plays: the one that connected, or the one that accepted. */
+export type TlsRole = "client" | "server";
+
+/** A `startTls` under way: the writes it holds back, and how to end its wait. */
+interface Upgrade {
+  held: Uint8Array[];
+  heldBytes: number;
+  plaintextSent?: () => void;
+  abort?: (error: NetError) => void;
 }
 
 // The sending side's states.
@@ -130,6 +150,9 @@ export abstract class StreamBase implements Stream {
   #closeDelivered = false;
   #wroteBytes = false;
   #dataAfterFin = false;
+  #upgrade: Upgrade | undefined;
+  /** Whether this stream was accepted by a listener (the server's end). */
+  protected _accepted = false;
 
   /** Sets the water marks and the half-open policy. */
   constructor(options: StreamOptions = {}, lingerMs: number = DEFAULT_LINGER_MS) {
@@ -165,6 +188,10 @@ export abstract class StreamBase implements Stream {
   protected _osBufferedAmount(): number {
     return 0;
   }
+  /** What the TLS handshake settled; transports with TLS override it. */
+  get tls(): TlsInfo | undefined {
+    return undefined;
+  }
   /** Turns Nagle off or on. */
   abstract setNoDelay(noDelay?: boolean): void;
   /** Turns keepalive on or off. */
@@ -192,7 +219,8 @@ export abstract class StreamBase implements Stream {
 
   /** Whether anyone waits for `_progress`: a drain, a flush or a pending FIN. */
   protected get _wantsProgress(): boolean {
-    return this.#needDrain || this.#flushWaiters !== undefined || this.#writeState === WRITE_ENDING;
+    return this.#needDrain || this.#flushWaiters !== undefined || this.#writeState === WRITE_ENDING ||
+      this.#upgrade?.plaintextSent !== undefined;
   }
 
   /**
@@ -204,8 +232,14 @@ export abstract class StreamBase implements Stream {
   /** Call after the OS took bytes: resolves flushes, fires `onDrain`, sends a pending FIN. */
   protected _progress(): void {
     if (this.#closed) return;
+    const upgrade = this.#upgrade;
+    if (upgrade?.plaintextSent && this.#queue.bytes + this._osBufferedAmount() === 0) {
+      const sent = upgrade.plaintextSent;
+      upgrade.plaintextSent = undefined;
+      sent();
+    }
     const buffered = this.bufferedAmount;
-    if (buffered === 0) {
+    if (buffered === 0 && upgrade === undefined) {
       const waiters = this.#flushWaiters;
       if (waiters) {
         this.#flushWaiters = undefined;
@@ -226,6 +260,16 @@ export abstract class StreamBase implements Stream {
   /** Delivers received bytes, holding them while paused. */
   protected _deliver(chunk: Uint8Array): void {
     if (this.#closed) return;
+    if (this.#upgrade) {
+      this._fail(
+        new NetError(
+          "TLS_PROTOCOL",
+          `${chunk.byteLength} bytes of plaintext arrived after startTls() and before the handshake`,
+          { syscall: "starttls" },
+        ),
+      );
+      return;
+    }
     if (this.#writeState === WRITE_FIN_SENT) this.#dataAfterFin = true;
     if (this.#paused) {
       (this.#heldWhilePaused ??= []).push(chunk);
@@ -290,7 +334,9 @@ export abstract class StreamBase implements Stream {
       this.#lingerTimer = undefined;
     }
     let err = this.#error ?? error;
-    const unsent = this.#queue.bytes + this._osBufferedAmount();
+    const upgrade = this.#upgrade;
+    this.#upgrade = undefined;
+    const unsent = this.#queue.bytes + this._osBufferedAmount() + (upgrade?.heldBytes ?? 0);
     if (err === undefined && unsent > 0 && !this.#localAbort) {
       err = new NetError(
         "ECONNABORTED",
@@ -308,6 +354,9 @@ export abstract class StreamBase implements Stream {
     }
     this.#queue.clear();
     this.#heldWhilePaused = undefined;
+    upgrade?.abort?.(
+      err ?? new NetError("ECONNRESET", "The stream closed during its TLS upgrade", { syscall: "starttls" }),
+    );
     const flushWaiters = this.#flushWaiters;
     this.#flushWaiters = undefined;
     if (flushWaiters) {
@@ -334,7 +383,7 @@ export abstract class StreamBase implements Stream {
 
   /** Bytes accepted by `write` that the OS has not taken yet. */
   get bufferedAmount(): number {
-    return this.#queue.bytes + this._osBufferedAmount();
+    return this.#queue.bytes + this._osBufferedAmount() + (this.#upgrade?.heldBytes ?? 0);
   }
 
   /** True once `onClose` has fired. */
@@ -357,7 +406,7 @@ export abstract class StreamBase implements Stream {
     this.handlers = handlers;
     if (!this.#started && !this.#closed) {
       this.#started = true;
-      if (!this.#paused) this._startReading();
+      if (!this.#paused && !this.#upgrade) this._startReading();
     }
   }
 
@@ -373,7 +422,12 @@ export abstract class StreamBase implements Stream {
       );
     }
     const size = bytes.byteLength;
-    if (size > 0) {
+    const upgrade = this.#upgrade;
+    if (upgrade && size > 0) {
+      this.#wroteBytes = true;
+      upgrade.held.push(bytes);
+      upgrade.heldBytes += size;
+    } else if (size > 0) {
       this.#wroteBytes = true;
       this.#queue.write(bytes);
       if (!this.#pumpScheduled) {
@@ -440,13 +494,16 @@ export abstract class StreamBase implements Stream {
       this.#heldEnd = false;
       this._peerEnd();
     }
-    if (this.#started && !this.#paused && !this.#closed && !this.#peerEnded) this._startReading();
+    if (this.#started && !this.#paused && !this.#closed && !this.#peerEnded && !this.#upgrade) {
+      this._startReading();
+    }
   }
 
   /** Flushes, then sends FIN. */
   end(): void {
     if (this.#writeState !== WRITE_OPEN || this.#closed) return;
     this.#writeState = WRITE_ENDING;
+    if (this.#upgrade) return; // The FIN follows the upgrade and what it held back.
     if (this.bufferedAmount === 0) {
       this.#sendFin();
     } else if (!this.#pumpScheduled) {
@@ -510,6 +567,10 @@ export abstract class StreamBase implements Stream {
     if (this.#closed) return;
     this.#localAbort = true;
     this.#queue.clear();
+    if (this.#upgrade) {
+      this.#upgrade.held = [];
+      this.#upgrade.heldBytes = 0;
+    }
     const waiters = this.#flushWaiters;
     this.#flushWaiters = undefined;
     if (waiters) {
@@ -525,6 +586,133 @@ export abstract class StreamBase implements Stream {
   /** Whether `reset()` was called. */
   protected get _localAbort(): boolean {
     return this.#localAbort;
+  }
+
+  /** Upgrades this stream to TLS in place: see {@linkcode Stream.startTls}. */
+  startTls(options: TlsClientOptions | TlsServerOptions): Promise<TlsInfo> {
+    const role: TlsRole = this._accepted ? "server" : "client";
+    const refusal = this.#startTlsRefusal(role, options);
+    if (refusal) return Promise.reject(refusal);
+    if (this.#heldWhilePaused) {
+      const bytes = this.#heldWhilePaused.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+      const error = new NetError(
+        "TLS_PROTOCOL",
+        `${bytes} bytes of plaintext arrived before startTls() and were not read; ` +
+          "starting TLS over them could pass injected data off as protected",
+        { syscall: "starttls" },
+      );
+      this._fail(error);
+      return Promise.reject(error);
+    }
+    const upgrade: Upgrade = { held: [], heldBytes: 0 };
+    this.#upgrade = upgrade;
+    if (this.#started && !this.#paused) this._stopReading();
+    return this.#runUpgrade(upgrade, role, options);
+  }
+
+  #startTlsRefusal(role: TlsRole, options: TlsClientOptions | TlsServerOptions): Error | undefined {
+    if (this.tls) return new NetError("EALREADY", "The stream already speaks TLS", { syscall: "starttls" });
+    if (this.#upgrade) {
+      return new NetError("EALREADY", "A TLS upgrade of this stream is already under way", { syscall: "starttls" });
+    }
+    if (this.#closed || this.#releasing || this.#writeState !== WRITE_OPEN) {
+      return new NetError(
+        "EPIPE",
+        `Cannot start TLS: the stream ${this.#closed || this.#releasing ? "is closed" : "was ended"}`,
+        { syscall: "starttls" },
+      );
+    }
+    try {
+      if (role === "server") {
+        checkTlsServerOptions(options as TlsServerOptions);
+        if ((options as TlsServerOptions).requestClientCert) {
+          return new NetError("ENOTSUP", "An upgraded stream cannot ask the client for a certificate", {
+            syscall: "starttls",
+          });
+        }
+      } else {
+        checkTlsClientOptions(options as TlsClientOptions);
+      }
+    } catch (error) {
+      return error as Error;
+    }
+    return this._startTlsUnsupported(role, options);
+  }
+
+  async #runUpgrade(upgrade: Upgrade, role: TlsRole, options: TlsClientOptions | TlsServerOptions): Promise<TlsInfo> {
+    let info: TlsInfo;
+    try {
+      // What was written before the call goes out in plaintext first.
+      await new Promise<void>((resolve, reject) => {
+        upgrade.abort = reject;
+        if (this.#queue.bytes + this._osBufferedAmount() === 0) return resolve();
+        upgrade.plaintextSent = resolve;
+        if (!this.#pumpScheduled) this._requestProgress();
+      });
+      if (this.#upgrade !== upgrade || this.#releasing) {
+        throw this.#error ?? new NetError("ECONNABORTED", "The stream closed before its TLS upgrade", {
+          syscall: "starttls",
+        });
+      }
+      let upgrading: Promise<TlsInfo>;
+      try {
+        upgrading = this._upgradeTls(role, options);
+      } catch (error) {
+        // Refused before anything changed: the stream goes on in plaintext.
+        this.#finishUpgrade(upgrade);
+        throw error;
+      }
+      info = await new Promise<TlsInfo>((resolve, reject) => {
+        upgrade.abort = reject;
+        upgrading.then(resolve, reject);
+      });
+    } catch (error) {
+      if (this.#upgrade === upgrade) {
+        const netError = error instanceof NetError ? error : new NetError("TLS_PROTOCOL", String(error), {
+          cause: error,
+          syscall: "starttls",
+        });
+        this._fail(netError);
+        throw netError;
+      }
+      throw error;
+    }
+    if (this.#upgrade !== upgrade) {
+      throw this.#error ??
+        new NetError("ECONNABORTED", "The stream closed during its TLS upgrade", { syscall: "starttls" });
+    }
+    this.#finishUpgrade(upgrade);
+    return info;
+  }
+
+  /** Ends an upgrade: what it held back is queued, the FIN it deferred follows, reading goes on. */
+  #finishUpgrade(upgrade: Upgrade): void {
+    this.#upgrade = undefined;
+    for (const bytes of upgrade.held) this.#queue.write(bytes);
+    if (this.#queue.bytes === 0) {
+      this._progress(); // Settles flushes and sends a deferred FIN.
+    } else if (!this.#pumpScheduled) {
+      this.#pumpScheduled = true;
+      queueMicrotask(this.#runPump);
+    }
+    if (this.#started && !this.#paused && !this.#closed && !this.#peerEnded) this._startReading();
+  }
+
+  /**
+   * Why this stream cannot start TLS as `role` here, checked before anything changes; the
+   * default refuses, for transports without TLS.
+   */
+  protected _startTlsUnsupported(role: TlsRole, _options: TlsClientOptions | TlsServerOptions): NetError | undefined {
+    return new NetError("ENOTSUP", `This transport cannot start TLS on a ${role} stream`, { syscall: "starttls" });
+  }
+
+  /**
+   * Runs the handshake over this stream's socket, which has sent everything queued and stopped
+   * reading, and switches the stream to the TLS socket. Throws at once if it must refuse before
+   * changing anything; the returned promise rejects if the handshake fails.
+   */
+  protected _upgradeTls(_role: TlsRole, _options: TlsClientOptions | TlsServerOptions): Promise<TlsInfo> {
+    throw new NetError("ENOTSUP", "This transport cannot start TLS", { syscall: "starttls" });
   }
 
   /** Same as `close()`. */

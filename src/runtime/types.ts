@@ -106,6 +106,20 @@ export interface Stream extends AsyncDisposable {
    * reports only the ALPN protocol and the server name).
    */
   readonly tls?: TlsInfo;
+  /**
+   * Upgrades this plain stream to TLS in place (STARTTLS). A connected stream takes
+   * {@linkcode TlsClientOptions} and starts the handshake; an accepted stream takes
+   * {@linkcode TlsServerOptions} and answers it, where `capabilities.serverStartTls` says the
+   * runtime can. Bytes written before the call go out in plaintext, bytes written after it wait
+   * and go out encrypted; reading stops at the call and resumes over TLS. Resolves with what
+   * the handshake settled, also found in `tls` from then on. A failed handshake closes the
+   * stream and rejects with a TLS-coded `NetError`; a stream that cannot upgrade rejects with
+   * ENOTSUP and stays as it was. Plaintext that arrives after the call and before the
+   * handshake fails it with TLS_PROTOCOL, so that nothing injected before the upgrade is
+   * mistaken for protected data. On Deno, a client calls it from `onData`, or after pausing
+   * there: a read that is already waiting on the socket cannot be taken back.
+   */
+  startTls(options: TlsClientOptions | TlsServerOptions): Promise<TlsInfo>;
 }
 
 /**
@@ -379,6 +393,8 @@ export interface TransportCapabilities {
   readonly tls: boolean;
   /** A TLS listener can ask for client certificates (`requestClientCert`). */
   readonly tlsClientCert: boolean;
+  /** An accepted plain stream can be upgraded with `startTls` (STARTTLS on the server side). */
+  readonly serverStartTls: boolean;
 }
 
 /**

@@ -40,6 +40,7 @@ function fakeTransport(
       cancelConnect: true,
       tls: false,
       tlsClientCert: false,
+      serverStartTls: false,
     },
     listen: () => Promise.reject(new Error("not used")),
     bindDatagram: () => Promise.reject(new Error("not used")),
