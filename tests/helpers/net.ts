@@ -1,5 +1,6 @@
 /** Small helpers for the transport tests. */
-import type { NetError } from "../../src/runtime/errors.ts";
+import assert from "node:assert/strict";
+import { NetError } from "../../src/runtime/errors.ts";
 import type { Stream, StreamHandlers } from "../../src/runtime/types.ts";
 
 /** Rejects with a clear message if `promise` takes longer than `ms`. */
@@ -101,4 +102,16 @@ export function writeInPieces(stream: Stream, bytes: Uint8Array, piece: number):
   for (let i = 0; i < bytes.byteLength; i += piece) {
     stream.write(bytes.subarray(i, Math.min(bytes.byteLength, i + piece)));
   }
+}
+
+/** Awaits `promise` and asserts that it rejects with a NetError of `code`, which it returns. */
+export async function expectNetError(promise: Promise<unknown>, code: string): Promise<NetError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof NetError, `expected a NetError, got ${String(error)}`);
+    assert.equal(error.code, code, `expected ${code}, got ${error.code}: ${error.message}`);
+    return error;
+  }
+  assert.fail(`expected ${code}, but the operation succeeded`);
 }

@@ -9,7 +9,7 @@ import { NetError } from "../../src/runtime/errors.ts";
 import { availableTransports, detectRuntime, loadTransport } from "../../src/runtime/detect.ts";
 import type { Listener, Stream, Transport } from "../../src/runtime/types.ts";
 import { MemoryTransport } from "../../src/runtime/memory.ts";
-import { concat, observe, randomBytes, sha256, sleep, within, writeInPieces } from "../helpers/net.ts";
+import { concat, expectNetError, observe, randomBytes, sha256, sleep, within, writeInPieces } from "../helpers/net.ts";
 import { startStalledListener } from "../helpers/stalled_listener.ts";
 import { withTls } from "../helpers/tls.ts";
 
@@ -21,17 +21,6 @@ async function listenAccepting(
   hostname = HOST,
 ): Promise<Listener> {
   return await transport.listen({ hostname, port: 0, onAccept });
-}
-
-async function expectNetError(promise: Promise<unknown>, code: string): Promise<NetError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof NetError, `expected a NetError, got ${String(error)}`);
-    assert.equal(error.code, code, `expected ${code}, got ${error.code}: ${error.message}`);
-    return error;
-  }
-  assert.fail(`expected ${code}, but the operation succeeded`);
 }
 
 const loaded = new Map<string, Transport>();

@@ -5,10 +5,9 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { NetError } from "../../src/runtime/errors.ts";
 import { availableTransports, detectRuntime, loadTransport } from "../../src/runtime/detect.ts";
 import type { Listener, Stream, Transport } from "../../src/runtime/types.ts";
-import { concat, observe, randomBytes, within } from "../helpers/net.ts";
+import { concat, expectNetError, observe, randomBytes, within } from "../helpers/net.ts";
 import { goodServer, trustingClient } from "../helpers/tls.ts";
 import { startTlsAsClient } from "../helpers/start_tls_client.ts";
 
@@ -53,17 +52,6 @@ async function startTlsServer(
     },
   });
   return { listener, upgrades, accepted };
-}
-
-async function expectNetError(promise: Promise<unknown>, code: string): Promise<NetError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof NetError, `expected a NetError, got ${String(error)}`);
-    assert.equal(error.code, code, `expected ${code}, got ${error.code}: ${error.message}`);
-    return error;
-  }
-  assert.fail(`expected ${code}, but it succeeded`);
 }
 
 const transports: Transport[] = [];
