@@ -23,7 +23,7 @@ export * from "./errors.ts";
 export * from "./detect.ts";
 export { createMemoryTransport, MemoryStream, MemoryTransport, memoryTransport } from "./memory.ts";
 export type { MemoryFaults, MemoryListenOptions } from "./memory.ts";
-export { DEFAULT_HIGH_WATER_MARK, DEFAULT_LINGER_MS } from "./stream_base.ts";
+export { DEFAULT_HIGH_WATER_MARK, DEFAULT_LINGER_MS, type TlsRole } from "./stream_base.ts";
 export { type ConnectionGuardOptions, guardConnections } from "./connection_guard.ts";
 export { DelegatingStream } from "./delegating_stream.ts";
 export { tlsTransport, type TlsTransportOptions } from "./tls_transport.ts";

@@ -52,7 +52,14 @@ interface Waiter {
   reject(error: NetError): void;
 }
 
-/** Which end of a TLS handshake a stream plays: the one that connected, or the one that accepted. */
+/**
+ * Which end of a TLS handshake a stream plays: the one that connected, or the one that accepted.
+ *
+ * @example
+ * ```ts
+ * const role: TlsRole = "client";
+ * ```
+ */
 export type TlsRole = "client" | "server";
 
 /** A `startTls` under way: the writes it holds back, and how to end its wait. */
