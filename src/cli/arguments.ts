@@ -298,3 +298,19 @@ export function noExtraArguments(extra: string[], command: string): void {
     throw new UsageError(`Unexpected argument ${JSON.stringify(extra[0])}: ${command} takes options only`, command);
   }
 }
+
+/**
+ * The protocols of `--tls-alpn`: a comma-separated list of names.
+ *
+ * @example
+ * ```ts
+ * alpnList("h2,http/1.1"); // ["h2", "http/1.1"]
+ * ```
+ */
+export function alpnList(value: string): string[] {
+  const names = value.split(",").map((name) => name.trim());
+  if (names.some((name) => name === "")) {
+    throw new TypeError(`--tls-alpn needs a comma-separated list of protocol names, got "${value}"`);
+  }
+  return names;
+}

@@ -14,7 +14,7 @@ import { formatHostPort } from "../runtime/errors.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import type { Stream, TlsClientOptions } from "../runtime/types.ts";
 import { readTextFile } from "../platform/process.ts";
-import { choiceValue, type OptionDefinition } from "./arguments.ts";
+import { alpnList, choiceValue, type OptionDefinition } from "./arguments.ts";
 import { parseSubcommand, type Subcommand, type SubcommandGroup, subcommandUsage } from "./subcommands.ts";
 import type { CliIo } from "./cli_io.ts";
 import { OmokView } from "./omok_view.ts";
@@ -27,6 +27,11 @@ const COMMON: Record<string, OptionDefinition> = {
   "tls-ca": { type: "string", value: "FILE", help: "trust the CAs in this PEM file instead of the system's" },
   "tls-server-name": { type: "string", value: "NAME", help: "the name to verify and send as SNI (default: HOST)" },
   "tls-insecure": { type: "boolean", help: "with --tls, skip verifying the server's certificate (tests only)" },
+  "tls-alpn": {
+    type: "string",
+    value: "LIST",
+    help: "the ALPN protocols to ask for, comma-separated, preferred first",
+  },
   help: { type: "boolean", short: "h", help: "show this help" },
 };
 
@@ -182,12 +187,13 @@ export async function runClient(args: string[], io: CliIo): Promise<number> {
   let session: Session;
   try {
     const tlsWanted = values.tls === true || values["tls-insecure"] === true || values["tls-ca"] !== undefined ||
-      values["tls-server-name"] !== undefined;
+      values["tls-server-name"] !== undefined || values["tls-alpn"] !== undefined;
     const tls: TlsClientOptions | undefined = tlsWanted
       ? {
         ...(typeof values["tls-ca"] === "string" ? { ca: readTextFile(values["tls-ca"]) } : {}),
         ...(typeof values["tls-server-name"] === "string" ? { serverName: values["tls-server-name"] } : {}),
         ...(values["tls-insecure"] === true ? { insecure: true } : {}),
+        ...(typeof values["tls-alpn"] === "string" ? { alpnProtocols: alpnList(values["tls-alpn"]) } : {}),
       }
       : undefined;
     session = await connect(host, port, codec, onMessage, tls);

@@ -19,11 +19,11 @@ import type { TlsServerOptions } from "../runtime/types.ts";
 import type { NetError } from "../runtime/errors.ts";
 import { RateLimitedWarning } from "./rate_limited_warning.ts";
 import type { Addr, Transport } from "../runtime/types.ts";
-import { choiceValue, numberValue, type OptionDefinition } from "./arguments.ts";
+import { alpnList, choiceValue, numberValue, type OptionDefinition } from "./arguments.ts";
 import { parseSubcommand, type Subcommand, type SubcommandGroup, subcommandUsage } from "./subcommands.ts";
 import type { CliIo } from "./cli_io.ts";
 import { ServerOutput } from "./server_output.ts";
-import { TrafficCounter } from "./traffic_counter.ts";
+import { tlsLabel, TrafficCounter } from "./traffic_counter.ts";
 
 const COMMON: Record<string, OptionDefinition> = {
   host: { type: "string", value: "HOST", default: "127.0.0.1", help: "the address to listen on" },
@@ -34,6 +34,7 @@ const COMMON: Record<string, OptionDefinition> = {
   "tls-key": { type: "string", value: "FILE", help: "the PEM private key of --tls-cert" },
   "tls-ca": { type: "string", value: "FILE", help: "the CAs that client certificates must chain to" },
   "tls-require-client-cert": { type: "boolean", help: "refuse clients without a certificate from --tls-ca (mTLS)" },
+  "tls-alpn": { type: "string", value: "LIST", help: "the ALPN protocols to offer, comma-separated, preferred first" },
   help: { type: "boolean", short: "h", help: "show this help" },
 };
 
@@ -60,8 +61,10 @@ function tlsServerOptions(values: Record<string, unknown>): TlsServerOptions | u
   const cert = values["tls-cert"];
   const key = values["tls-key"];
   if (cert === undefined && key === undefined) {
-    if (values["tls-ca"] !== undefined || values["tls-require-client-cert"] === true) {
-      throw new TypeError("--tls-ca and --tls-require-client-cert need --tls-cert and --tls-key");
+    if (
+      values["tls-ca"] !== undefined || values["tls-require-client-cert"] === true || values["tls-alpn"] !== undefined
+    ) {
+      throw new TypeError("--tls-ca, --tls-alpn and --tls-require-client-cert need --tls-cert and --tls-key");
     }
     return undefined;
   }
@@ -80,6 +83,7 @@ function tlsServerOptions(values: Record<string, unknown>): TlsServerOptions | u
     key: read(key, "key"),
     ...(typeof values["tls-ca"] === "string" ? { ca: read(values["tls-ca"], "CA file") } : {}),
     ...(values["tls-require-client-cert"] === true ? { requestClientCert: true } : {}),
+    ...(typeof values["tls-alpn"] === "string" ? { alpnProtocols: alpnList(values["tls-alpn"]) } : {}),
   };
 }
 
@@ -261,11 +265,14 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
     onAcceptError: (error) => acceptErrors.note(error),
   });
   const counter = new TrafficCounter(guarded, echoCodec(framing), {
-    onOpen: (id, remote) =>
+    onOpen: (id, remote, tls) =>
       output.log({
         event: "open",
-        message: `#${id} connected from ${formatHostPort(remote.hostname, remote.port)}`,
+        message: `#${id} connected from ${formatHostPort(remote.hostname, remote.port)}${
+          tls ? ` (${tlsLabel(tls)})` : ""
+        }`,
         id,
+        ...(tls ? { tls: tls.protocol ?? "TLS", alpn: tls.alpnProtocol ?? null } : {}),
       }),
     onClose: (id, error) =>
       output.log({

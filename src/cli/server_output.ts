@@ -76,7 +76,8 @@ export function formatBytes(bytes: number): string {
 }
 
 /**
- * The stats line: connections, messages per second in and out, bytes, errors, queue.
+ * The stats line: connections, messages per second in and out, bytes, errors, queue, and the
+ * open TLS connections by protocol and ALPN.
  *
  * @example
  * ```ts
@@ -94,6 +95,7 @@ export function formatStatsLine(totals: TrafficTotals, inPerSecond: number, outP
     `${formatBytes(totals.bytesIn)} in, ${formatBytes(totals.bytesOut)} out`,
     plural(totals.errors, "error"),
     `queue ${formatBytes(totals.queuedBytes)}`,
+    ...(totals.tls ? [Object.entries(totals.tls).map(([label, count]) => `${count} ${label}`).join(", ")] : []),
   ].join(" | ");
 }
 

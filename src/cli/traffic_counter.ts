@@ -19,6 +19,7 @@ import type {
   ListenOptions,
   Stream,
   StreamHandlers,
+  TlsInfo,
   Transport,
   TransportCapabilities,
   TransportName,
@@ -51,6 +52,25 @@ export interface TrafficTotals {
   errors: number;
   /** Bytes queued for sending on all connections, not yet taken by the OS. */
   queuedBytes: number;
+  /**
+   * The open TLS connections by what their handshake settled, keyed by {@linkcode tlsLabel}
+   * (`"TLSv1.3"`, `"TLSv1.3 h2"`); absent when none is open.
+   */
+  tls?: Record<string, number>;
+}
+
+/**
+ * How logs and stats name a TLS connection: its protocol, then the ALPN protocol if one was
+ * chosen.
+ *
+ * @example
+ * ```ts
+ * tlsLabel({ protocol: "TLSv1.3", alpnProtocol: "h2" }); // "TLSv1.3 h2"
+ * ```
+ */
+export function tlsLabel(tls: Pick<TlsInfo, "protocol" | "alpnProtocol">): string {
+  const protocol = tls.protocol ?? "TLS";
+  return tls.alpnProtocol ? `${protocol} ${tls.alpnProtocol}` : protocol;
 }
 
 /**
@@ -59,14 +79,14 @@ export interface TrafficTotals {
  * @example
  * ```ts
  * const events: TrafficEvents = {
- *   onOpen: (id, from) => console.log(`#${id} from ${from.hostname}`),
+ *   onOpen: (id, from, tls) => console.log(`#${id} from ${from.hostname}`, tls?.protocol ?? ""),
  *   onClose: (id, error) => console.log(`#${id} closed`, error?.code ?? ""),
  * };
  * ```
  */
 export interface TrafficEvents {
-  /** A connection was accepted. */
-  onOpen?(id: number, remote: Addr): void;
+  /** A connection was accepted; `tls` is what its handshake settled, on a TLS connection. */
+  onOpen?(id: number, remote: Addr, tls?: TlsInfo): void;
   /**
    * A connection closed, with the error if it failed: the stream's own, or the framing error
    * of what the client sent, for which the server closed it.
@@ -170,7 +190,7 @@ export class TrafficCounter {
       const counted = new CountedStream(stream, this, codec);
       this.accepted++;
       this.#open.add(counted);
-      this.#events.onOpen?.(stream.id, stream.remoteAddr);
+      this.#events.onOpen?.(stream.id, stream.remoteAddr, stream.tls);
       return counted;
     };
     this.transport = {
@@ -195,7 +215,15 @@ export class TrafficCounter {
   /** The totals now. */
   totals(): TrafficTotals {
     let queuedBytes = 0;
-    for (const stream of this.#open) queuedBytes += stream.bufferedAmount;
+    let tls: Record<string, number> | undefined;
+    for (const stream of this.#open) {
+      queuedBytes += stream.bufferedAmount;
+      if (stream.tls) {
+        const label = tlsLabel(stream.tls);
+        tls ??= {};
+        tls[label] = (tls[label] ?? 0) + 1;
+      }
+    }
     return {
       connections: this.#open.size,
       accepted: this.accepted,
@@ -205,6 +233,7 @@ export class TrafficCounter {
       bytesOut: this.bytesOut,
       errors: this.errors,
       queuedBytes,
+      ...(tls ? { tls } : {}),
     };
   }
 

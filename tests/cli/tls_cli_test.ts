@@ -10,7 +10,11 @@ import { join } from "node:path";
 import { runCli } from "../../src/cli/run_cli.ts";
 import { testIo, waitFor } from "./_helpers.ts";
 import { within } from "../helpers/net.ts";
-import { certPair, fixture } from "../helpers/tls.ts";
+import { certPair, fixture, goodServer } from "../helpers/tls.ts";
+import { TrafficCounter } from "../../src/cli/traffic_counter.ts";
+import { formatStatsLine } from "../../src/cli/server_output.ts";
+import { tlsTransport } from "../../src/runtime/tls_transport.ts";
+import { defaultTransport } from "../../src/runtime/detect.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sockmodels-tls-cli-"));
 const files: Record<string, string> = {};
@@ -61,6 +65,61 @@ describe("TLS on the command line", () => {
     });
   }
 
+  test("--json logs each connection's TLS protocol and ALPN, and the stats count them", async () => {
+    const server = await serveTls([
+      "echo",
+      "--json",
+      "--tls-cert",
+      files["localhost.pem"],
+      "--tls-key",
+      files["localhost.key"],
+      "--tls-alpn",
+      "sockmodels-echo,other",
+    ]);
+    const client = testIo(["ping"]);
+    const args = [
+      "client",
+      "echo",
+      "--port",
+      server.port,
+      "--tls-ca",
+      files["ca.pem"],
+      "--tls-alpn",
+      "sockmodels-echo",
+    ];
+    assert.equal(await within(runCli([...args, "--json"], client), 10_000, "the client"), 0, client.err);
+    assert.match(client.out, /"event":"connected".*"tls":"TLS(v1\.[23])?","alpn":"sockmodels-echo"/);
+    await waitFor(() => /"event":"open"/.test(server.io.out), "the open record");
+    const open = server.io.out.split("\n").map((line) => line && JSON.parse(line)).find((r) => r?.event === "open");
+    assert.match(open.tls, /^TLS(v1\.[23])?$/);
+    assert.equal(open.alpn, "sockmodels-echo");
+    assert.match(open.message, /connected from 127\.0\.0\.1:\d+ \(TLS(v1\.[23])? sockmodels-echo\)$/);
+    server.io.stop();
+    assert.equal(await within(server.running, 10_000, "the server to stop"), 0);
+
+    const counter = new TrafficCounter(
+      tlsTransport(await defaultTransport(), { server: { ...goodServer, alpnProtocols: ["sockmodels-echo"] } }),
+      undefined,
+    );
+    const listener = await counter.transport.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      onAccept: (s) => s.setHandlers({}),
+    });
+    const client2 = await (await defaultTransport()).connect({
+      hostname: "127.0.0.1",
+      port: listener.addr.port,
+      tls: { ca: fixture("ca.pem"), serverName: "localhost", alpnProtocols: ["sockmodels-echo"] },
+    });
+    await waitFor(() => counter.totals().connections === 1, "the accept");
+    const totals = counter.totals();
+    assert.deepEqual(Object.values(totals.tls ?? {}), [1]);
+    assert.match(Object.keys(totals.tls ?? {})[0], /^TLS(v1\.[23])? sockmodels-echo$/);
+    assert.match(formatStatsLine(totals, 0, 0), / \| 1 TLS(v1\.[23])? sockmodels-echo$/);
+    client2.reset();
+    await listener.close();
+  });
+
   test("a client that does not trust the server's name gets CERT_NAME_MISMATCH, and the server goes on", async () => {
     const server = await serveTls(["echo", "--tls-cert", files["other.pem"], "--tls-key", files["other.key"]]);
     const client = testIo(["ping"]);
@@ -85,5 +144,9 @@ describe("TLS on the command line", () => {
     const io2 = testIo();
     assert.equal(await runCli(["serve", "echo", "--port", "0", "--tls-require-client-cert"], io2), 2);
     assert.match(io2.err, /need --tls-cert and --tls-key/);
+    const io3 = testIo();
+    const badAlpn = ["--tls-cert", files["localhost.pem"], "--tls-key", files["localhost.key"], "--tls-alpn", "h2,,x"];
+    assert.equal(await runCli(["serve", "echo", "--port", "0", ...badAlpn], io3), 2);
+    assert.match(io3.err, /--tls-alpn needs a comma-separated list of protocol names, got "h2,,x"/);
   });
 });
