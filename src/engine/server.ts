@@ -16,7 +16,7 @@
 import { NetError } from "../runtime/errors.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
 import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
-import type { Addr, Listener, Stream } from "../runtime/types.ts";
+import type { Addr, Listener, Stream, TlsInfo } from "../runtime/types.ts";
 import { ownBytes, ThreadPool } from "./thread_pool.ts";
 import { Ring } from "../_internal/ring.ts";
 import type { Connection, ServeOptions, Server, ServerEvent, ServerStats } from "./server_types.ts";
@@ -75,6 +75,10 @@ class EngineConnection implements Connection {
 
   get writable(): boolean {
     return !this.closed && !this.writeEnded;
+  }
+
+  get tls(): TlsInfo | undefined {
+    return this.stream.tls;
   }
 
   send(frame: Uint8Array): boolean {
@@ -669,6 +673,7 @@ export async function serve(options: ServeOptions): Promise<Server> {
     hostname: options.host ?? "127.0.0.1",
     port: options.port,
     allowHalfOpen: true,
+    ...(options.tls ? { tls: options.tls } : {}),
     onAccept: (stream) => engine.accept(stream),
   });
   engine.startIdleSweep();

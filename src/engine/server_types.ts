@@ -7,7 +7,7 @@
 
 import type { NetErrorCode } from "../runtime/errors.ts";
 import type { FrameCodec } from "../framing/types.ts";
-import type { Addr, Transport } from "../runtime/types.ts";
+import type { Addr, TlsInfo, TlsServerOptions, Transport } from "../runtime/types.ts";
 
 /**
  * A connection as the handler sees it.
@@ -22,6 +22,8 @@ export interface Connection {
   readonly id: number;
   /** The peer's address. */
   readonly remoteAddr: Addr;
+  /** What the TLS handshake settled (protocol, ALPN, the client's certificate); undefined on plain TCP. */
+  readonly tls: TlsInfo | undefined;
   /** Free for the application's per-connection state. */
   data: unknown;
   /**
@@ -128,6 +130,12 @@ export interface ServeOptions {
   port: number;
   /** The transport. Default: the runtime's own. */
   transport?: Transport;
+  /**
+   * Serve TLS: every connection finishes its handshake before `onOpen`, and a handshake that
+   * fails or stalls closes that connection only. Throws a `NetError` (ENOTSUP) if the
+   * transport has no TLS here.
+   */
+  tls?: TlsServerOptions;
   /** The framing codec. */
   framer: FrameCodec;
   /**

@@ -8,7 +8,7 @@
 
 import { formatHostPort, NetError, toNetError } from "../runtime/errors.ts";
 import { defaultTransport } from "../runtime/detect.ts";
-import type { Stream, StreamOptions, Transport } from "../runtime/types.ts";
+import type { Stream, StreamOptions, TlsClientOptions, Transport } from "../runtime/types.ts";
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 import { describeCause } from "./errors.ts";
 import { type AddressFamily, type Resolver, staticAddresses, systemResolver } from "./resolve.ts";
@@ -56,6 +56,12 @@ export interface HappyEyeballsOptions {
   clock?: Clock;
   /** Stream options (water marks, half-open policy, Nagle) for the connection. */
   streamOptions?: StreamOptions;
+  /**
+   * Connect with TLS: each attempt finishes its handshake before it can win. The certificate
+   * is checked against `serverName`, which defaults to `hostname` as given, not the address
+   * it resolved to.
+   */
+  tls?: TlsClientOptions;
   /** Called when each connection attempt starts. */
   onAttempt?: (attempt: AttemptInfo) => void;
 }
@@ -119,6 +125,8 @@ export async function happyEyeballs(
   }
   const clock = options.clock ?? systemClock;
   const where = formatHostPort(hostname, port);
+  const tls = options.tls &&
+    { ...options.tls, serverName: options.tls.serverName ?? hostname.replace(/^\[(.*)\]$/, "$1") };
   const cancelled = () =>
     new NetError("ECANCELED", `Connect to ${where} was cancelled`, {
       cause: signal?.reason,
@@ -222,6 +230,7 @@ export async function happyEyeballs(
           hostname: next.address,
           port,
           signal: attempt.controller.signal,
+          ...(tls ? { tls } : {}),
         });
       } catch (error) {
         connecting = Promise.reject(error);

@@ -11,7 +11,7 @@ import { formatHostPort, NetError } from "../runtime/errors.ts";
 import { FramingError } from "../framing/errors.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
 import { defaultTransport } from "../runtime/detect.ts";
-import type { Stream, StreamOptions, Transport } from "../runtime/types.ts";
+import type { Stream, StreamOptions, TlsClientOptions, Transport } from "../runtime/types.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { connectWithTimeout } from "./connect.ts";
@@ -80,6 +80,12 @@ export interface ReconnectingClientOptions {
   idleTimeout?: Omit<IdleTimeoutOptions, "clock" | "onIdle">;
   /** Stream options (water marks, Nagle) for each connection. */
   streamOptions?: StreamOptions;
+  /**
+   * Connect with TLS. Each address's certificate is checked against `serverName`, or else
+   * that address's `hostname`. A certificate error is not retried (`isRetryableError`); a
+   * handshake timeout is.
+   */
+  tls?: TlsClientOptions;
   /** Receives each message: a frame with `framing`, a chunk without. Pongs are not passed on. */
   onMessage?: (message: Uint8Array) => void;
   /** Receives every event: state transitions, attempts, retries, timeouts and RTTs. */
@@ -424,6 +430,7 @@ export class ReconnectingClient implements AsyncDisposable {
             attemptDelayMs: o.attemptDelayMs,
             resolutionDelayMs: o.resolutionDelayMs,
             streamOptions: o.streamOptions,
+            tls: o.tls,
             clock: this.#clock,
             signal: stop,
             onAttempt: (attempt) => {

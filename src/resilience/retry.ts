@@ -29,6 +29,7 @@ export const RETRYABLE_CODES: readonly string[] = [
   "EHOSTUNREACH",
   "ENETUNREACH",
   "EAI_AGAIN",
+  "TLS_HANDSHAKE_TIMEOUT",
 ];
 
 /**

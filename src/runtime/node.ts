@@ -167,6 +167,7 @@ class NodeStream extends StreamBase {
   }
 
   protected override _stopReading(): void {
+    // Node 20's TLS client then reads a reset from the peer as a clean end (docs/tls.md).
     this.#socket.pause();
   }
 

@@ -154,6 +154,7 @@ describe("retry", () => {
         "EHOSTUNREACH",
         "ENETUNREACH",
         "EAI_AGAIN",
+        "TLS_HANDSHAKE_TIMEOUT",
       ]
     ) {
       assert.equal(
