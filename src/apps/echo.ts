@@ -11,7 +11,7 @@ import { rawChunks } from "../framing/raw.ts";
 import type { FrameCodec } from "../framing/types.ts";
 import { type HostModel, startHost } from "../hosts/mod.ts";
 import type { PeerApp, PeerHost } from "../hosts/types.ts";
-import type { Transport } from "../runtime/types.ts";
+import type { TlsServerOptions, Transport } from "../runtime/types.ts";
 
 /**
  * The framings of the echo servers: raw bytes (every chunk read is echoed as it is), frames
@@ -50,6 +50,8 @@ export interface EchoServerOptions {
   hostname?: string;
   /** The port; 0 (the default) picks an ephemeral one. */
   port?: number;
+  /** Serve TLS: certificate, key, and optionally client certificates and ALPN. */
+  tls?: TlsServerOptions;
   /** The framing. Default raw. */
   framing?: EchoFraming;
   /** The select host's FD_SETSIZE (see `SelectHostOptions.setSize`); other models ignore it. */

@@ -46,6 +46,8 @@ import type { PeerHost } from "./types.ts";
 import { IdlePeers } from "./_idle_peers.ts";
 import { guardConnections } from "../runtime/connection_guard.ts";
 import { defaultTransport } from "../runtime/detect.ts";
+import { tlsTransport } from "../runtime/tls_transport.ts";
+import type { TlsServerOptions } from "../runtime/types.ts";
 
 export type { ClientLimits, Peer, PeerApp, PeerHost, PeerHostOptions } from "./types.ts";
 export { type EngineHostOptions, startEngineHost } from "./engine.ts";
@@ -124,9 +126,18 @@ export const HOST_MODELS: readonly HostModel[] = ["adapter", ...MODELS];
  * import type { HostOptions } from "sockmodels/hosts";
  * import { lengthPrefixed } from "sockmodels/framing";
  * const options: HostOptions = { port: 0, codec: lengthPrefixed(), app: { onFrame() {} }, setSize: 64 };
+ * declare const cert: string, key: string;
+ * const overTls: HostOptions = { ...options, tls: { cert, key } };
  * ```
  */
-export type HostOptions = SelectHostOptions & EngineHostOptions;
+export type HostOptions = SelectHostOptions & EngineHostOptions & {
+  /**
+   * Serve TLS on whatever model: each client finishes its handshake before the app sees it,
+   * and a handshake that fails or stalls closes that client only. Throws a `NetError`
+   * (ENOTSUP) if the transport has no TLS here.
+   */
+  tls?: TlsServerOptions;
+};
 
 const STARTERS: Record<HostModel, (options: HostOptions) => Promise<PeerHost>> = {
   "adapter": startAdapterHost,
@@ -142,8 +153,8 @@ const STARTERS: Record<HostModel, (options: HostOptions) => Promise<PeerHost>> =
 };
 
 /**
- * Starts the host of a model, with the connection limit and the idle timeout of `options`
- * applied the same way on every model.
+ * Starts the host of a model, with TLS, the connection limit and the idle timeout of
+ * `options` applied the same way on every model.
  *
  * @throws {RangeError} For a model that is not one of {@linkcode HOST_MODELS}, or a
  * `highWaterMark` that is not a positive number.
@@ -166,6 +177,7 @@ export async function startHost(model: HostModel, options: HostOptions): Promise
     throw new RangeError(`High water mark must be a positive number of bytes, got ${highWaterMark}`);
   }
   let transport = options.transport;
+  if (options.tls) transport = tlsTransport(transport ?? await defaultTransport(), { server: options.tls });
   if (maxConnections !== undefined) {
     transport = guardConnections(transport ?? await defaultTransport(), {
       maxConnections,

@@ -7,7 +7,7 @@
 
 import { delimited, lengthPrefixed } from "../../framing/mod.ts";
 import type { FrameCodec } from "../../framing/types.ts";
-import type { Addr, Transport } from "../../runtime/types.ts";
+import type { Addr, TlsServerOptions, Transport } from "../../runtime/types.ts";
 import { ChatHub, type ChatHubOptions, MAX_CHAT_MESSAGE } from "./chat_hub.ts";
 import { type HostModel, startHost } from "../../hosts/mod.ts";
 import type { ClientLimits } from "../../hosts/types.ts";
@@ -52,6 +52,8 @@ export interface ChatServerOptions extends ChatHubOptions, ClientLimits {
   model?: HostModel;
   /** The framing. Default lines. */
   framing?: ChatFraming;
+  /** Serve TLS: certificate, key, and optionally client certificates and ALPN. */
+  tls?: TlsServerOptions;
 }
 
 /**
@@ -103,6 +105,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     transport: options.transport,
     hostname: options.hostname,
     port: options.port,
+    tls: options.tls,
     codec: chatCodec(options.framing ?? "lines"),
     // The hub decides what a slow client costs: it throttles senders and cuts clients that stop reading.
     highWaterMark: Infinity,

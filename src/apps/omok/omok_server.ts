@@ -6,7 +6,7 @@
  */
 
 import { delimited } from "../../framing/mod.ts";
-import type { Addr, Transport } from "../../runtime/types.ts";
+import type { Addr, TlsServerOptions, Transport } from "../../runtime/types.ts";
 import { type HostModel, startHost } from "../../hosts/mod.ts";
 import { MAX_OMOK_LINE, OmokTable, type OmokTableOptions } from "./omok_table.ts";
 import type { ClientLimits } from "../../hosts/types.ts";
@@ -28,6 +28,8 @@ export interface OmokServerOptions extends OmokTableOptions, ClientLimits {
   hostname?: string;
   /** The port; 0 (the default) picks an ephemeral one. */
   port?: number;
+  /** Serve TLS: certificate, key, and optionally client certificates and ALPN. */
+  tls?: TlsServerOptions;
   /** The I/O model. Default engine. */
   model?: HostModel;
 }
@@ -67,6 +69,7 @@ export async function startOmokServer(options: OmokServerOptions = {}): Promise<
     transport: options.transport,
     hostname: options.hostname,
     port: options.port,
+    tls: options.tls,
     codec: delimited({ delimiter: "\n", maxFrameLength: MAX_OMOK_LINE }),
     // The table decides what a slow client costs.
     highWaterMark: Infinity,
