@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { ProxyHeader } from "../runtime/proxy_header.ts";
 import type { NetError } from "../runtime/errors.ts";
 import type { Addr, Stream, StreamHandlers, TlsClientOptions, TlsInfo, TlsServerOptions } from "../runtime/types.ts";
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
@@ -205,6 +206,10 @@ export class IdleTimeoutStream implements Stream {
   /** What the inner stream's TLS handshake settled, if it has TLS. */
   get tls(): TlsInfo | undefined {
     return this.#inner.tls;
+  }
+  /** The PROXY header the inner stream opened with, behind a balancer. */
+  get proxy(): ProxyHeader | undefined {
+    return this.#inner.proxy;
   }
   /** Upgrades the inner stream to TLS; the timers go on counting through the handshake. */
   startTls(options: TlsClientOptions | TlsServerOptions): Promise<TlsInfo> {

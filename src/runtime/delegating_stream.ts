@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { ProxyHeader } from "./proxy_header.ts";
 import type { Addr, Stream, StreamHandlers, TlsClientOptions, TlsInfo, TlsServerOptions } from "./types.ts";
 
 /**
@@ -47,6 +48,9 @@ export class DelegatingStream implements Stream {
   /** What the inner stream's TLS handshake settled, if it has TLS. */
   get tls(): TlsInfo | undefined {
     return this.inner.tls;
+  }
+  get proxy(): ProxyHeader | undefined {
+    return this.inner.proxy;
   }
   /** Bytes queued in the inner stream. */
   get bufferedAmount(): number {

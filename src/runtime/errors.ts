@@ -44,6 +44,7 @@ export type NetErrorCode =
   | "ALPN_MISMATCH"
   | "TLS_HANDSHAKE_TIMEOUT"
   | "TLS_PROTOCOL"
+  | "PROXY_PROTOCOL"
   | "EUNKNOWN";
 
 interface CodeInfo {
@@ -208,6 +209,11 @@ const CODES: Record<NetErrorCode, CodeInfo> = {
     winsockName: "SEC_E_ILLEGAL_MESSAGE",
     winsockCode: 0x80090326,
     text: "The peer does not speak TLS, or broke the protocol.",
+  },
+  PROXY_PROTOCOL: {
+    winsockName: "WSAECONNABORTED",
+    winsockCode: 10053,
+    text: "The PROXY protocol header is missing, malformed or not allowed from this peer.",
   },
   EUNKNOWN: {
     winsockName: "WSAEINVAL",

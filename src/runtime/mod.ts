@@ -27,3 +27,13 @@ export { DEFAULT_HIGH_WATER_MARK, DEFAULT_LINGER_MS, type TlsRole } from "./stre
 export { type ConnectionGuardOptions, guardConnections } from "./connection_guard.ts";
 export { DelegatingStream } from "./delegating_stream.ts";
 export { tlsTransport, type TlsTransportOptions } from "./tls_transport.ts";
+export { ProxiedStream, proxyProtocol, type ProxyProtocolOptions } from "./proxy_protocol.ts";
+export {
+  crc32c,
+  parseProxyHeader,
+  PROXY_V1_MAX_LENGTH,
+  type ProxyHeader,
+  type ProxySsl,
+  type ProxyTlv,
+  type ProxyVersion,
+} from "./proxy_header.ts";

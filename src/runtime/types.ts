@@ -7,6 +7,7 @@
  */
 
 import type { NetError } from "./errors.ts";
+import type { ProxyHeader } from "./proxy_header.ts";
 
 /**
  * A socket address.
@@ -106,6 +107,11 @@ export interface Stream extends AsyncDisposable {
    * reports only the ALPN protocol and the server name).
    */
   readonly tls?: TlsInfo;
+  /**
+   * The PROXY protocol header the connection opened with, on a stream accepted through
+   * `proxyProtocol`; undefined otherwise. `remoteAddr` is then the client's address from it.
+   */
+  readonly proxy?: ProxyHeader;
   /**
    * Upgrades this plain stream to TLS in place (STARTTLS). A connected stream takes
    * {@linkcode TlsClientOptions} and starts the handshake; an accepted stream takes
