@@ -15,6 +15,7 @@ import { defaultTransport } from "../runtime/detect.ts";
 import { guardConnections } from "../runtime/connection_guard.ts";
 import { openFileLimit, readTextFile } from "../platform/process.ts";
 import { tlsTransport } from "../runtime/tls_transport.ts";
+import { proxyProtocol, type ProxyProtocolOptions } from "../runtime/proxy_protocol.ts";
 import type { TlsServerOptions } from "../runtime/types.ts";
 import type { NetError } from "../runtime/errors.ts";
 import { RateLimitedWarning } from "./rate_limited_warning.ts";
@@ -35,6 +36,16 @@ const COMMON: Record<string, OptionDefinition> = {
   "tls-ca": { type: "string", value: "FILE", help: "the CAs that client certificates must chain to" },
   "tls-require-client-cert": { type: "boolean", help: "refuse clients without a certificate from --tls-ca (mTLS)" },
   "tls-alpn": { type: "string", value: "LIST", help: "the ALPN protocols to offer, comma-separated, preferred first" },
+  "proxy-protocol": {
+    type: "string",
+    value: "v1|v2|any",
+    help: "every client comes through a balancer that opens with a PROXY header of this version",
+  },
+  "proxy-trusted": {
+    type: "string",
+    value: "CIDR,...",
+    help: "with --proxy-protocol, the networks balancers may connect from (default: any)",
+  },
   help: { type: "boolean", short: "h", help: "show this help" },
 };
 
@@ -84,6 +95,23 @@ function tlsServerOptions(values: Record<string, unknown>): TlsServerOptions | u
     ...(typeof values["tls-ca"] === "string" ? { ca: read(values["tls-ca"], "CA file") } : {}),
     ...(values["tls-require-client-cert"] === true ? { requestClientCert: true } : {}),
     ...(typeof values["tls-alpn"] === "string" ? { alpnProtocols: alpnList(values["tls-alpn"]) } : {}),
+  };
+}
+
+/** The options of `--proxy-protocol` and `--proxy-trusted`; undefined without the first. */
+function proxyOptions(values: Record<string, unknown>): ProxyProtocolOptions | undefined {
+  const version = values["proxy-protocol"];
+  const trusted = values["proxy-trusted"];
+  if (version === undefined) {
+    if (trusted !== undefined) throw new TypeError("--proxy-trusted needs --proxy-protocol v1|v2|any");
+    return undefined;
+  }
+  if (version !== "v1" && version !== "v2" && version !== "any") {
+    throw new TypeError(`--proxy-protocol must be v1, v2 or any, got ${JSON.stringify(version)}`);
+  }
+  return {
+    version,
+    ...(typeof trusted === "string" ? { trusted: trusted.split(",").map((cidr) => cidr.trim()) } : {}),
   };
 }
 
@@ -239,6 +267,13 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
       refused: count,
       limit: maxConnections,
     }));
+  const proxyRefusals = new RateLimitedWarning(WARNING_INTERVAL_MS, (count, error?: NetError) =>
+    output.log({
+      event: "proxy-refused",
+      message: `refused ${count} connection${count === 1 ? "" : "s"} without a good PROXY header (${error?.message})`,
+      refused: count,
+      error: error?.message,
+    }));
   const acceptErrors = new RateLimitedWarning(WARNING_INTERVAL_MS, (count, error?: NetError) =>
     output.log({
       event: "accept-error",
@@ -253,6 +288,11 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   try {
     serverTls = tlsServerOptions(values);
     if (serverTls) base = tlsTransport(base, { server: serverTls });
+    const proxy = proxyOptions(values);
+    if (proxy && serverTls) {
+      throw new TypeError("--proxy-protocol and --tls-cert do not go together: terminate TLS at the balancer");
+    }
+    if (proxy) base = proxyProtocol(base, proxy);
   } catch (error) {
     io.stderr(`sockmodels: ${(error as Error).message}\n`);
     return 2;
@@ -262,17 +302,19 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
     // Chat and omok time out clients that sent no whole line, in their host; echo by bytes.
     idleTimeoutMs: server === "echo" ? idleTimeoutMs : undefined,
     onRefused: () => refusals.note(),
-    onAcceptError: (error) => acceptErrors.note(error),
+    onAcceptError: (error) => error.code === "PROXY_PROTOCOL" ? proxyRefusals.note(error) : acceptErrors.note(error),
   });
   const counter = new TrafficCounter(guarded, echoCodec(framing), {
-    onOpen: (id, remote, tls) =>
+    onOpen: (id, remote, tls, proxy) =>
       output.log({
         event: "open",
         message: `#${id} connected from ${formatHostPort(remote.hostname, remote.port)}${
           tls ? ` (${tlsLabel(tls)})` : ""
-        }`,
+        }${proxy ? ` via PROXY v${proxy.version}${proxy.command === "LOCAL" ? " LOCAL" : ""}` : ""}`,
         id,
+        remote: formatHostPort(remote.hostname, remote.port),
         ...(tls ? { tls: tls.protocol ?? "TLS", alpn: tls.alpnProtocol ?? null } : {}),
+        ...(proxy ? { proxy: proxy.version } : {}),
       }),
     onClose: (id, error) =>
       output.log({
@@ -319,6 +361,7 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   output.stop();
   refusals.stop();
   acceptErrors.stop();
+  proxyRefusals.stop();
   output.log({ event: "stopping", message: `${signal}: shutting down` });
   await running.close();
   const t = counter.totals();

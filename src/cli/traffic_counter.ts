@@ -9,6 +9,7 @@
 import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
 import type { NetError } from "../runtime/errors.ts";
 import type { FramingError } from "../framing/errors.ts";
+import type { ProxyHeader } from "../runtime/proxy_header.ts";
 import { DelegatingStream } from "../runtime/delegating_stream.ts";
 import type {
   Addr,
@@ -85,8 +86,11 @@ export function tlsLabel(tls: Pick<TlsInfo, "protocol" | "alpnProtocol">): strin
  * ```
  */
 export interface TrafficEvents {
-  /** A connection was accepted; `tls` is what its handshake settled, on a TLS connection. */
-  onOpen?(id: number, remote: Addr, tls?: TlsInfo): void;
+  /**
+   * A connection was accepted; `tls` is what its handshake settled, on a TLS connection, and
+   * `proxy` the PROXY header it opened with, behind a balancer (`remote` is then the client).
+   */
+  onOpen?(id: number, remote: Addr, tls?: TlsInfo, proxy?: ProxyHeader): void;
   /**
    * A connection closed, with the error if it failed: the stream's own, or the framing error
    * of what the client sent, for which the server closed it.
@@ -190,7 +194,7 @@ export class TrafficCounter {
       const counted = new CountedStream(stream, this, codec);
       this.accepted++;
       this.#open.add(counted);
-      this.#events.onOpen?.(stream.id, stream.remoteAddr, stream.tls);
+      this.#events.onOpen?.(stream.id, stream.remoteAddr, stream.tls, stream.proxy);
       return counted;
     };
     this.transport = {
