@@ -8,7 +8,7 @@
  *
  * Usage: deno run -A scripts/test_matrix.ts [--only checks,deno,bun,node]
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -107,9 +107,38 @@ const CHECKS: { name: string; command: string[] }[] = [
   },
 ];
 
+/**
+ * The real servers the tests start (haproxy). On a Debian machine where this runs as root,
+ * a missing one is installed with apt-get, and the run says so; elsewhere the tests that need
+ * it fail and name the install command.
+ */
+const SERVER_PACKAGES = [{ command: "haproxy", args: ["-v"], pkg: "haproxy" }];
+
+async function ensureServers(): Promise<void> {
+  const missing = SERVER_PACKAGES.filter(({ command, args }) => spawnSync(command, args).status !== 0);
+  if (missing.length === 0) return;
+  const names = missing.map((m) => m.pkg).join(" ");
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot || spawnSync("apt-get", ["--version"]).status !== 0) {
+    console.log(
+      `== ${names} missing: the tests that need it will fail; install it with: apt-get install -y ${names} ==`,
+    );
+    return;
+  }
+  console.log(`== installing ${names} (apt-get install -y ${names}), which the tests start as real peers ==`);
+  const update = await run(["apt-get", "update", "-qq"], LIMIT_MS);
+  const install = update.code === 0
+    ? await run(["apt-get", "install", "-y", "-qq", ...names.split(" ")], LIMIT_MS)
+    : update;
+  if (install.code !== 0) {
+    console.log(`== installing ${names} failed (exit ${install.code}); the tests that need it will fail ==`);
+  }
+}
+
 rmSync(results, { recursive: true, force: true });
 
 const started = Date.now();
+if (only.some((runtime) => runtime !== "checks")) await ensureServers();
 let buildFailed = false;
 if (only.includes("node")) {
   console.log("== building npm/ ==");

@@ -17,6 +17,7 @@ import { NetError } from "../runtime/errors.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
 import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
 import type { Addr, Listener, Stream, TlsInfo } from "../runtime/types.ts";
+import type { ProxyHeader } from "../runtime/proxy_header.ts";
 import { ownBytes, ThreadPool } from "./thread_pool.ts";
 import { Ring } from "../_internal/ring.ts";
 import type { Connection, ServeOptions, Server, ServerEvent, ServerStats } from "./server_types.ts";
@@ -79,6 +80,10 @@ class EngineConnection implements Connection {
 
   get tls(): TlsInfo | undefined {
     return this.stream.tls;
+  }
+
+  get proxy(): ProxyHeader | undefined {
+    return this.stream.proxy;
   }
 
   send(frame: Uint8Array): boolean {

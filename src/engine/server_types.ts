@@ -7,6 +7,7 @@
 
 import type { NetErrorCode } from "../runtime/errors.ts";
 import type { FrameCodec } from "../framing/types.ts";
+import type { ProxyHeader } from "../runtime/proxy_header.ts";
 import type { Addr, TlsInfo, TlsServerOptions, Transport } from "../runtime/types.ts";
 
 /**
@@ -24,6 +25,8 @@ export interface Connection {
   readonly remoteAddr: Addr;
   /** What the TLS handshake settled (protocol, ALPN, the client's certificate); undefined on plain TCP. */
   readonly tls: TlsInfo | undefined;
+  /** The PROXY header the connection opened with, behind a balancer (`proxyProtocol`); `remoteAddr` is its client. */
+  readonly proxy: ProxyHeader | undefined;
   /** Free for the application's per-connection state. */
   data: unknown;
   /**
