@@ -25,6 +25,7 @@ import { parseSubcommand, type Subcommand, type SubcommandGroup, subcommandUsage
 import type { CliIo } from "./cli_io.ts";
 import { ServerOutput } from "./server_output.ts";
 import { tlsLabel, TrafficCounter } from "./traffic_counter.ts";
+import { type MetricsExtra, renderMetrics, startMetricsServer } from "./metrics_server.ts";
 
 const COMMON: Record<string, OptionDefinition> = {
   host: { type: "string", value: "HOST", default: "127.0.0.1", help: "the address to listen on" },
@@ -36,6 +37,11 @@ const COMMON: Record<string, OptionDefinition> = {
   "tls-ca": { type: "string", value: "FILE", help: "the CAs that client certificates must chain to" },
   "tls-require-client-cert": { type: "boolean", help: "refuse clients without a certificate from --tls-ca (mTLS)" },
   "tls-alpn": { type: "string", value: "LIST", help: "the ALPN protocols to offer, comma-separated, preferred first" },
+  "metrics-port": {
+    type: "string",
+    value: "PORT",
+    help: "serve Prometheus metrics at http://HOST:PORT/metrics; 0 picks a free port",
+  },
   "proxy-protocol": {
     type: "string",
     value: "v1|v2|any",
@@ -283,7 +289,12 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
       failures: count,
       error: error?.code,
     }));
-  let base = transport ?? await defaultTransport();
+  const metricsExtra: MetricsExtra = { rejected: 0, acceptFailures: {} };
+  const metricsPort = values["metrics-port"] === undefined
+    ? undefined
+    : numberValue(values["metrics-port"] as string, "Metrics port", command, { min: 0, max: 65535, integer: true });
+  const plainTransport = transport ?? await defaultTransport();
+  let base = plainTransport;
   let serverTls: TlsServerOptions | undefined;
   try {
     serverTls = tlsServerOptions(values);
@@ -301,7 +312,10 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
     maxConnections,
     // Chat and omok time out clients that sent no whole line, in their host; echo by bytes.
     idleTimeoutMs: server === "echo" ? idleTimeoutMs : undefined,
-    onRefused: () => refusals.note(),
+    onRefused: () => {
+      metricsExtra.rejected++;
+      refusals.note();
+    },
     onAcceptError: (error) => error.code === "PROXY_PROTOCOL" ? proxyRefusals.note(error) : acceptErrors.note(error),
   });
   const counter = new TrafficCounter(guarded, echoCodec(framing), {
@@ -356,6 +370,27 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
     framing,
     tls: serverTls !== undefined,
   });
+  let metrics: { addr: Addr; close(): Promise<void> } | undefined;
+  if (metricsPort !== undefined) {
+    let started: { addr: Addr; close(): Promise<void> };
+    try {
+      started = await startMetricsServer(
+        plainTransport,
+        host,
+        metricsPort,
+        () => renderMetrics(counter.totals(), metricsExtra),
+      );
+    } catch (error) {
+      io.stderr(
+        `sockmodels: Cannot serve metrics on ${formatHostPort(host, metricsPort)}: ${(error as Error).message}\n`,
+      );
+      await running.close();
+      return 1;
+    }
+    metrics = started;
+    const where = formatHostPort(started.addr.hostname, started.addr.port);
+    output.log({ event: "metrics", message: `metrics on http://${where}/metrics`, address: where });
+  }
   output.startStats(() => counter.totals());
   const signal = await io.stopRequested();
   output.stop();
@@ -363,6 +398,7 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   acceptErrors.stop();
   proxyRefusals.stop();
   output.log({ event: "stopping", message: `${signal}: shutting down` });
+  await metrics?.close();
   await running.close();
   const t = counter.totals();
   output.log({

@@ -51,6 +51,8 @@ export interface TrafficTotals {
   bytesOut: number;
   /** Connections that closed on an error. */
   errors: number;
+  /** Those connections by error code (a NetError's or FramingError's code, else the error's name). */
+  errorsByCode?: Record<string, number>;
   /** Bytes queued for sending on all connections, not yet taken by the OS. */
   queuedBytes: number;
   /**
@@ -185,6 +187,7 @@ export class TrafficCounter {
   /** Connections accepted. */
   accepted = 0;
   readonly #open = new Set<Stream>();
+  readonly #errorsByCode: Record<string, number> = {};
   readonly #events: TrafficEvents;
 
   /** `codec` cuts messages for counting; undefined counts every chunk as one (raw). */
@@ -236,6 +239,7 @@ export class TrafficCounter {
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
       errors: this.errors,
+      errorsByCode: { ...this.#errorsByCode },
       queuedBytes,
       ...(tls ? { tls } : {}),
     };
@@ -244,7 +248,11 @@ export class TrafficCounter {
   /** @internal Called by a counted stream when it closes. */
   closed(stream: Stream, error?: NetError | FramingError): void {
     if (!this.#open.delete(stream)) return;
-    if (error) this.errors++;
+    if (error) {
+      this.errors++;
+      const code = (error as { code?: string }).code ?? error.name;
+      this.#errorsByCode[code] = (this.#errorsByCode[code] ?? 0) + 1;
+    }
     this.#events.onClose?.(stream.id, error);
   }
 }
