@@ -1,8 +1,8 @@
 /**
  * `serve --metrics-port P`: the server's counters as Prometheus text at `/metrics`, on a port
  * of its own, over the same transport as the server. The exposition format is written here
- * rather than with a client library: the format is a few lines of text, and `prom-client`
- * builds on `node:` internals (cluster, perf_hooks) that the three runtimes do not share alike.
+ * rather than with a client library such as `prom-client`: it is a few lines of text, and the
+ * package has no runtime dependencies.
  *
  * @module
  */
