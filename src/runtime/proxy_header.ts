@@ -104,6 +104,7 @@ export interface ProxyHeader {
 /** The 12 bytes that open a version 2 header. */
 const V2_SIGNATURE = new Uint8Array([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const V1_PREFIX = new TextEncoder().encode("PROXY ");
+const ASCII = new TextDecoder();
 /** A v1 header is at most 107 bytes, CRLF included. */
 export const PROXY_V1_MAX_LENGTH = 107;
 
@@ -173,7 +174,7 @@ function parseV1(bytes: Uint8Array): { header: ProxyHeader; length: number } | u
   if (lf === 0 || bytes[lf - 1] !== 0x0d) {
     fail(`PROXY v1 line must end with CRLF, got a lone LF: ${show(bytes.subarray(0, lf + 1))}`);
   }
-  const line = new TextDecoder().decode(bytes.subarray(0, lf - 1));
+  const line = ASCII.decode(bytes.subarray(0, lf - 1));
   if (line.includes("\r")) fail(`PROXY v1 line has a CR before its end: ${show(bytes.subarray(0, lf + 1))}`);
   const parts = line.split(" ");
   const length = lf + 1;

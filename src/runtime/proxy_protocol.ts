@@ -59,9 +59,11 @@ export class ProxiedStream extends DelegatingStream {
   #handlers: StreamHandlers | undefined;
   #paused = false;
   #delivering = false;
+  /** Still inside the inner stream's onData that completed the header: the server's onAccept runs. */
+  #accepting = true;
   #early: { end: boolean; close?: { error?: NetError } } = { end: false };
 
-  /** @internal `rest` is what followed the header in its last read; `inner` is paused. */
+  /** @internal `rest` is what followed the header in the read that completed it. */
   constructor(inner: Stream, proxy: ProxyHeader, rest: Uint8Array | undefined) {
     super(inner);
     this.#proxy = proxy;
@@ -108,8 +110,26 @@ export class ProxiedStream extends DelegatingStream {
   }
 
   /** Hands over what came with the header, then lets the socket flow, unless paused. */
+  /**
+   * @internal Called once the server's onAccept returned, still inside the read that completed
+   * the header. A server that set its handlers there gets what followed the header at once, and
+   * the socket never stops; otherwise reading pauses until it sets them.
+   */
+  acceptReturned(): void {
+    this.#accepting = false;
+    const handlers = this.#handlers;
+    if (handlers && !this.#paused && this.#early.end === false && this.#early.close === undefined) {
+      const rest = this.#rest;
+      this.#rest = undefined;
+      if (rest) handlers.onData?.(rest);
+      return;
+    }
+    this.inner.pause();
+    if (handlers) this.#flowRest();
+  }
+
   #flowRest(): void {
-    if (this.#paused || this.#handlers === undefined || this.#delivering) return;
+    if (this.#accepting || this.#paused || this.#handlers === undefined || this.#delivering) return;
     const rest = this.#rest;
     if (rest === undefined) {
       const early = this.#early;
@@ -263,9 +283,9 @@ export function proxyProtocol(inner: Transport, options: ProxyProtocolOptions = 
         }
         settled = true;
         clearTimeout(timer);
-        stream.pause();
         accepted = new ProxiedStream(stream, parsed.header, bytes.subarray(parsed.length));
         listen.onAccept(accepted);
+        accepted.acceptReturned();
       },
       onEnd() {
         if (accepted) return accepted.noteEarly("end");

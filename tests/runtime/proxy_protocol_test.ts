@@ -157,6 +157,46 @@ for (
       await strict.listener.close();
     });
 
+    test("a server that sets its handlers later, or pauses first, still gets every byte in order, then the end", async () => {
+      const transport = await make();
+      for (const mode of ["later", "paused"] as const) {
+        const got: string[] = [];
+        let ended!: () => void;
+        const end = new Promise<void>((resolve) => (ended = resolve));
+        const listener = await proxyProtocol(transport).listen({
+          hostname: "127.0.0.1",
+          port: 0,
+          allowHalfOpen: true,
+          onAccept(stream) {
+            const handlers = {
+              onData: (chunk: Uint8Array) => void got.push(new TextDecoder().decode(chunk)),
+              onEnd: () => ended(),
+            };
+            if (mode === "later") {
+              setTimeout(() => stream.setHandlers(handlers), 30);
+            } else {
+              stream.setHandlers(handlers);
+              stream.pause();
+              setTimeout(() => stream.resume(), 30);
+            }
+          },
+        });
+        const client = await transport.connect({
+          hostname: "127.0.0.1",
+          port: listener.addr.port,
+          allowHalfOpen: true,
+        });
+        client.write(concat([V1, text("first ")]));
+        await sleep(5);
+        client.write(text("second"));
+        client.end();
+        await within(end, 10_000, `the end (${mode})`);
+        assert.equal(got.join(""), "first second", mode);
+        client.reset();
+        await listener.close();
+      }
+    });
+
     test("the engine behind the wrapper sees the client's address", async () => {
       const transport = await make();
       const remotes: string[] = [];
