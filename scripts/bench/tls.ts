@@ -5,8 +5,8 @@
  *
  * - `cpu`: the echo load over TLS; server CPU per message and p99 latency.
  * - `handshakes`: full handshakes per second, a fresh connection each (connect, TLS 1.3
- *   handshake, reset), 16 at a time from a Node client (tls_handshake_client.ts), and the
- *   server's CPU per handshake.
+ *   handshake, one echoed byte, reset), 16 at a time from a Node client
+ *   (tls_handshake_client.ts), and the server's CPU per handshake.
  * - `idle`: server memory per TLS connection after one exchange, at `--idle-connections`.
  *
  * Each reports the engine against the hand-written floor within the run. The certificate is

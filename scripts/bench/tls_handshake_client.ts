@@ -1,7 +1,8 @@
 /**
- * The client of the handshake part of scripts/bench/tls.ts: full TLS handshakes against
- * `--port` on 127.0.0.1, a fresh connection each (connect, handshake, reset, wait for the
- * close), `--concurrency` at a time, for `--ms` milliseconds. Prints one JSON line:
+ * The client of the handshake part of scripts/bench/tls.ts: full TLS handshakes against an
+ * lp4 echo on `--port` of 127.0.0.1, a fresh connection each (connect, handshake, one 1-byte
+ * frame and its echo, so that the server has finished its side too, then reset and wait for
+ * the close), `--concurrency` at a time, for `--ms` milliseconds. Prints one JSON line:
  * `{"done": N, "errors": N, "seconds": S}`.
  *
  * It runs on Node, whose TLS client offers no session to resume unless given one and frees a
@@ -32,6 +33,8 @@ if (!Number.isInteger(port) || port <= 0 || values.ca === undefined) {
   process.exit(2);
 }
 const tls = { ca: readFileSync(values.ca, "utf8") };
+/** One lp4 frame of one byte. */
+const FRAME = new Uint8Array([0, 0, 0, 1, 42]);
 const transport = await defaultTransport();
 const started = performance.now();
 const until = started + ms;
@@ -41,10 +44,27 @@ await Promise.all(Array.from({ length: concurrency }, async () => {
   while (performance.now() < until) {
     try {
       const stream = await transport.connect({ hostname: "127.0.0.1", port, timeoutMs: 10_000, tls });
-      const closed = new Promise<void>((resolve) => stream.setHandlers({ onClose: () => resolve() }));
+      let echoed!: () => void;
+      const echo = new Promise<void>((resolve) => (echoed = resolve));
+      let received = 0;
+      const closed = new Promise<void>((resolve) =>
+        stream.setHandlers({
+          onData: (chunk) => {
+            received += chunk.byteLength;
+            if (received >= FRAME.byteLength) echoed();
+          },
+          onClose: () => {
+            echoed();
+            resolve();
+          },
+        })
+      );
+      stream.write(FRAME);
+      await echo;
       stream.reset();
       await closed;
-      done++;
+      if (received >= FRAME.byteLength) done++;
+      else errors++;
     } catch {
       errors++;
     }
