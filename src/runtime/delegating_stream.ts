@@ -49,6 +49,7 @@ export class DelegatingStream implements Stream {
   get tls(): TlsInfo | undefined {
     return this.inner.tls;
   }
+  /** The inner stream's PROXY header, behind a balancer. */
   get proxy(): ProxyHeader | undefined {
     return this.inner.proxy;
   }

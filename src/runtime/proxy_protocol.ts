@@ -93,17 +93,20 @@ export class ProxiedStream extends DelegatingStream {
     return this.inner.remoteAddr;
   }
 
+  /** Sets the handlers; what followed the header in its read is the first `onData`. */
   override setHandlers(handlers: StreamHandlers): void {
     this.#handlers = handlers;
     this.inner.setHandlers(handlers);
     this.#flowRest();
   }
 
+  /** Stops reading, what followed the header included. */
   override pause(): void {
     this.#paused = true;
     this.inner.pause();
   }
 
+  /** Reads again, starting with what followed the header if it is still held. */
   override resume(): void {
     this.#paused = false;
     this.#flowRest();
