@@ -7,7 +7,8 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
-import type { TlsClientOptions } from "../../src/runtime/types.ts";
+import type { Stream, TlsClientOptions } from "../../src/runtime/types.ts";
+import { processResidentBytes } from "../../src/platform/process.ts";
 import { type LoadMeasurement, runLoad } from "../../src/cli/load_client.ts";
 
 export const root: string = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -169,4 +170,30 @@ export function argList(name: string, fallback: string): string[] {
 export function argNumber(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+/** Resolves once `stream` has received `bytes` bytes; rejects if it closes first. */
+export function receiveBytes(stream: Stream, bytes: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let received = 0;
+    stream.setHandlers({
+      onData: (chunk) => {
+        received += chunk.byteLength;
+        if (received >= bytes) resolve();
+      },
+      onClose: (error) => reject(error ?? new Error("The server closed before echoing")),
+    });
+  });
+}
+
+/** The resident memory of `pid` once it has settled: two samples 500 ms apart within 64 KiB (10 s at most). */
+export async function settledRss(pid: number): Promise<number> {
+  let last = 0;
+  for (let i = 0; i < 20; i++) {
+    await sleep(500);
+    const now = processResidentBytes(pid);
+    if (Math.abs(now - last) < 64 * 1024) return now;
+    last = now;
+  }
+  return processResidentBytes(pid);
 }

@@ -9,7 +9,16 @@
 import process from "node:process";
 import { defaultTransport } from "../../src/runtime/detect.ts";
 import type { Stream } from "../../src/runtime/types.ts";
-import { argList, argNumber, commandFor, rssBytes, type Runtime, sleep, startServer } from "./bench_util.ts";
+import {
+  argList,
+  argNumber,
+  commandFor,
+  rssBytes,
+  type Runtime,
+  settledRss,
+  sleep,
+  startServer,
+} from "./bench_util.ts";
 
 const runtimes = argList("runtime", "deno,bun,node") as Runtime[];
 const count = argNumber("connections", 10_000);
@@ -51,14 +60,7 @@ for (const runtime of runtimes) {
         }
       }
       // Let the server accept everything and settle.
-      let last = 0;
-      for (let i = 0; i < 20; i++) {
-        await sleep(500);
-        const now = rssBytes(srv.child.pid!);
-        if (Math.abs(now - last) < 64 * 1024) break;
-        last = now;
-      }
-      const after = rssBytes(srv.child.pid!);
+      const after = await settledRss(srv.child.pid!);
       const kib = (after - before) / count / 1024;
       rows.push({
         runtime,

@@ -10,7 +10,17 @@
 import process from "node:process";
 import { lengthPrefixed } from "../../src/framing/mod.ts";
 import { defaultTransport } from "../../src/runtime/detect.ts";
-import { argList, argNumber, commandFor, cpuSeconds, median, type Runtime, sleep, startServer } from "./bench_util.ts";
+import {
+  argList,
+  argNumber,
+  commandFor,
+  cpuSeconds,
+  median,
+  receiveBytes,
+  type Runtime,
+  sleep,
+  startServer,
+} from "./bench_util.ts";
 
 const runtimes = argList("runtime", "deno,bun,node") as Runtime[];
 const rate = argNumber("rate", 400);
@@ -43,17 +53,9 @@ const variants: Record<string, { args: string[]; header: (port: number) => Uint8
 /** One short connection: the header, a frame, its echo, close. */
 async function shortConnection(port: number, header: Uint8Array | undefined): Promise<void> {
   const stream = await transport.connect({ hostname: "127.0.0.1", port, timeoutMs: 10_000 });
-  await new Promise<void>((resolve, reject) => {
-    let received = 0;
-    stream.setHandlers({
-      onData: (chunk) => {
-        received += chunk.byteLength;
-        if (received >= frame.byteLength) resolve();
-      },
-      onClose: (error) => reject(error ?? new Error("The server closed before echoing")),
-    });
-    stream.write(header ? new Uint8Array([...header, ...frame]) : frame);
-  });
+  const echoed = receiveBytes(stream, frame.byteLength);
+  stream.write(header ? new Uint8Array([...header, ...frame]) : frame);
+  await echoed;
   const closed = new Promise<void>((resolve) => stream.setHandlers({ onClose: () => resolve() }));
   await stream.close();
   await closed;

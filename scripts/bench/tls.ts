@@ -29,10 +29,12 @@ import {
   cpuSeconds,
   median,
   medianOf,
+  receiveBytes,
   root,
   rssBytes,
   runRounds,
   type Runtime,
+  settledRss,
   sleep,
   startServer,
 } from "./bench_util.ts";
@@ -157,17 +159,9 @@ async function openTalkedConnections(port: number, count: number): Promise<Strea
   for (let i = 0; i < count; i += 100) {
     const batch = await Promise.all(Array.from({ length: Math.min(100, count - i) }, async () => {
       const stream = await transport.connect({ hostname: "127.0.0.1", port, timeoutMs: 30_000, tls });
-      await new Promise<void>((resolve, reject) => {
-        let received = 0;
-        stream.setHandlers({
-          onData: (chunk) => {
-            received += chunk.byteLength;
-            if (received >= frame.byteLength) resolve();
-          },
-          onClose: (error) => reject(error ?? new Error("The server closed before echoing")),
-        });
-        stream.write(frame);
-      });
+      const echoed = receiveBytes(stream, frame.byteLength);
+      stream.write(frame);
+      await echoed;
       stream.setHandlers({});
       return stream;
     }));
@@ -186,14 +180,7 @@ if (parts.includes("idle")) {
         await sleep(1000);
         const before = rssBytes(srv.child.pid!);
         streams = await openTalkedConnections(srv.port, idleConnections);
-        let last = 0;
-        for (let i = 0; i < 20; i++) {
-          await sleep(500);
-          const now = rssBytes(srv.child.pid!);
-          if (Math.abs(now - last) < 64 * 1024) break;
-          last = now;
-        }
-        const kib = (rssBytes(srv.child.pid!) - before) / idleConnections / 1024;
+        const kib = (await settledRss(srv.child.pid!) - before) / idleConnections / 1024;
         rows.push({ runtime, server, kib });
         console.error(`${runtime} ${server}: ${kib.toFixed(2)} KiB per idle TLS connection`);
       } finally {
