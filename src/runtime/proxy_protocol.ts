@@ -112,7 +112,6 @@ export class ProxiedStream extends DelegatingStream {
     this.#flowRest();
   }
 
-  /** Hands over what came with the header, then lets the socket flow, unless paused. */
   /**
    * @internal Called once the server's onAccept returned, still inside the read that completed
    * the header. A server that set its handlers there gets what followed the header at once, and
@@ -131,6 +130,7 @@ export class ProxiedStream extends DelegatingStream {
     if (handlers) this.#flowRest();
   }
 
+  /** Hands over what came with the header, then lets the socket flow, unless paused. */
   #flowRest(): void {
     if (this.#accepting || this.#paused || this.#handlers === undefined || this.#delivering) return;
     const rest = this.#rest;
