@@ -9,7 +9,7 @@
  * Usage: deno run -A scripts/test_matrix.ts [--only checks,deno,bun,node]
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
@@ -135,10 +135,30 @@ async function ensureServers(): Promise<void> {
   }
 }
 
+/**
+ * The process-group tests replace SO_REUSEPORT workers while clients connect; Linux resets the
+ * connections queued on a closing listener unless net.ipv4.tcp_migrate_req hands them over.
+ */
+function ensureListenerMigration(): void {
+  const path = "/proc/sys/net/ipv4/tcp_migrate_req";
+  if (!existsSync(path) || readFileSync(path, "utf8").trim() === "1") return;
+  if (process.getuid?.() !== 0) {
+    console.log(
+      "== net.ipv4.tcp_migrate_req is 0: the SIGHUP test will fail; run sysctl -w net.ipv4.tcp_migrate_req=1 ==",
+    );
+    return;
+  }
+  writeFileSync(path, "1\n");
+  console.log("== set net.ipv4.tcp_migrate_req=1, which the process-group tests need ==");
+}
+
 rmSync(results, { recursive: true, force: true });
 
 const started = Date.now();
-if (only.some((runtime) => runtime !== "checks")) await ensureServers();
+if (only.some((runtime) => runtime !== "checks")) {
+  await ensureServers();
+  ensureListenerMigration();
+}
 let buildFailed = false;
 if (only.includes("node")) {
   console.log("== building npm/ ==");

@@ -64,14 +64,15 @@ export function runtimeExecutable(runtime: RuntimeName): string {
 
 /**
  * The command that runs the CLI with `args` under a runtime. Node runs the compiled CLI; from
- * a source checkout that is `npm/esm/src/cli/main.js`, made by `npm run build`.
+ * a source checkout that is `npm/esm/src/cli/main.js`, made by `npm run build`. `denoFlags`
+ * go to `deno run` (such as `--unstable-net`).
  *
  * @example
  * ```ts
  * const { command, args } = cliCommandLine("deno", ["serve", "echo", "--port", "0"]);
  * ```
  */
-export function cliCommandLine(runtime: RuntimeName, args: string[]): CommandLine {
+export function cliCommandLine(runtime: RuntimeName, args: string[], denoFlags: string[] = []): CommandLine {
   const file = filePathOf(import.meta.url);
   const dir = parentDirectory(file);
   const compiled = file.endsWith(".js");
@@ -85,5 +86,5 @@ export function cliCommandLine(runtime: RuntimeName, args: string[]): CommandLin
     }
   }
   const command = runtimeExecutable(runtime);
-  return { command, args: runtime === "deno" ? ["run", "-A", entry, ...args] : [entry, ...args] };
+  return { command, args: runtime === "deno" ? ["run", "-A", ...denoFlags, entry, ...args] : [entry, ...args] };
 }

@@ -7,12 +7,15 @@
  * @module
  */
 
-import { commandLineArguments, exitProcess } from "../platform/process.ts";
+import { commandLineArguments, exitProcess, flushOutput } from "../platform/process.ts";
 import { runCli } from "./run_cli.ts";
 
+let code: number;
 try {
-  exitProcess(await runCli(commandLineArguments()));
+  code = await runCli(commandLineArguments());
 } catch (error) {
   console.error(`sockmodels: ${(error as Error).stack ?? error}`);
-  exitProcess(1);
+  code = 1;
 }
+await flushOutput();
+exitProcess(code);

@@ -8,7 +8,7 @@
  */
 
 import type { Addr, Listener, Stream, Transport } from "../runtime/types.ts";
-import type { TrafficTotals } from "./traffic_counter.ts";
+import { HANDLER_BUCKETS_SECONDS, type TrafficTotals } from "./traffic_counter.ts";
 
 /**
  * What the metrics report, beyond the traffic totals.
@@ -31,61 +31,128 @@ function label(value: string): string {
 }
 
 /**
- * The Prometheus text exposition (version 0.0.4) of a server's totals.
+ * One set of totals to report, with the labels that tell it apart (such as a group's
+ * `worker`); one without labels for a single server.
  *
  * @example
  * ```ts
- * import type { TrafficTotals } from "./traffic_counter.ts";
+ * import { HANDLER_BUCKETS_SECONDS, type TrafficTotals } from "./traffic_counter.ts";
  * declare const totals: TrafficTotals;
- * console.log(renderMetrics(totals, { rejected: 0, acceptFailures: {} }));
+ * const source: MetricsSource = { labels: { worker: "1" }, totals, extra: { rejected: 0, acceptFailures: {} } };
  * ```
  */
-export function renderMetrics(totals: TrafficTotals, extra: MetricsExtra): string {
+export interface MetricsSource {
+  /** The labels of every sample of this source. */
+  labels?: Record<string, string>;
+  /** The traffic totals. */
+  totals: TrafficTotals;
+  /** The rest. */
+  extra: MetricsExtra;
+}
+
+/**
+ * The Prometheus text exposition (version 0.0.4) of a server's totals, or of several (one
+ * per worker of a group, and the group's sum), told apart by their labels.
+ *
+ * @example
+ * ```ts
+ * import { HANDLER_BUCKETS_SECONDS, type TrafficTotals } from "./traffic_counter.ts";
+ * declare const totals: TrafficTotals;
+ * console.log(renderMetrics([{ totals, extra: { rejected: 0, acceptFailures: {} } }]));
+ * ```
+ */
+export function renderMetrics(sources: MetricsSource[]): string {
   const lines: string[] = [];
-  const metric = (name: string, type: "gauge" | "counter", help: string, samples: [string, number][]) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+  const labelText = (labels: Record<string, string>): string => {
+    const pairs = Object.entries(labels).map(([name, value]) => `${name}="${label(value)}"`);
+    return pairs.length === 0 ? "" : `{${pairs.join(",")}}`;
   };
-  const one = (value: number): [string, number][] => [["", value]];
-  metric("sockmodels_connections", "gauge", "Connections open now.", one(totals.connections));
-  metric("sockmodels_queued_bytes", "gauge", "Bytes queued for sending on all connections.", one(totals.queuedBytes));
+  const metric = (
+    name: string,
+    type: "gauge" | "counter" | "histogram",
+    help: string,
+    samples: (source: MetricsSource) => [Record<string, string>, number, string?][],
+  ) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const source of sources) {
+      for (const [labels, value, suffix] of samples(source)) {
+        lines.push(`${name}${suffix ?? ""}${labelText({ ...source.labels, ...labels })} ${value}`);
+      }
+    }
+  };
+  const one = (value: (s: MetricsSource) => number) => (s: MetricsSource): [Record<string, string>, number][] => [
+    [{}, value(s)],
+  ];
+  const byLabel = (name: string, entries: [string, number][]): [Record<string, string>, number][] =>
+    entries.map(([value, n]) => [{ [name]: value }, n]);
+  metric("sockmodels_connections", "gauge", "Connections open now.", one((s) => s.totals.connections));
+  metric(
+    "sockmodels_queued_bytes",
+    "gauge",
+    "Bytes queued for sending on all connections.",
+    one((s) => s.totals.queuedBytes),
+  );
   metric(
     "sockmodels_tls_connections",
     "gauge",
     "Open TLS connections by protocol and ALPN.",
-    Object.entries(totals.tls ?? {}).map(([tls, n]) => [`{tls="${label(tls)}"}`, n]),
+    (s) => byLabel("tls", Object.entries(s.totals.tls ?? {})),
   );
-  metric("sockmodels_accepted_total", "counter", "Connections accepted.", one(totals.accepted));
-  metric("sockmodels_rejected_total", "counter", "Connections refused for the connection limit.", one(extra.rejected));
-  metric("sockmodels_frames_in_total", "counter", "Messages received.", one(totals.messagesIn));
-  metric("sockmodels_frames_out_total", "counter", "Messages sent.", one(totals.messagesOut));
-  metric("sockmodels_bytes_in_total", "counter", "Bytes received.", one(totals.bytesIn));
-  metric("sockmodels_bytes_out_total", "counter", "Bytes sent.", one(totals.bytesOut));
+  metric("sockmodels_accepted_total", "counter", "Connections accepted.", one((s) => s.totals.accepted));
+  metric(
+    "sockmodels_rejected_total",
+    "counter",
+    "Connections refused for the connection limit.",
+    one((s) => s.extra.rejected),
+  );
+  metric("sockmodels_frames_in_total", "counter", "Messages received.", one((s) => s.totals.messagesIn));
+  metric("sockmodels_frames_out_total", "counter", "Messages sent.", one((s) => s.totals.messagesOut));
+  metric("sockmodels_bytes_in_total", "counter", "Bytes received.", one((s) => s.totals.bytesIn));
+  metric("sockmodels_bytes_out_total", "counter", "Bytes sent.", one((s) => s.totals.bytesOut));
   metric(
     "sockmodels_errors_total",
     "counter",
     "Connections closed on an error, by code.",
-    Object.entries(totals.errorsByCode ?? {}).map(([code, n]) => [`{code="${label(code)}"}`, n]),
+    (s) => byLabel("code", Object.entries(s.totals.errorsByCode ?? {})),
   );
   metric(
     "sockmodels_slow_readers_cut_total",
     "counter",
     "Connections closed for not reading what was sent to them.",
-    one(totals.errorsByCode?.ENOBUFS ?? 0),
+    one((s) => s.totals.errorsByCode?.ENOBUFS ?? 0),
   );
-  const failures = Object.entries(extra.acceptFailures);
   metric(
     "sockmodels_proxy_failures_total",
     "counter",
     "Connections refused for their PROXY header.",
-    one(failures.filter(([code]) => code === "PROXY_PROTOCOL").reduce((n, [, v]) => n + v, 0)),
+    one((s) => s.extra.acceptFailures.PROXY_PROTOCOL ?? 0),
   );
   metric(
     "sockmodels_tls_failures_total",
     "counter",
     "TLS handshakes that failed, by code.",
-    failures.filter(([code]) => code.startsWith("TLS_") || code.startsWith("CERT_") || code === "ALPN_MISMATCH")
-      .map(([code, n]) => [`{code="${label(code)}"}`, n]),
+    (s) =>
+      byLabel(
+        "code",
+        Object.entries(s.extra.acceptFailures).filter(([code]) =>
+          code.startsWith("TLS_") || code.startsWith("CERT_") || code === "ALPN_MISMATCH"
+        ),
+      ),
+  );
+  metric(
+    "sockmodels_handler_seconds",
+    "histogram",
+    "How long the server's data handler took per read.",
+    (s) => {
+      const h = s.totals.handler;
+      if (!h) return [];
+      let cumulative = 0;
+      const buckets: [Record<string, string>, number, string][] = HANDLER_BUCKETS_SECONDS.map((bound, i) => {
+        cumulative += h.counts[i];
+        return [{ le: String(bound) }, cumulative, "_bucket"];
+      });
+      return [...buckets, [{ le: "+Inf" }, h.count, "_bucket"], [{}, h.sumSeconds, "_sum"], [{}, h.count, "_count"]];
+    },
   );
   return lines.join("\n") + "\n";
 }

@@ -13,7 +13,8 @@ import type { AppLogEvent } from "../apps/app_log.ts";
 import { formatHostPort } from "../runtime/errors.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import { guardConnections } from "../runtime/connection_guard.ts";
-import { openFileLimit, readTextFile } from "../platform/process.ts";
+import { clusterDisconnected, cpuCount, onHangUpSignal, openFileLimit, readTextFile } from "../platform/process.ts";
+import { groupWorker } from "../platform/process_group.ts";
 import { tlsTransport } from "../runtime/tls_transport.ts";
 import { proxyProtocol, type ProxyProtocolOptions } from "../runtime/proxy_protocol.ts";
 import type { TlsServerOptions } from "../runtime/types.ts";
@@ -26,6 +27,7 @@ import type { CliIo } from "./cli_io.ts";
 import { ServerOutput } from "./server_output.ts";
 import { tlsLabel, TrafficCounter } from "./traffic_counter.ts";
 import { type MetricsExtra, renderMetrics, startMetricsServer } from "./metrics_server.ts";
+import { runServeGroup } from "./serve_group.ts";
 
 const COMMON: Record<string, OptionDefinition> = {
   host: { type: "string", value: "HOST", default: "127.0.0.1", help: "the address to listen on" },
@@ -51,6 +53,12 @@ const COMMON: Record<string, OptionDefinition> = {
     type: "string",
     value: "CIDR,...",
     help: "with --proxy-protocol, the networks balancers may connect from (default: any)",
+  },
+  processes: {
+    type: "string",
+    value: "N|auto",
+    default: "1",
+    help: "run N copies of the server on the port, kept by this process; auto: one per core",
   },
   help: { type: "boolean", short: "h", help: "show this help" },
 };
@@ -308,6 +316,31 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
     io.stderr(`sockmodels: ${(error as Error).message}\n`);
     return 2;
   }
+  const worker = groupWorker();
+  const processes = values.processes === "auto"
+    ? cpuCount()
+    : numberValue(values.processes as string, "Processes", command, { min: 1, max: 1024, integer: true });
+  if (worker === undefined && processes > 1) {
+    if (server === "omok") {
+      io.stderr(
+        `sockmodels: Omok keeps each game in one process, so it runs as one; --processes must be 1, got ${processes}\n`,
+      );
+      return 2;
+    }
+    return runServeGroup({
+      args,
+      processes,
+      server,
+      host,
+      port,
+      io,
+      transport: plainTransport,
+      metricsPort,
+      json: values.json === true,
+      quiet: values.quiet === true,
+    });
+  }
+  if (worker?.sharing === "reuse-port") base = listenWithReusePort(base);
   const guarded = guardConnections(base, {
     maxConnections,
     // Chat and omok time out clients that sent no whole line, in their host; echo by bytes.
@@ -316,7 +349,10 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
       metricsExtra.rejected++;
       refusals.note();
     },
-    onAcceptError: (error) => error.code === "PROXY_PROTOCOL" ? proxyRefusals.note(error) : acceptErrors.note(error),
+    onAcceptError: (error) => {
+      metricsExtra.acceptFailures[error.code] = (metricsExtra.acceptFailures[error.code] ?? 0) + 1;
+      error.code === "PROXY_PROTOCOL" ? proxyRefusals.note(error) : acceptErrors.note(error);
+    },
   });
   const counter = new TrafficCounter(guarded, echoCodec(framing), {
     onOpen: (id, remote, tls, proxy) =>
@@ -365,6 +401,7 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
     event: "listening",
     message: `listening on ${address}${serverTls ? " (TLS)" : ""}`,
     address,
+    port: running.addr.port,
     server,
     model,
     framing,
@@ -378,7 +415,7 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
         plainTransport,
         host,
         metricsPort,
-        () => renderMetrics(counter.totals(), metricsExtra),
+        () => renderMetrics([{ totals: counter.totals(), extra: metricsExtra }]),
       );
     } catch (error) {
       io.stderr(
@@ -391,8 +428,14 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
     const where = formatHostPort(started.addr.hostname, started.addr.port);
     output.log({ event: "metrics", message: `metrics on http://${where}/metrics`, address: where });
   }
-  output.startStats(() => counter.totals());
+  // A worker reports to its group instead of printing stats, and leaves SIGHUP to the group.
+  const reportTotals = () =>
+    output.log({ event: "totals", message: "", totals: counter.totals(), extra: metricsExtra });
+  const reporter = worker ? setInterval(reportTotals, 1000) : undefined;
+  const ignoreHangUp = worker ? onHangUpSignal(() => {}) : undefined;
+  if (!worker) output.startStats(() => counter.totals());
   const signal = await io.stopRequested();
+  clearInterval(reporter);
   output.stop();
   refusals.stop();
   acceptErrors.stop();
@@ -400,13 +443,34 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   output.log({ event: "stopping", message: `${signal}: shutting down` });
   await metrics?.close();
   await running.close();
+  // A cluster worker waits until the primary has let it go, so that a connection handed to it
+  // just before is served rather than dropped with the process.
+  if (worker?.sharing === "cluster") await clusterDisconnected(5000);
   const t = counter.totals();
+  if (worker) reportTotals();
+  ignoreHangUp?.();
   output.log({
     event: "stopped",
     message: `stopped after ${t.accepted} connection${t.accepted === 1 ? "" : "s"}, ${t.messagesIn} message${
       t.messagesIn === 1 ? "" : "s"
     } in and ${t.messagesOut} out`,
     ...t,
+    handler: undefined,
   });
   return 0;
+}
+
+/** The transport with every listener sharing its port (`SO_REUSEPORT`) with the group's other workers. */
+function listenWithReusePort(inner: Transport): Transport {
+  return {
+    get name() {
+      return inner.name;
+    },
+    get capabilities() {
+      return inner.capabilities;
+    },
+    listen: (options) => inner.listen({ ...options, reusePort: true }),
+    connect: (options) => inner.connect(options),
+    bindDatagram: (options) => inner.bindDatagram(options),
+  };
 }

@@ -76,8 +76,8 @@ export function formatBytes(bytes: number): string {
 }
 
 /**
- * The stats line: connections, messages per second in and out, bytes, errors, queue, and the
- * open TLS connections by protocol and ALPN.
+ * The stats line: connections, messages per second in and out, bytes, errors, queue, the
+ * open TLS connections by protocol and ALPN, and in a process group each worker's connections.
  *
  * @example
  * ```ts
@@ -96,6 +96,9 @@ export function formatStatsLine(totals: TrafficTotals, inPerSecond: number, outP
     plural(totals.errors, "error"),
     `queue ${formatBytes(totals.queuedBytes)}`,
     ...(totals.tls ? [Object.entries(totals.tls).map(([label, count]) => `${count} ${label}`).join(", ")] : []),
+    ...(totals.workers
+      ? [`per worker: ${totals.workers.map((w) => `[${w.worker}] ${w.connections}`).join(", ")}`]
+      : []),
   ].join(" | ");
 }
 
@@ -178,6 +181,7 @@ export class ServerOutput {
       event: "stats",
       message: line,
       ...t,
+      handler: undefined,
       messagesInPerSecond: Math.round(inRate),
       messagesOutPerSecond: Math.round(outRate),
     });

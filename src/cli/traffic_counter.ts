@@ -60,6 +60,126 @@ export interface TrafficTotals {
    * (`"TLSv1.3"`, `"TLSv1.3 h2"`); absent when none is open.
    */
   tls?: Record<string, number>;
+  /** How long the server's data handler took per read. */
+  handler?: LatencyHistogram;
+  /** In a process group, each worker's share. */
+  workers?: WorkerShare[];
+}
+
+/**
+ * One worker's share of a group's totals.
+ *
+ * @example
+ * ```ts
+ * const share: WorkerShare = { worker: 1, pid: 4242, connections: 51, accepted: 60, messagesIn: 900, messagesOut: 900 };
+ * ```
+ */
+export interface WorkerShare {
+  /** The worker's number. */
+  worker: number;
+  /** Its process id. */
+  pid: number;
+  /** Its open connections. */
+  connections: number;
+  /** The connections it accepted. */
+  accepted: number;
+  /** The messages it received. */
+  messagesIn: number;
+  /** The messages it sent. */
+  messagesOut: number;
+}
+
+/**
+ * The upper bounds, in seconds, of the buckets of {@linkcode LatencyHistogram}: 10 µs to 1 s.
+ *
+ * @example
+ * ```ts
+ * console.log(HANDLER_BUCKETS_SECONDS.length); // 14
+ * ```
+ */
+export const HANDLER_BUCKETS_SECONDS: readonly number[] = [
+  0.00001,
+  0.000025,
+  0.00005,
+  0.0001,
+  0.00025,
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.1,
+  0.25,
+  1,
+];
+
+/**
+ * A histogram of durations over {@linkcode HANDLER_BUCKETS_SECONDS}: how many fell at or
+ * below each bound (and above the one before it), and the count and sum of all.
+ *
+ * @example
+ * ```ts
+ * const h: LatencyHistogram = { counts: new Array(15).fill(0), count: 0, sumSeconds: 0 };
+ * ```
+ */
+export interface LatencyHistogram {
+  /** One count per bucket, then the count above the last bound. */
+  counts: number[];
+  /** How many durations. */
+  count: number;
+  /** Their sum, in seconds. */
+  sumSeconds: number;
+}
+
+/**
+ * The sum of several servers' totals (the workers of a group): counts add up, and so do the
+ * keyed counts and the histograms.
+ *
+ * @example
+ * ```ts
+ * declare const workers: TrafficTotals[];
+ * const group: TrafficTotals = sumTotals(workers);
+ * ```
+ */
+export function sumTotals(list: readonly TrafficTotals[]): TrafficTotals {
+  const sum: TrafficTotals = {
+    connections: 0,
+    accepted: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    errors: 0,
+    errorsByCode: {},
+    queuedBytes: 0,
+  };
+  const addKeyed = (into: Record<string, number>, from: Record<string, number> | undefined) => {
+    for (const [key, n] of Object.entries(from ?? {})) into[key] = (into[key] ?? 0) + n;
+  };
+  for (const t of list) {
+    sum.connections += t.connections;
+    sum.accepted += t.accepted;
+    sum.messagesIn += t.messagesIn;
+    sum.messagesOut += t.messagesOut;
+    sum.bytesIn += t.bytesIn;
+    sum.bytesOut += t.bytesOut;
+    sum.errors += t.errors;
+    sum.queuedBytes += t.queuedBytes;
+    addKeyed(sum.errorsByCode!, t.errorsByCode);
+    if (t.tls) addKeyed(sum.tls ??= {}, t.tls);
+    if (t.handler) {
+      const h = sum.handler ??= {
+        counts: new Array(HANDLER_BUCKETS_SECONDS.length + 1).fill(0),
+        count: 0,
+        sumSeconds: 0,
+      };
+      t.handler.counts.forEach((n, i) => (h.counts[i] += n));
+      h.count += t.handler.count;
+      h.sumSeconds += t.handler.sumSeconds;
+    }
+  }
+  return sum;
 }
 
 /**
@@ -138,7 +258,9 @@ class CountedStream extends DelegatingStream {
       onData: (chunk) => {
         counter.bytesIn += chunk.byteLength;
         counter.messagesIn += this.#in.count(chunk);
+        const start = performance.now();
         handlers.onData?.(chunk);
+        counter.handled((performance.now() - start) / 1000);
       },
       onDrain: handlers.onDrain && (() => handlers.onDrain!()),
       onEnd: handlers.onEnd && (() => handlers.onEnd!()),
@@ -187,6 +309,11 @@ export class TrafficCounter {
   /** Connections accepted. */
   accepted = 0;
   readonly #open = new Set<Stream>();
+  readonly #handler: LatencyHistogram = {
+    counts: new Array(HANDLER_BUCKETS_SECONDS.length + 1).fill(0),
+    count: 0,
+    sumSeconds: 0,
+  };
   readonly #errorsByCode: Record<string, number> = {};
   readonly #events: TrafficEvents;
 
@@ -242,7 +369,18 @@ export class TrafficCounter {
       errorsByCode: { ...this.#errorsByCode },
       queuedBytes,
       ...(tls ? { tls } : {}),
+      handler: { ...this.#handler, counts: [...this.#handler.counts] },
     };
+  }
+
+  /** @internal Called by a counted stream with how long its data handler took. */
+  handled(seconds: number): void {
+    const h = this.#handler;
+    let bucket = 0;
+    while (bucket < HANDLER_BUCKETS_SECONDS.length && seconds > HANDLER_BUCKETS_SECONDS[bucket]) bucket++;
+    h.counts[bucket]++;
+    h.count++;
+    h.sumSeconds += seconds;
   }
 
   /** @internal Called by a counted stream when it closes. */

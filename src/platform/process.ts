@@ -9,12 +9,13 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { setImmediate } from "node:timers";
+import { availableParallelism } from "node:os";
 
 /**
  * The arguments the program was started with, without the runtime and the script.
@@ -221,6 +222,105 @@ export function onTerminationSignal(handler: (signal: TerminationSignal) => void
 }
 
 /**
+ * Calls `handler` on SIGHUP instead of letting it end the process: the signal that asks a
+ * server to reload (a process group replaces its workers). The returned function removes it.
+ *
+ * @example
+ * ```ts
+ * const off = onHangUpSignal(() => console.log("SIGHUP: replacing the workers"));
+ * off();
+ * ```
+ */
+export function onHangUpSignal(handler: () => void): () => void {
+  process.on("SIGHUP", handler);
+  return () => {
+    process.off("SIGHUP", handler);
+  };
+}
+
+/**
+ * Sends a signal to a process by its id. A process that has already ended is not an error.
+ *
+ * @example
+ * ```ts
+ * declare const workerPid: number;
+ * signalProcess(workerPid, "SIGTERM");
+ * ```
+ */
+export function signalProcess(pid: number, signal: "SIGTERM" | "SIGKILL" | "SIGINT" | "SIGHUP"): void {
+  try {
+    process.kill(pid, signal);
+  } catch (error) {
+    if ((error as { code?: string }).code !== "ESRCH") throw error;
+  }
+}
+
+/**
+ * The id of this process.
+ *
+ * @example
+ * ```ts
+ * console.log(`pid ${processId()}`);
+ * ```
+ */
+export function processId(): number {
+  return process.pid;
+}
+
+/**
+ * How many processes can run in parallel here: the CPUs this process may use.
+ *
+ * @example
+ * ```ts
+ * const workers = cpuCount(); // 2 on a two-core machine
+ * ```
+ */
+export function cpuCount(): number {
+  return availableParallelism();
+}
+
+/**
+ * An environment variable, or undefined when it is not set (or cannot be read, as on Deno
+ * without `--allow-env`).
+ *
+ * @example
+ * ```ts
+ * const url = environmentVariable("REDIS_URL") ?? "redis://127.0.0.1:6379";
+ * ```
+ */
+export function environmentVariable(name: string): string | undefined {
+  try {
+    return process.env[name];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Resolves once everything written to standard output and error so far has been handed to
+ * the OS, so that exiting then loses none of it (writes to a pipe are not synchronous on every
+ * runtime).
+ *
+ * @example
+ * ```ts
+ * writeStdout("bye\n");
+ * await flushOutput();
+ * exitProcess(0);
+ * ```
+ */
+export async function flushOutput(): Promise<void> {
+  await Promise.all([process.stdout, process.stderr].map((stream) =>
+    new Promise<void>((resolve) => {
+      try {
+        stream.write("", () => resolve());
+      } catch {
+        resolve();
+      }
+    })
+  ));
+}
+
+/**
  * Ends the process with an exit code, once standard output and error are written out.
  *
  * @example
@@ -386,6 +486,8 @@ export interface ChildHandle {
   readonly pid: number;
   /** Resolves with the exit code (or null when a signal ended it). */
   readonly exited: Promise<number | null>;
+  /** The signal that ended the process, once it has ended by one. */
+  readonly exitSignal: string | null;
   /** Whether the process has ended. */
   readonly hasExited: boolean;
   /** Sends a signal. */
@@ -407,6 +509,8 @@ export interface StartProcessOptions {
   onStdout?(text: string): void;
   /** Receives the child's standard error as text. Without it, standard error is inherited. */
   onStderr?(text: string): void;
+  /** Variables added to the child's environment (which is otherwise this process's). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -421,16 +525,104 @@ export interface StartProcessOptions {
 export function startProcess(command: string, args: string[], options: StartProcessOptions = {}): ChildHandle {
   const child = spawn(command, args, {
     cwd: options.cwd,
+    ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
     stdio: ["ignore", options.onStdout ? "pipe" : "ignore", options.onStderr ? "pipe" : "inherit"],
   });
+  return childHandle(child, command, options);
+}
+
+/**
+ * Whether this process is a worker that `node:cluster` started (Node only; false elsewhere).
+ *
+ * @example
+ * ```ts
+ * if (isClusterWorker()) console.log("listening through the cluster's primary");
+ * ```
+ */
+export function isClusterWorker(): boolean {
+  return typeof process.send === "function" && process.env.NODE_UNIQUE_ID !== undefined;
+}
+
+/**
+ * Starts `script` under Node as a `node:cluster` worker of this process, so that the ports it
+ * listens on are shared with the other workers through this process (the cluster's primary):
+ * how a group of Node processes shares a port without `SO_REUSEPORT`. Node only.
+ *
+ * @example
+ * ```ts
+ * const worker = await startClusterWorker("main.js", ["serve", "echo"], { onStdout: (t) => console.log(t) });
+ * await worker.exited;
+ * ```
+ */
+export async function startClusterWorker(
+  script: string,
+  args: string[],
+  options: StartProcessOptions = {},
+): Promise<ChildHandle> {
+  const { default: cluster } = await import("node:cluster");
+  cluster.setupPrimary({ exec: script, args, silent: true, ...(options.cwd ? { cwd: options.cwd } : {}) });
+  const worker = cluster.fork(options.env);
+  const child = worker.process;
+  if (!options.onStdout) child.stdout?.resume();
+  if (!options.onStderr) child.stderr?.on("data", (d: Uint8Array) => process.stderr.write(d));
+  const handle = childHandle(child, script, options);
+  return {
+    get pid() {
+      return handle.pid;
+    },
+    get exited() {
+      return handle.exited;
+    },
+    get hasExited() {
+      return handle.hasExited;
+    },
+    get exitSignal() {
+      return handle.exitSignal;
+    },
+    kill(signal = "SIGTERM") {
+      // Stop handing the worker connections first: disconnect() takes it out of the
+      // round robin at once, and the connections already on their way reach it before the
+      // disconnect does, so none is lost between the two.
+      if (signal === "SIGTERM" && worker.isConnected()) worker.disconnect();
+      handle.kill(signal);
+    },
+  };
+}
+
+/**
+ * In a `node:cluster` worker: resolves once the primary has disconnected it (every
+ * connection the primary handed it has arrived), or after `timeoutMs`. Resolves at once
+ * elsewhere.
+ *
+ * @example
+ * ```ts
+ * await clusterDisconnected(5000);
+ * exitProcess(0);
+ * ```
+ */
+export function clusterDisconnected(timeoutMs: number): Promise<void> {
+  if (!isClusterWorker() || !process.connected) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    process.once("disconnect", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+function childHandle(child: ChildProcess, command: string, options: StartProcessOptions): ChildHandle {
   let exited = false;
+  let exitSignal: string | null = null;
   const done = new Promise<number | null>((resolveExit, reject) => {
     child.once("error", (error) => {
       exited = true;
       reject(new Error(`Could not start ${command}: ${error.message}`, { cause: error }));
     });
-    child.once("exit", (code) => {
+    // "close" rather than "exit": the last lines the child wrote have been read by then.
+    child.once("close", (code, signal) => {
       exited = true;
+      exitSignal = signal;
       resolveExit(code);
     });
   });
@@ -445,8 +637,12 @@ export function startProcess(command: string, args: string[], options: StartProc
     get hasExited() {
       return exited;
     },
+    get exitSignal() {
+      return exitSignal;
+    },
     kill(signal = "SIGTERM") {
-      if (!exited) child.kill(signal);
+      // By pid rather than child.kill(): Deno's ChildProcess sends only the first signal.
+      if (!exited && child.pid !== undefined) signalProcess(child.pid, signal);
     },
   };
 }
@@ -503,6 +699,24 @@ export function openFileLimit(): number | undefined {
   }
   const m = /^Max open files\s+(\d+)/m.exec(limits);
   return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Whether Linux hands the connections queued on a closing `SO_REUSEPORT` listener to the other
+ * listeners of its port (`net.ipv4.tcp_migrate_req`, Linux 5.14 and later) rather than
+ * resetting them; undefined where that cannot be read.
+ *
+ * @example
+ * ```ts
+ * if (listenerMigration() === false) console.log("sysctl -w net.ipv4.tcp_migrate_req=1");
+ * ```
+ */
+export function listenerMigration(): boolean | undefined {
+  try {
+    return readFileSync("/proc/sys/net/ipv4/tcp_migrate_req", "utf8").trim() === "1";
+  } catch {
+    return undefined;
+  }
 }
 
 function readProcFile(pid: number, name: string): string {

@@ -1,0 +1,332 @@
+/**
+ * `sockmodels serve … --processes N|auto`: N copies of the server on one port, one per core,
+ * kept by a supervisor (this process). The supervisor prints what the workers log, each line
+ * marked with the worker's number, and one stats line that sums them with a per-worker
+ * breakdown; it serves the metrics of every worker and of the group; it restarts a worker that
+ * dies; SIGINT and SIGTERM drain every worker, and SIGHUP replaces them one at a time.
+ *
+ * @module
+ */
+
+import { cliCommandLine } from "./cli_location.ts";
+import type { CliIo } from "./cli_io.ts";
+import { type MetricsExtra, type MetricsSource, renderMetrics, startMetricsServer } from "./metrics_server.ts";
+import { ServerOutput } from "./server_output.ts";
+import { sumTotals, type TrafficTotals } from "./traffic_counter.ts";
+import { detectRuntime } from "../runtime/detect.ts";
+import { formatHostPort } from "../runtime/errors.ts";
+import type { Addr, Transport } from "../runtime/types.ts";
+import { listenerMigration, onHangUpSignal } from "../platform/process.ts";
+import { defaultPortSharing, startProcessGroup, type WorkerInfo } from "../platform/process_group.ts";
+
+/**
+ * What a worker reports about itself once a second: its totals and the counts the metrics
+ * add.
+ *
+ * @example
+ * ```ts
+ * import type { TrafficTotals } from "./traffic_counter.ts";
+ * declare const totals: TrafficTotals;
+ * const report: WorkerTotals = { totals, extra: { rejected: 0, acceptFailures: {} } };
+ * ```
+ */
+export interface WorkerTotals {
+  /** The worker's traffic totals. */
+  totals: TrafficTotals;
+  /** Its refusals and failed accepts. */
+  extra: MetricsExtra;
+}
+
+/**
+ * How to run a group of servers.
+ *
+ * @example
+ * ```ts
+ * import { processIo } from "./cli_io.ts";
+ * import { defaultTransport } from "../runtime/detect.ts";
+ * const options: ServeGroupOptions = {
+ *   args: ["echo", "--port", "9000"],
+ *   processes: 2,
+ *   server: "echo",
+ *   host: "127.0.0.1",
+ *   port: 9000,
+ *   io: processIo(),
+ *   transport: await defaultTransport(),
+ *   json: false,
+ *   quiet: false,
+ * };
+ * ```
+ */
+export interface ServeGroupOptions {
+  /** The `serve` arguments as given (without `serve`); each worker gets them, less the group's own. */
+  args: string[];
+  /** How many workers. */
+  processes: number;
+  /** The server's name (`chat`, `echo`). */
+  server: string;
+  /** The address the workers listen on. */
+  host: string;
+  /** The port; 0 lets the first worker pick one. */
+  port: number;
+  /** Where to print. */
+  io: CliIo;
+  /** The transport of the metrics server. */
+  transport: Transport;
+  /** The metrics port, if metrics are wanted. */
+  metricsPort?: number;
+  /** Print JSON lines. */
+  json: boolean;
+  /** Print only the listening line and errors. */
+  quiet: boolean;
+}
+
+/** The group's own options, which workers do not get: each is followed by its value unless written `--name=value`. */
+const GROUP_OPTIONS_WITH_VALUE = ["processes", "metrics-port", "port"];
+const GROUP_FLAGS = ["json", "quiet"];
+
+/**
+ * The arguments of a worker: the given ones less the group's options, listening on `port`
+ * and logging JSON for the supervisor.
+ *
+ * @example
+ * ```ts
+ * workerArguments(["echo", "--processes", "2", "--port=0"], 4100);
+ * // ["serve", "echo", "--port", "4100", "--json"]
+ * ```
+ */
+export function workerArguments(args: string[], port: number): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const match = /^--([a-z-]+)(=.*)?$/.exec(args[i]);
+    if (match && GROUP_OPTIONS_WITH_VALUE.includes(match[1])) {
+      if (match[2] === undefined) i++;
+      continue;
+    }
+    if (match && GROUP_FLAGS.includes(match[1]) && match[2] === undefined) continue;
+    kept.push(args[i]);
+  }
+  return ["serve", ...kept, "--port", String(port), "--json"];
+}
+
+/** The records a worker prints that the supervisor handles itself rather than relaying. */
+const OWN_EVENTS = new Set(["listening", "totals", "stats", "metrics"]);
+
+/**
+ * Runs the group until SIGINT or SIGTERM; returns the exit code.
+ *
+ * @example
+ * ```ts
+ * import { processIo } from "./cli_io.ts";
+ * import { defaultTransport } from "../runtime/detect.ts";
+ * const io = processIo();
+ * const code = await runServeGroup({
+ *   args: ["echo", "--processes", "auto"],
+ *   processes: 2,
+ *   server: "echo",
+ *   host: "127.0.0.1",
+ *   port: 9000,
+ *   io,
+ *   transport: await defaultTransport(),
+ *   json: false,
+ *   quiet: false,
+ * });
+ * ```
+ */
+export async function runServeGroup(options: ServeGroupOptions): Promise<number> {
+  const { io, processes } = options;
+  const output = new ServerOutput({
+    write: io.stdout,
+    terminal: io.terminal,
+    json: options.json,
+    quiet: options.quiet,
+  });
+  const runtime = detectRuntime();
+  const sharing = defaultPortSharing(runtime, options.transport.capabilities.reusePort);
+  const live = new Map<number, WorkerTotals & { pid: number }>();
+  // What workers that ended had counted, so that the group's counters never go back.
+  let retired: TrafficTotals = sumTotals([]);
+  const retiredExtra: MetricsExtra = { rejected: 0, acceptFailures: {} };
+
+  const tag = (worker: WorkerInfo) => `[${worker.id}]`;
+  const relay = (worker: WorkerInfo, record: Record<string, unknown>) => {
+    if (record.event === "totals") {
+      live.set(worker.id, {
+        pid: worker.pid,
+        totals: record.totals as TrafficTotals,
+        extra: record.extra as MetricsExtra,
+      });
+      return;
+    }
+    if (OWN_EVENTS.has(record.event as string)) return;
+    const { time: _time, ...fields } = record;
+    output.log({
+      ...fields,
+      event: String(record.event),
+      message: `${tag(worker)} ${String(record.message ?? "")}`,
+      worker: worker.id,
+      pid: worker.pid,
+    });
+  };
+  const retire = (worker: WorkerInfo) => {
+    const last = live.get(worker.id);
+    if (!last || last.pid !== worker.pid) return;
+    live.delete(worker.id);
+    retired = sumTotals([retired, { ...last.totals, connections: 0, queuedBytes: 0, tls: undefined }]);
+    retiredExtra.rejected += last.extra.rejected;
+    for (const [code, n] of Object.entries(last.extra.acceptFailures)) {
+      retiredExtra.acceptFailures[code] = (retiredExtra.acceptFailures[code] ?? 0) + n;
+    }
+  };
+  const groupTotals = (): TrafficTotals => {
+    const workers = [...live.entries()].sort(([a], [b]) => a - b);
+    return {
+      ...sumTotals([retired, ...workers.map(([, w]) => w.totals)]),
+      workers: workers.map(([id, w]) => ({
+        worker: id,
+        pid: w.pid,
+        connections: w.totals.connections,
+        accepted: w.totals.accepted,
+        messagesIn: w.totals.messagesIn,
+        messagesOut: w.totals.messagesOut,
+      })),
+    };
+  };
+  const groupExtra = (): MetricsExtra => {
+    const extra: MetricsExtra = { rejected: retiredExtra.rejected, acceptFailures: { ...retiredExtra.acceptFailures } };
+    for (const w of live.values()) {
+      extra.rejected += w.extra.rejected;
+      for (const [code, n] of Object.entries(w.extra.acceptFailures)) {
+        extra.acceptFailures[code] = (extra.acceptFailures[code] ?? 0) + n;
+      }
+    }
+    return extra;
+  };
+
+  if (sharing === "reuse-port" && listenerMigration() === false) {
+    output.log({
+      event: "notice",
+      message: "a worker that SIGHUP replaces resets the connections still queued on its socket; " +
+        "sysctl -w net.ipv4.tcp_migrate_req=1 hands them to the other workers instead",
+    });
+  }
+  if (options.server === "chat") {
+    output.log({
+      event: "notice",
+      message: `chat rooms are per process: with --processes ${processes}, clients on different workers ` +
+        "do not see each other's messages",
+    });
+  }
+  let group;
+  try {
+    group = await startProcessGroup({
+      processes,
+      port: options.port,
+      sharing,
+      command: (port) => cliCommandLine(runtime, workerArguments(options.args, port), ["--unstable-net"]),
+      onRecord: relay,
+      onText: (worker, line) => output.log({ event: "output", message: `${tag(worker)} ${line}`, worker: worker.id }),
+      onStderr: (worker, text) => io.stderr(text.replace(/^(?=.)/gm, `${tag(worker)} `)),
+      onReady: (worker) =>
+        output.log({
+          event: "worker-ready",
+          message: `${tag(worker)} worker ${worker.id} (pid ${worker.pid}) listening`,
+          worker: worker.id,
+          pid: worker.pid,
+          generation: worker.generation,
+        }),
+      onExit: (worker, exit) => {
+        retire(worker);
+        const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+        const stderr = exit.stderr.trim().split("\n").slice(-3).join(" / ");
+        output.log({
+          event: exit.expected ? "worker-exit" : "worker-died",
+          message: exit.expected
+            ? `${tag(worker)} worker ${worker.id} (pid ${worker.pid}) ended (${how})`
+            : `${tag(worker)} worker ${worker.id} (pid ${worker.pid}) died (${how})${
+              stderr ? `: ${stderr}` : ""
+            }; restarting it in ${exit.restartInMs} ms`,
+          worker: worker.id,
+          pid: worker.pid,
+          code: exit.code,
+          signal: exit.signal,
+          ...(exit.expected ? {} : { restartInMs: exit.restartInMs, stderr }),
+        });
+      },
+    });
+  } catch (error) {
+    io.stderr(`sockmodels: Cannot start ${processes} workers: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const address = formatHostPort(options.host, group.port);
+  output.log({
+    event: "listening",
+    message: `listening on ${address} with ${processes} processes (${sharing})`,
+    address,
+    port: group.port,
+    server: options.server,
+    processes,
+    sharing,
+    workers: group.workers.map((w) => ({ worker: w.id, pid: w.pid })),
+  });
+
+  let metrics: { addr: Addr; close(): Promise<void> } | undefined;
+  if (options.metricsPort !== undefined) {
+    const sources = (): MetricsSource[] => [
+      ...[...live.entries()].sort(([a], [b]) => a - b).map(([id, w]) => ({
+        labels: { worker: String(id) },
+        totals: w.totals,
+        extra: w.extra,
+      })),
+      { labels: { worker: "all" }, totals: groupTotals(), extra: groupExtra() },
+    ];
+    try {
+      metrics = await startMetricsServer(
+        options.transport,
+        options.host,
+        options.metricsPort,
+        () => renderMetrics(sources()),
+      );
+    } catch (error) {
+      io.stderr(
+        `sockmodels: Cannot serve metrics on ${formatHostPort(options.host, options.metricsPort)}: ${
+          (error as Error).message
+        }\n`,
+      );
+      await group.stop();
+      return 1;
+    }
+    const where = formatHostPort(metrics.addr.hostname, metrics.addr.port);
+    output.log({ event: "metrics", message: `metrics on http://${where}/metrics`, address: where });
+  }
+
+  const stopRolling = onHangUpSignal(() => {
+    output.log({ event: "rolling", message: "SIGHUP: replacing the workers one at a time" });
+    const running = group;
+    running.roll().then(
+      () =>
+        output.log({
+          event: "rolled",
+          message: `replaced the workers: pids ${running.workers.map((w) => w.pid).join(", ")}`,
+          workers: running.workers.map((w) => ({ worker: w.id, pid: w.pid })),
+        }),
+      (error: Error) => output.log({ event: "error", message: error.message }),
+    );
+  });
+  output.startStats(groupTotals);
+  const signal = await io.stopRequested();
+  stopRolling();
+  output.stop();
+  output.log({ event: "stopping", message: `${signal}: draining ${processes} workers` });
+  await group.stop();
+  await metrics?.close();
+  const t = groupTotals();
+  output.log({
+    event: "stopped",
+    message: `stopped after ${t.accepted} connection${t.accepted === 1 ? "" : "s"}, ${t.messagesIn} message${
+      t.messagesIn === 1 ? "" : "s"
+    } in and ${t.messagesOut} out`,
+    ...t,
+    handler: undefined,
+  });
+  return 0;
+}

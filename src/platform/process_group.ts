@@ -1,0 +1,445 @@
+/**
+ * A group of worker processes that serve one port, and the supervisor that keeps them: how a
+ * server uses every core of a machine.
+ *
+ * - The workers share the port with `SO_REUSEPORT` where the runtime has it (Deno, started
+ *   with `--unstable-net`; Bun; Node 22.12 and later), so the kernel spreads connections over
+ *   them. Node 20 has no `reusePort`, and its workers are `node:cluster` workers instead,
+ *   whose primary (this process) accepts and hands connections round robin.
+ * - A worker that dies is restarted after a {@linkcode Backoff} delay, and why it died is
+ *   reported.
+ * - {@linkcode ProcessGroup.stop} asks every worker to drain with SIGTERM and waits for them.
+ * - {@linkcode ProcessGroup.roll} replaces the workers one at a time, each only once its
+ *   replacement listens, so that the port never stops accepting.
+ *
+ * A worker speaks to the group on its standard output, one JSON object per line. The line
+ * `{"event":"listening","port":P}` says that it accepts connections; every other object goes
+ * to {@linkcode ProcessGroupOptions.onRecord}. Inside a worker, {@linkcode groupWorker} says
+ * which worker it is and how to listen.
+ *
+ * @module
+ */
+
+import { Backoff, type BackoffOptions } from "../resilience/backoff.ts";
+import { type ChildHandle, environmentVariable, isClusterWorker, startClusterWorker, startProcess } from "./process.ts";
+
+/**
+ * How the workers of a group share a port: `reuse-port` (`SO_REUSEPORT`, each worker its own
+ * listening socket) or `cluster` (`node:cluster`, one socket in the primary).
+ *
+ * @example
+ * ```ts
+ * const sharing: PortSharing = "reuse-port";
+ * ```
+ */
+export type PortSharing = "reuse-port" | "cluster";
+
+const WORKER_ID = "SOCKMODELS_GROUP_WORKER";
+const WORKER_SHARING = "SOCKMODELS_GROUP_SHARING";
+
+/**
+ * What a worker process knows of its group: its number (1 to N, kept by its replacements)
+ * and how it must listen.
+ *
+ * @example
+ * ```ts
+ * const worker: GroupWorker = { id: 2, sharing: "reuse-port" };
+ * ```
+ */
+export interface GroupWorker {
+  /** The worker's number in the group, from 1. */
+  id: number;
+  /** How it shares the port: with `reuse-port`, it must listen with `reusePort: true`. */
+  sharing: PortSharing;
+}
+
+/**
+ * The group this process is a worker of, or undefined when it is not a worker.
+ *
+ * @example
+ * ```ts
+ * const worker = groupWorker();
+ * const reusePort = worker?.sharing === "reuse-port";
+ * ```
+ */
+export function groupWorker(): GroupWorker | undefined {
+  const id = Number(environmentVariable(WORKER_ID));
+  if (!Number.isInteger(id) || id < 1) return undefined;
+  const sharing = environmentVariable(WORKER_SHARING) === "cluster" || isClusterWorker() ? "cluster" : "reuse-port";
+  return { id, sharing };
+}
+
+/**
+ * One worker of a group as the supervisor sees it.
+ *
+ * @example
+ * ```ts
+ * const info: WorkerInfo = { id: 1, pid: 4242, generation: 1, ready: true };
+ * ```
+ */
+export interface WorkerInfo {
+  /** Its number in the group, from 1; a replacement keeps the number. */
+  readonly id: number;
+  /** Its process id. */
+  readonly pid: number;
+  /** How many processes have held this number, this one included. */
+  readonly generation: number;
+  /** It has said that it listens. */
+  readonly ready: boolean;
+}
+
+/**
+ * Why a worker ended.
+ *
+ * @example
+ * ```ts
+ * const exit: WorkerExit = { code: null, signal: "SIGKILL", expected: false, stderr: "" };
+ * ```
+ */
+export interface WorkerExit {
+  /** Its exit code, or null when a signal ended it. */
+  code: number | null;
+  /** The signal that ended it, if one did. */
+  signal: string | null;
+  /** The group asked it to end (stop or roll); otherwise it crashed and is restarted. */
+  expected: boolean;
+  /** The last lines it wrote to standard error. */
+  stderr: string;
+  /** When it crashed: how long the group waits before it starts the replacement. */
+  restartInMs?: number;
+}
+
+/**
+ * Options of {@linkcode startProcessGroup}.
+ *
+ * @example
+ * ```ts
+ * const options: ProcessGroupOptions = {
+ *   processes: 2,
+ *   port: 0,
+ *   sharing: "reuse-port",
+ *   command: (port) => ({ command: "bun", args: ["server.ts", "--port", String(port)] }),
+ * };
+ * ```
+ */
+export interface ProcessGroupOptions {
+  /** How many workers. */
+  processes: number;
+  /** The port to serve; 0 lets the first worker pick one, which the others then share. */
+  port: number;
+  /** How the workers share the port; see {@linkcode defaultPortSharing}. */
+  sharing: PortSharing;
+  /**
+   * The command line of a worker that must listen on `port`. With `cluster`, the first
+   * argument is the script that Node runs.
+   */
+  command(port: number): { command: string; args: string[] };
+  /** Receives each JSON object a worker prints, except its `listening` line. */
+  onRecord?(worker: WorkerInfo, record: Record<string, unknown>): void;
+  /** A worker printed a line that is not a JSON object. */
+  onText?(worker: WorkerInfo, line: string): void;
+  /** A worker wrote to its standard error (which is otherwise kept only to say why it died). */
+  onStderr?(worker: WorkerInfo, text: string): void;
+  /** A worker started listening. */
+  onReady?(worker: WorkerInfo): void;
+  /** A worker ended. */
+  onExit?(worker: WorkerInfo, exit: WorkerExit): void;
+  /** The delays between restarts of a crashing worker. Default 100 ms doubling to 10 s. */
+  restartBackoff?: BackoffOptions;
+  /** How long a worker may take to listen before it is taken as failed. Default 30 s. */
+  readyTimeoutMs?: number;
+  /** How long a worker may take to drain after SIGTERM before it is killed. Default 60 s. */
+  stopTimeoutMs?: number;
+}
+
+/**
+ * A running group; see {@linkcode startProcessGroup}.
+ *
+ * @example
+ * ```ts
+ * declare const group: ProcessGroup;
+ * console.log(`port ${group.port}:`, group.workers.map((w) => w.pid));
+ * await group.roll();
+ * await group.stop();
+ * ```
+ */
+export interface ProcessGroup {
+  /** The port the workers share. */
+  readonly port: number;
+  /** The workers now, by number. */
+  readonly workers: readonly WorkerInfo[];
+  /**
+   * Replaces every worker, one at a time: starts the replacement, waits until it listens,
+   * then drains the old one. Rejects (keeping the old worker) when a replacement fails.
+   */
+  roll(): Promise<void>;
+  /** Asks every worker to drain (SIGTERM) and resolves once all have ended. */
+  stop(): Promise<void>;
+}
+
+/**
+ * How workers share a port on this runtime: `reuse-port` on Deno, Bun and Node 22.12 or
+ * later; `cluster` on older Node.
+ *
+ * @example
+ * ```ts
+ * import { detectRuntime } from "../runtime/detect.ts";
+ * const sharing = defaultPortSharing(detectRuntime(), true);
+ * ```
+ */
+export function defaultPortSharing(runtime: "deno" | "bun" | "node", nodeHasReusePort: boolean): PortSharing {
+  return runtime === "node" && !nodeHasReusePort ? "cluster" : "reuse-port";
+}
+
+const STDERR_KEPT = 4096;
+
+class Slot implements WorkerInfo {
+  readonly id: number;
+  readonly generation: number;
+  child!: ChildHandle;
+  ready = false;
+  expected = false;
+  awaited = false;
+  stderr = "";
+  readonly listening: Promise<void>;
+  #onListening!: () => void;
+  #lineBuffer = "";
+
+  constructor(id: number, generation: number) {
+    this.id = id;
+    this.generation = generation;
+    this.listening = new Promise((resolve) => (this.#onListening = resolve));
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  markListening(): void {
+    this.ready = true;
+    this.#onListening();
+  }
+
+  lines(text: string): string[] {
+    this.#lineBuffer += text;
+    const lines = this.#lineBuffer.split("\n");
+    this.#lineBuffer = lines.pop()!;
+    return lines;
+  }
+
+  keepStderr(text: string): void {
+    this.stderr = (this.stderr + text).slice(-STDERR_KEPT);
+  }
+}
+
+/**
+ * Starts `processes` workers on one port and supervises them; resolves once every worker
+ * listens. Rejects when the first worker cannot start listening.
+ *
+ * @example
+ * ```ts
+ * const group = await startProcessGroup({
+ *   processes: 2,
+ *   port: 0,
+ *   sharing: "reuse-port",
+ *   command: (port) => ({ command: "bun", args: ["server.ts", "--port", String(port)] }),
+ *   onExit: (worker, exit) => console.log(`worker ${worker.id} ended`, exit),
+ * });
+ * await group.stop();
+ * ```
+ */
+export async function startProcessGroup(options: ProcessGroupOptions): Promise<ProcessGroup> {
+  if (!Number.isInteger(options.processes) || options.processes < 1) {
+    throw new RangeError(`A process group needs a whole number of processes >= 1, got ${options.processes}`);
+  }
+  const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
+  const stopTimeoutMs = options.stopTimeoutMs ?? 60_000;
+  const slots: Slot[] = [];
+  const backoffs = new Map<number, Backoff>();
+  const pendingRestarts = new Set<ReturnType<typeof setTimeout>>();
+  const steadyTimers = new Map<number, ReturnType<typeof setTimeout>>();
+  let port = options.port;
+  let stopping = false;
+
+  const backoffOf = (id: number): Backoff => {
+    let backoff = backoffs.get(id);
+    if (!backoff) {
+      backoff = new Backoff({ baseMs: 100, capMs: 10_000, jitter: "equal", ...options.restartBackoff });
+      backoffs.set(id, backoff);
+    }
+    return backoff;
+  };
+
+  const onLine = (slot: Slot, line: string) => {
+    if (line.trim() === "") return;
+    let record: unknown;
+    try {
+      record = JSON.parse(line);
+    } catch {
+      record = undefined;
+    }
+    if (typeof record !== "object" || record === null || Array.isArray(record)) {
+      options.onText?.(slot, line);
+      return;
+    }
+    const fields = record as Record<string, unknown>;
+    if (fields.event === "listening" && typeof fields.port === "number" && !slot.ready) {
+      if (port === 0) port = fields.port;
+      slot.markListening();
+      // A worker that has listened for ten seconds is healthy: its next crash starts the
+      // backoff over.
+      clearTimeout(steadyTimers.get(slot.id));
+      steadyTimers.set(
+        slot.id,
+        setTimeout(() => backoffs.get(slot.id)?.reset(), 10_000),
+      );
+      options.onReady?.(slot);
+    }
+    options.onRecord?.(slot, fields);
+  };
+
+  const spawn = async (id: number, generation: number): Promise<Slot> => {
+    // Cluster workers share the primary's socket by the port they ask for: all ask for the
+    // same one, even when it is 0.
+    const { command, args } = options.command(options.sharing === "cluster" ? options.port : port);
+    const env = { [WORKER_ID]: String(id), [WORKER_SHARING]: options.sharing };
+    const slot = new Slot(id, generation);
+    const handlers = {
+      env,
+      onStdout: (text: string) => {
+        for (const line of slot.lines(text)) onLine(slot, line);
+      },
+      onStderr: (text: string) => {
+        slot.keepStderr(text);
+        options.onStderr?.(slot, text);
+      },
+    };
+    // The child's output comes in later turns of the event loop, once `slot.child` is set.
+    const child = slot.child = options.sharing === "cluster"
+      ? await startClusterWorker(args[0], args.slice(1), handlers)
+      : startProcess(command, args, handlers);
+    void child.exited.then(
+      (code) => ended(slot, code, child.exitSignal),
+      (error: Error) => ended(slot, null, null, error.message),
+    );
+    return slot;
+  };
+
+  const ended = (slot: Slot, code: number | null, signal: string | null, why?: string) => {
+    const current = slots[slot.id - 1] === slot;
+    // A worker that dies before it listens, while the group waits for it (starting or
+    // rolling), fails that wait instead of being restarted.
+    const expected = slot.expected || stopping || !current || slot.awaited;
+    const exit: WorkerExit = { code, signal, expected, stderr: why ?? slot.stderr };
+    if (!expected) {
+      const delay = Math.round(backoffOf(slot.id).next());
+      exit.restartInMs = delay;
+      clearTimeout(steadyTimers.get(slot.id));
+      const timer = setTimeout(() => {
+        pendingRestarts.delete(timer);
+        if (stopping) return;
+        void spawn(slot.id, slot.generation + 1).then((next) => {
+          if (stopping) {
+            next.expected = true;
+            next.child.kill("SIGTERM");
+          }
+          slots[slot.id - 1] = next;
+        });
+      }, delay);
+      pendingRestarts.add(timer);
+    }
+    options.onExit?.(slot, exit);
+  };
+
+  const waitReady = async (slot: Slot): Promise<void> => {
+    slot.awaited = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      slot.listening.then(() => "ready" as const),
+      slot.child.exited.then(() => "ended" as const, () => "ended" as const),
+      new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), readyTimeoutMs))),
+    ]);
+    clearTimeout(timer);
+    slot.awaited = false;
+    if (outcome === "ready") return;
+    slot.expected = true;
+    slot.child.kill("SIGKILL");
+    const stderr = slot.stderr.trim();
+    throw new Error(
+      outcome === "timeout"
+        ? `Worker ${slot.id} did not listen within ${readyTimeoutMs} ms${stderr ? `: ${stderr}` : ""}`
+        : `Worker ${slot.id} ended before it listened${stderr ? `: ${stderr}` : ""}`,
+    );
+  };
+
+  const drain = async (slot: Slot): Promise<void> => {
+    slot.expected = true;
+    slot.child.kill("SIGTERM");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const killed = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        slot.child.kill("SIGKILL");
+        resolve();
+      }, stopTimeoutMs);
+    });
+    await Promise.race([slot.child.exited.catch(() => null), killed]);
+    clearTimeout(timer);
+    await slot.child.exited.catch(() => null);
+  };
+
+  const stop = async (): Promise<void> => {
+    stopping = true;
+    for (const timer of pendingRestarts) clearTimeout(timer);
+    pendingRestarts.clear();
+    for (const timer of steadyTimers.values()) clearTimeout(timer);
+    await Promise.all(slots.map(drain));
+  };
+
+  // The first worker settles the port (when it is 0); the others then share it.
+  try {
+    const first = await spawn(1, 1);
+    slots.push(first);
+    await waitReady(first);
+    const rest: Slot[] = [];
+    for (let id = 2; id <= options.processes; id++) rest.push(await spawn(id, 1));
+    slots.push(...rest);
+    await Promise.all(rest.map(waitReady));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  let rolling: Promise<void> | undefined;
+  const roll = async (): Promise<void> => {
+    for (let index = 0; index < slots.length && !stopping; index++) {
+      const old = slots[index];
+      const next = await spawn(old.id, old.generation + 1);
+      try {
+        await waitReady(next);
+      } catch (error) {
+        throw new Error(`Replacing worker ${old.id} failed; it keeps serving: ${(error as Error).message}`);
+      }
+      if (stopping) {
+        await drain(next);
+        return;
+      }
+      slots[index] = next;
+      await drain(old);
+    }
+  };
+
+  return {
+    get port() {
+      return port;
+    },
+    get workers() {
+      return [...slots];
+    },
+    roll() {
+      if (rolling) return rolling;
+      rolling = roll().finally(() => (rolling = undefined));
+      return rolling;
+    },
+    stop,
+  };
+}
