@@ -14,6 +14,7 @@ import {
   writeStderr,
   writeStdout,
 } from "../platform/process.ts";
+import { groupWorker } from "../platform/process_group.ts";
 
 /**
  * What a command uses of its process.
@@ -39,7 +40,8 @@ export interface CliIo {
 
 /**
  * The real process: its standard streams, and SIGINT or SIGTERM as the request to stop (a
- * second one ends the process at once, with code 130).
+ * second one ends the process at once, with code 130). A worker of a process group stops on
+ * SIGTERM only.
  *
  * @example
  * ```ts
@@ -56,7 +58,11 @@ export function processIo(): CliIo {
     stopRequested() {
       return stop ??= new Promise((resolve) => {
         let asked = false;
+        const inGroup = groupWorker() !== undefined;
         onTerminationSignal((signal) => {
+          // Ctrl-C reaches every process of the terminal's group; a worker of a process group
+          // waits for its supervisor's SIGTERM instead, so that it drains once, not twice.
+          if (signal === "SIGINT" && inGroup) return;
           if (asked) exitProcess(130);
           asked = true;
           resolve(signal);

@@ -34,6 +34,8 @@ export interface LoadOptions {
   port: number;
   /** The server process, whose CPU time and memory are measured. */
   pid: number;
+  /** More processes of the same server (a group's workers), whose CPU and memory count too. */
+  morePids?: number[];
   /** How many connections to open. */
   connections: number;
   /** Frames kept in flight on each connection. */
@@ -200,19 +202,22 @@ export async function runLoad(options: LoadOptions): Promise<LoadMeasurement> {
     }
   };
 
-  const rssBeforeBytes = processResidentBytes(pid);
+  const pids = [pid, ...(options.morePids ?? [])];
+  const cpuNow = () => pids.reduce((sum, p) => sum + processCpuSeconds(p), 0);
+  const rssNow = () => pids.reduce((sum, p) => sum + processResidentBytes(p), 0);
+  const rssBeforeBytes = rssNow();
   for (let c = 0; c < connections; c += 50) {
     await Promise.all(Array.from({ length: Math.min(50, connections - c) }, (_, i) => open(c + i)));
   }
   await sleep(options.warmupMs ?? 1000); // warm-up
-  const rssLoadedBytes = processResidentBytes(pid);
-  const cpu0 = processCpuSeconds(pid);
+  const rssLoadedBytes = rssNow();
+  const cpu0 = cpuNow();
   const t0 = performance.now();
   measuring = true;
   await sleep(seconds * 1000);
   measuring = false;
   const elapsed = (performance.now() - t0) / 1000;
-  const cpu = processCpuSeconds(pid) - cpu0;
+  const cpu = cpuNow() - cpu0;
   const counted = messages;
   running = false;
   await sleep(200);

@@ -14,7 +14,7 @@ import { formatHostPort } from "../runtime/errors.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import { guardConnections } from "../runtime/connection_guard.ts";
 import { clusterDisconnected, cpuCount, onHangUpSignal, openFileLimit, readTextFile } from "../platform/process.ts";
-import { groupWorker } from "../platform/process_group.ts";
+import { groupWorker, supervisorGone } from "../platform/process_group.ts";
 import { tlsTransport } from "../runtime/tls_transport.ts";
 import { proxyProtocol, type ProxyProtocolOptions } from "../runtime/proxy_protocol.ts";
 import type { TlsServerOptions } from "../runtime/types.ts";
@@ -434,7 +434,12 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   const reporter = worker ? setInterval(reportTotals, 1000) : undefined;
   const ignoreHangUp = worker ? onHangUpSignal(() => {}) : undefined;
   if (!worker) output.startStats(() => counter.totals());
-  const signal = await io.stopRequested();
+  const orphaned = worker ? supervisorGone() : undefined;
+  const signal = await Promise.race([
+    io.stopRequested(),
+    ...(orphaned ? [orphaned.promise.then(() => "the supervisor ended")] : []),
+  ]);
+  orphaned?.cancel();
   clearInterval(reporter);
   output.stop();
   refusals.stop();

@@ -268,6 +268,19 @@ export function processId(): number {
 }
 
 /**
+ * The id of the process that started this one (or of the one that adopted it, once that
+ * ended).
+ *
+ * @example
+ * ```ts
+ * const parent = parentProcessId();
+ * ```
+ */
+export function parentProcessId(): number {
+  return process.ppid;
+}
+
+/**
  * How many processes can run in parallel here: the CPUs this process may use.
  *
  * @example

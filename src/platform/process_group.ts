@@ -21,7 +21,14 @@
  */
 
 import { Backoff, type BackoffOptions } from "../resilience/backoff.ts";
-import { type ChildHandle, environmentVariable, isClusterWorker, startClusterWorker, startProcess } from "./process.ts";
+import {
+  type ChildHandle,
+  environmentVariable,
+  isClusterWorker,
+  parentProcessId,
+  startClusterWorker,
+  startProcess,
+} from "./process.ts";
 
 /**
  * How the workers of a group share a port: `reuse-port` (`SO_REUSEPORT`, each worker its own
@@ -67,6 +74,31 @@ export function groupWorker(): GroupWorker | undefined {
   if (!Number.isInteger(id) || id < 1) return undefined;
   const sharing = environmentVariable(WORKER_SHARING) === "cluster" || isClusterWorker() ? "cluster" : "reuse-port";
   return { id, sharing };
+}
+
+/**
+ * In a worker: resolves once its supervisor has ended without stopping it (killed, or a
+ * second Ctrl-C), so that the worker drains and exits rather than serving on, orphaned.
+ * `cancel()` stops watching.
+ *
+ * @example
+ * ```ts
+ * const gone = supervisorGone();
+ * await gone.promise; // then drain and exit
+ * gone.cancel();
+ * ```
+ */
+export function supervisorGone(pollMs = 500): { promise: Promise<void>; cancel(): void } {
+  const parent = parentProcessId();
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const promise = new Promise<void>((resolve) => {
+    timer = setInterval(() => {
+      if (parentProcessId() === parent) return;
+      clearInterval(timer);
+      resolve();
+    }, pollMs);
+  });
+  return { promise, cancel: () => clearInterval(timer) };
 }
 
 /**
