@@ -12,6 +12,9 @@ import type { Stream } from "../../src/runtime/types.ts";
 import { sleep } from "../helpers/net.ts";
 import process from "node:process";
 import { listenerMigration } from "../../src/platform/process.ts";
+import { workerArguments } from "../../src/cli/serve_group.ts";
+import { formatStatsLine } from "../../src/cli/server_output.ts";
+import { sumTotals, type TrafficTotals } from "../../src/cli/traffic_counter.ts";
 
 type Record = { event: string; message: string; [field: string]: unknown };
 
@@ -256,9 +259,95 @@ describe("serve --processes", { timeout: 180_000 }, () => {
     assert.equal(group.result.code, 0);
   });
 
+  test("a group that cannot listen exits with code 1 and says why, leaving no worker behind", async () => {
+    const transport = await defaultTransport();
+    const taken = await transport.listen({ hostname: "127.0.0.1", port: 0, onAccept: (s) => s.reset() });
+    try {
+      const running = spawnCli(["serve", "echo", "--processes", "2", "--port", String(taken.addr.port)]);
+      assert.equal(await running.exited, 1);
+      assert.match(
+        running.result.err,
+        new RegExp(`Cannot start 2 workers: Worker 1 ended before it listened: .*127\\.0\\.0\\.1:${taken.addr.port}`),
+      );
+      assert.doesNotMatch(running.result.out, /restarting/);
+    } finally {
+      await taken.close();
+    }
+  });
+
+  test("chat says that its rooms are per process", async () => {
+    const running = spawnCli(["serve", "chat", "--processes", "2", "--port", "0", "--json"]);
+    try {
+      await waitFor(() => /"event":"listening".*"processes":2/.test(running.result.out), "the group's listening line");
+      assert.match(running.result.out, /chat rooms are per process: with --processes 2, clients on different workers/);
+    } finally {
+      process.kill(running.result.child.pid!, "SIGTERM");
+      await running.exited;
+    }
+  });
+
+  test("bad --processes values are refused", async () => {
+    for (const value of ["0", "1.5", "two"]) {
+      const running = spawnCli(["serve", "echo", "--processes", value]);
+      assert.equal(await running.exited, 2);
+      assert.match(running.result.err, new RegExp(`Processes must be .*got "${value.replace(".", "\\.")}"`));
+    }
+  });
+
   test("omok refuses --processes, since a game lives in one process", async () => {
     const running = spawnCli(["serve", "omok", "--processes", "2", "--port", "0"]);
     assert.equal(await running.exited, 2);
     assert.match(running.result.err, /Omok keeps each game in one process.*--processes must be 1, got 2/);
+  });
+});
+
+describe("process group helpers", () => {
+  test("workerArguments drops the group's own options and listens on the group's port", () => {
+    assert.deepEqual(
+      workerArguments(
+        ["echo", "--processes", "2", "--port=0", "--json", "--metrics-port", "9100", "--quiet", "-h"],
+        4100,
+      ),
+      ["serve", "echo", "-h", "--port", "4100", "--json"],
+    );
+    assert.deepEqual(
+      workerArguments(["chat", "--framing", "lp4", "--processes=auto", "--port", "9000"], 9000),
+      ["serve", "chat", "--framing", "lp4", "--port", "9000", "--json"],
+    );
+  });
+
+  test("sumTotals adds counts, keyed counts and histograms; the stats line breaks down by worker", () => {
+    const one = (n: number): TrafficTotals => ({
+      connections: n,
+      accepted: n * 2,
+      messagesIn: n * 10,
+      messagesOut: n * 10,
+      bytesIn: n * 100,
+      bytesOut: n * 100,
+      errors: 1,
+      errorsByCode: { ECONNRESET: 1 },
+      queuedBytes: 0,
+      tls: { "TLSv1.3": n },
+      handler: { counts: [n, 0, 1], count: n + 1, sumSeconds: 0.5 },
+    });
+    const sum = sumTotals([one(3), one(4)]);
+    assert.equal(sum.connections, 7);
+    assert.equal(sum.accepted, 14);
+    assert.deepEqual(sum.errorsByCode, { ECONNRESET: 2 });
+    assert.deepEqual(sum.tls, { "TLSv1.3": 7 });
+    assert.deepEqual(sum.handler!.counts.slice(0, 3), [7, 0, 2]);
+    assert.equal(sum.handler!.count, 9);
+    const line = formatStatsLine(
+      {
+        ...sum,
+        workers: [
+          { worker: 1, pid: 10, connections: 3, accepted: 6, messagesIn: 30, messagesOut: 30 },
+          { worker: 2, pid: 11, connections: 4, accepted: 8, messagesIn: 40, messagesOut: 40 },
+        ],
+      },
+      70,
+      70,
+    );
+    assert.match(line, /^7 connections \| .* \| per worker: \[1\] 3, \[2\] 4$/);
   });
 });
