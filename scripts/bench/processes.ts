@@ -13,7 +13,7 @@
  */
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { argList, argNumber, commandFor, median, type Runtime, root } from "./bench_util.ts";
+import { argList, argNumber, commandFor, median, root, type Runtime } from "./bench_util.ts";
 import { type LoadResult, runLoad } from "./load_client.ts";
 
 const runtimes = argList("runtime", "deno,bun,node") as Runtime[];
