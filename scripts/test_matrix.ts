@@ -112,7 +112,10 @@ const CHECKS: { name: string; command: string[] }[] = [
  * a missing one is installed with apt-get, and the run says so; elsewhere the tests that need
  * it fail and name the install command.
  */
-const SERVER_PACKAGES = [{ command: "haproxy", args: ["-v"], pkg: "haproxy" }];
+const SERVER_PACKAGES = [
+  { command: "haproxy", args: ["-v"], pkg: "haproxy" },
+  { command: "redis-server", args: ["--version"], pkg: "redis-server" },
+];
 
 async function ensureServers(): Promise<void> {
   const missing = SERVER_PACKAGES.filter(({ command, args }) => spawnSync(command, args).status !== 0);
