@@ -14,7 +14,7 @@ import {
   writeStderr,
   writeStdout,
 } from "../platform/process.ts";
-import { groupWorker } from "../platform/process_group.ts";
+import { groupWorker } from "../process_group/process_group.ts";
 
 /**
  * What a command uses of its process.

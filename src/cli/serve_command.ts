@@ -14,7 +14,7 @@ import { formatHostPort } from "../runtime/errors.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import { guardConnections } from "../runtime/connection_guard.ts";
 import { clusterDisconnected, cpuCount, onHangUpSignal, openFileLimit, readTextFile } from "../platform/process.ts";
-import { groupWorker, supervisorGone } from "../platform/process_group.ts";
+import { groupWorker, supervisorGone } from "../process_group/process_group.ts";
 import { tlsTransport } from "../runtime/tls_transport.ts";
 import { proxyProtocol, type ProxyProtocolOptions } from "../runtime/proxy_protocol.ts";
 import type { TlsServerOptions } from "../runtime/types.ts";
@@ -24,7 +24,7 @@ import type { Addr, Transport } from "../runtime/types.ts";
 import { alpnList, choiceValue, numberValue, type OptionDefinition } from "./arguments.ts";
 import { parseSubcommand, type Subcommand, type SubcommandGroup, subcommandUsage } from "./subcommands.ts";
 import type { CliIo } from "./cli_io.ts";
-import { ServerOutput } from "./server_output.ts";
+import { ServerOutput, stoppedRecord } from "./server_output.ts";
 import { tlsLabel, TrafficCounter } from "./traffic_counter.ts";
 import { type MetricsExtra, renderMetrics, startMetricsServer } from "./metrics_server.ts";
 import { runServeGroup } from "./serve_group.ts";
@@ -454,14 +454,7 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   const t = counter.totals();
   if (worker) reportTotals();
   ignoreHangUp?.();
-  output.log({
-    event: "stopped",
-    message: `stopped after ${t.accepted} connection${t.accepted === 1 ? "" : "s"}, ${t.messagesIn} message${
-      t.messagesIn === 1 ? "" : "s"
-    } in and ${t.messagesOut} out`,
-    ...t,
-    handler: undefined,
-  });
+  output.log(stoppedRecord(t));
   return 0;
 }
 

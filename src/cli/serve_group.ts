@@ -11,13 +11,13 @@
 import { cliCommandLine } from "./cli_location.ts";
 import type { CliIo } from "./cli_io.ts";
 import { type MetricsExtra, type MetricsSource, renderMetrics, startMetricsServer } from "./metrics_server.ts";
-import { ServerOutput } from "./server_output.ts";
+import { ServerOutput, stoppedRecord } from "./server_output.ts";
 import { sumTotals, type TrafficTotals } from "./traffic_counter.ts";
 import { detectRuntime } from "../runtime/detect.ts";
 import { formatHostPort } from "../runtime/errors.ts";
 import type { Addr, Transport } from "../runtime/types.ts";
 import { listenerMigration, onHangUpSignal } from "../platform/process.ts";
-import { defaultPortSharing, startProcessGroup, type WorkerInfo } from "../platform/process_group.ts";
+import { defaultPortSharing, startProcessGroup, type WorkerInfo } from "../process_group/process_group.ts";
 
 /**
  * What a worker reports about itself once a second: its totals and the counts the metrics
@@ -320,13 +320,6 @@ export async function runServeGroup(options: ServeGroupOptions): Promise<number>
   await group.stop();
   await metrics?.close();
   const t = groupTotals();
-  output.log({
-    event: "stopped",
-    message: `stopped after ${t.accepted} connection${t.accepted === 1 ? "" : "s"}, ${t.messagesIn} message${
-      t.messagesIn === 1 ? "" : "s"
-    } in and ${t.messagesOut} out`,
-    ...t,
-    handler: undefined,
-  });
+  output.log(stoppedRecord(t));
   return 0;
 }

@@ -102,6 +102,28 @@ export function formatStatsLine(totals: TrafficTotals, inPerSecond: number, outP
   ].join(" | ");
 }
 
+/**
+ * The last record of a server (or a group): what it handled, and its totals (less the handler
+ * histogram, which belongs to the metrics).
+ *
+ * @example
+ * ```ts
+ * import type { TrafficTotals } from "./traffic_counter.ts";
+ * declare const totals: TrafficTotals;
+ * console.log(stoppedRecord(totals).message); // "stopped after 3 connections, 10 messages in and 10 out"
+ * ```
+ */
+export function stoppedRecord(t: TrafficTotals): LogRecord {
+  return {
+    event: "stopped",
+    message: `stopped after ${t.accepted} connection${t.accepted === 1 ? "" : "s"}, ${t.messagesIn} message${
+      t.messagesIn === 1 ? "" : "s"
+    } in and ${t.messagesOut} out`,
+    ...t,
+    handler: undefined,
+  };
+}
+
 const CLEAR_LINE = "\r\x1b[2K";
 
 /**

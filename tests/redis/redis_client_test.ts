@@ -12,7 +12,7 @@ import { defaultTransport } from "../../src/runtime/detect.ts";
 import { type RedisServer, startRedis } from "../helpers/redis.ts";
 import { fixtureFile, testCa } from "../helpers/tls.ts";
 import { expectNetError, sleep } from "../helpers/net.ts";
-import { MemoryStream, MemoryTransport } from "../../src/runtime/memory.ts";
+import { type MemoryStream, MemoryTransport } from "../../src/runtime/memory.ts";
 import { RespDecoder } from "../../src/redis/resp.ts";
 
 describe("parseRedisUrl", () => {

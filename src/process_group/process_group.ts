@@ -28,7 +28,7 @@ import {
   parentProcessId,
   startClusterWorker,
   startProcess,
-} from "./process.ts";
+} from "../platform/process.ts";
 
 /**
  * How the workers of a group share a port: `reuse-port` (`SO_REUSEPORT`, each worker its own
@@ -370,13 +370,17 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
       const timer = setTimeout(() => {
         pendingRestarts.delete(timer);
         if (stopping) return;
-        void spawn(slot.id, slot.generation + 1).then((next) => {
-          if (stopping) {
-            next.expected = true;
-            next.child.kill("SIGTERM");
-          }
-          slots[slot.id - 1] = next;
-        });
+        spawn(slot.id, slot.generation + 1).then(
+          (next) => {
+            if (stopping) {
+              next.expected = true;
+              next.child.kill("SIGTERM");
+            }
+            slots[slot.id - 1] = next;
+          },
+          // Not even started: counts as one more crash, restarted after a longer delay.
+          (error: Error) => ended(slot, null, null, `Could not start a worker: ${error.message}`),
+        );
       }, delay);
       pendingRestarts.add(timer);
     }
