@@ -8,6 +8,7 @@
  */
 
 import process from "node:process";
+import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
@@ -501,6 +502,10 @@ export interface ChildHandle {
   readonly exited: Promise<number | null>;
   /** The signal that ended the process, once it has ended by one. */
   readonly exitSignal: string | null;
+  /** Bytes written to its standard input and not yet taken by it (with `input`). */
+  readonly queuedInputBytes: number;
+  /** Writes text to its standard input (with `input`); false once it has ended or closed it. */
+  writeInput(text: string): boolean;
   /** Whether the process has ended. */
   readonly hasExited: boolean;
   /** Sends a signal. */
@@ -524,6 +529,8 @@ export interface StartProcessOptions {
   onStderr?(text: string): void;
   /** Variables added to the child's environment (which is otherwise this process's). */
   env?: Record<string, string>;
+  /** Give the child a standard input to write to with {@linkcode ChildHandle.writeInput}. */
+  input?: boolean;
 }
 
 /**
@@ -539,7 +546,11 @@ export function startProcess(command: string, args: string[], options: StartProc
   const child = spawn(command, args, {
     cwd: options.cwd,
     ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
-    stdio: ["ignore", options.onStdout ? "pipe" : "ignore", options.onStderr ? "pipe" : "inherit"],
+    stdio: [
+      options.input ? "pipe" : "ignore",
+      options.onStdout ? "pipe" : "ignore",
+      options.onStderr ? "pipe" : "inherit",
+    ],
   });
   return childHandle(child, command, options);
 }
@@ -592,6 +603,10 @@ export async function startClusterWorker(
     get exitSignal() {
       return handle.exitSignal;
     },
+    get queuedInputBytes() {
+      return handle.queuedInputBytes;
+    },
+    writeInput: (text) => handle.writeInput(text),
     kill(signal = "SIGTERM") {
       // Stop handing the worker connections first: disconnect() takes it out of the
       // round robin at once, and the connections already on their way reach it before the
@@ -642,6 +657,14 @@ function childHandle(child: ChildProcess, command: string, options: StartProcess
   done.catch(() => {});
   const decoder = new TextDecoder();
   const errDecoder = new TextDecoder();
+  const input = options.input ? child.stdin : null;
+  let inputOpen = input !== null;
+  let queuedInput = 0;
+  // A child that exits or closes its input makes writes fail with EPIPE: that ends the input,
+  // and is not an error of this process.
+  input?.on("error", () => (inputOpen = false));
+  input?.on("close", () => (inputOpen = false));
+  if (!options.input) child.stdin?.end();
   child.stdout?.on("data", (d: Uint8Array) => options.onStdout?.(decoder.decode(d, { stream: true })));
   child.stderr?.on("data", (d: Uint8Array) => options.onStderr?.(errDecoder.decode(d, { stream: true })));
   return {
@@ -652,6 +675,17 @@ function childHandle(child: ChildProcess, command: string, options: StartProcess
     },
     get exitSignal() {
       return exitSignal;
+    },
+    get queuedInputBytes() {
+      return queuedInput;
+    },
+    writeInput(text: string) {
+      if (!inputOpen || exited || input === null) return false;
+      // Counted here, not read from writableLength, which Bun keeps at 0 while a pipe is full.
+      const bytes = Buffer.byteLength(text);
+      queuedInput += bytes;
+      input.write(text, () => (queuedInput -= bytes));
+      return true;
     },
     kill(signal = "SIGTERM") {
       // By pid rather than child.kill(): Deno's ChildProcess sends only the first signal.

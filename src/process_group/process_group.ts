@@ -15,7 +15,8 @@
  * A worker speaks to the group on its standard output, one JSON object per line. The line
  * `{"event":"listening","port":P}` says that it accepts connections; every other object goes
  * to {@linkcode ProcessGroupOptions.onRecord}. Inside a worker, {@linkcode groupWorker} says
- * which worker it is and how to listen.
+ * which worker it is and how to listen. With {@linkcode ProcessGroupOptions.channel}, the
+ * workers also talk to one another through the supervisor: {@linkcode joinGroupChannel}.
  *
  * @module
  */
@@ -26,8 +27,10 @@ import {
   environmentVariable,
   isClusterWorker,
   parentProcessId,
+  readStdinLines,
   startClusterWorker,
   startProcess,
+  writeStdout,
 } from "../platform/process.ts";
 
 /**
@@ -43,6 +46,7 @@ export type PortSharing = "reuse-port" | "cluster";
 
 const WORKER_ID = "SOCKMODELS_GROUP_WORKER";
 const WORKER_SHARING = "SOCKMODELS_GROUP_SHARING";
+const WORKER_CHANNEL = "SOCKMODELS_GROUP_CHANNEL";
 
 /**
  * What a worker process knows of its group: its number (1 to N, kept by its replacements)
@@ -102,6 +106,51 @@ export function supervisorGone(pollMs = 500): { promise: Promise<void>; cancel()
 }
 
 /**
+ * A worker's end of its group's channel; see {@linkcode joinGroupChannel}.
+ *
+ * @example
+ * ```ts
+ * declare const channel: GroupChannel;
+ * channel.publish({ room: "lobby", text: "hello" });
+ * ```
+ */
+export interface GroupChannel {
+  /** Sends `data` (anything JSON can carry) to every worker of the group, this one included. */
+  publish(data: unknown): void;
+  /** Stops receiving. */
+  close(): void;
+}
+
+/**
+ * In a worker of a group started with a channel: receives, in `onRecord`, everything any
+ * worker publishes, with the publisher's number and a sequence number that the supervisor
+ * gives, in the same order on every worker. Throws a `TypeError` in a process that is not such
+ * a worker.
+ *
+ * @example
+ * ```ts
+ * const channel = joinGroupChannel((data, from, seq) => console.log(seq, from, data));
+ * channel.publish({ hello: "from a worker" });
+ * ```
+ */
+export function joinGroupChannel(onRecord: (data: unknown, from: number, seq: number) => void): GroupChannel {
+  if (groupWorker() === undefined || environmentVariable(WORKER_CHANNEL) !== "1") {
+    throw new TypeError("joinGroupChannel needs a worker of a process group started with a channel");
+  }
+  const stop = readStdinLines((line) => {
+    if (line === "") return;
+    const record = JSON.parse(line) as { seq: number; from: number; data: unknown };
+    onRecord(record.data, record.from, record.seq);
+  });
+  return {
+    publish(data) {
+      writeStdout(JSON.stringify({ event: "channel", data }) + "\n");
+    },
+    close: stop,
+  };
+}
+
+/**
  * One worker of a group as the supervisor sees it.
  *
  * @example
@@ -135,7 +184,7 @@ export interface WorkerExit {
   signal: string | null;
   /** The group asked it to end (stop or roll); otherwise it crashed and is restarted. */
   expected: boolean;
-  /** The last lines it wrote to standard error. */
+  /** Why it ended: the group's reason when the group killed it, else the last lines it wrote to standard error. */
   stderr: string;
   /** When it crashed: how long the group waits before it starts the replacement. */
   restartInMs?: number;
@@ -182,6 +231,13 @@ export interface ProcessGroupOptions {
   readyTimeoutMs?: number;
   /** How long a worker may take to drain after SIGTERM before it is killed. Default 60 s. */
   stopTimeoutMs?: number;
+  /**
+   * Give the workers a channel to one another ({@linkcode joinGroupChannel}): what one
+   * publishes, every worker (itself included) receives, in one order for all. A worker that
+   * falls this many bytes behind is killed (and restarted) rather than buffered for without
+   * bound. Default: no channel.
+   */
+  channel?: { maxQueuedBytes?: number };
 }
 
 /**
@@ -232,6 +288,8 @@ class Slot implements WorkerInfo {
   ready = false;
   expected = false;
   awaited = false;
+  /** Why the group killed it, if it did. */
+  why: string | undefined;
   stderr = "";
   readonly listening: Promise<void>;
   #onListening!: () => void;
@@ -292,6 +350,23 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
   const steadyTimers = new Map<number, ReturnType<typeof setTimeout>>();
   let port = options.port;
   let stopping = false;
+  let channelSeq = 0;
+  /** Every worker process alive, including replacements not yet listening. */
+  const running = new Set<Slot>();
+  const maxQueuedBytes = options.channel?.maxQueuedBytes ?? 16 * 1024 * 1024;
+
+  /** Hands a record of the channel to every worker, in the order the supervisor got them. */
+  const relay = (from: Slot, data: unknown) => {
+    const line = JSON.stringify({ seq: ++channelSeq, from: from.id, data }) + "\n";
+    for (const slot of running) {
+      if (slot.child.hasExited) continue;
+      slot.child.writeInput(line);
+      if (slot.child.queuedInputBytes > maxQueuedBytes) {
+        slot.why = `it fell ${slot.child.queuedInputBytes} bytes behind the group channel, above ${maxQueuedBytes}`;
+        slot.child.kill("SIGKILL");
+      }
+    }
+  };
 
   const backoffOf = (id: number): Backoff => {
     let backoff = backoffs.get(id);
@@ -315,6 +390,10 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
       return;
     }
     const fields = record as Record<string, unknown>;
+    if (fields.event === "channel" && options.channel) {
+      relay(slot, fields.data);
+      return;
+    }
     if (fields.event === "listening" && typeof fields.port === "number" && !slot.ready) {
       if (port === 0) port = fields.port;
       slot.markListening();
@@ -334,10 +413,15 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
     // Cluster workers share the primary's socket by the port they ask for: all ask for the
     // same one, even when it is 0.
     const { command, args } = options.command(options.sharing === "cluster" ? options.port : port);
-    const env = { [WORKER_ID]: String(id), [WORKER_SHARING]: options.sharing };
+    const env: Record<string, string> = {
+      [WORKER_ID]: String(id),
+      [WORKER_SHARING]: options.sharing,
+      ...(options.channel ? { [WORKER_CHANNEL]: "1" } : {}),
+    };
     const slot = new Slot(id, generation);
     const handlers = {
       env,
+      input: options.channel !== undefined,
       onStdout: (text: string) => {
         for (const line of slot.lines(text)) onLine(slot, line);
       },
@@ -350,6 +434,7 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
     const child = slot.child = options.sharing === "cluster"
       ? await startClusterWorker(args[0], args.slice(1), handlers)
       : startProcess(command, args, handlers);
+    running.add(slot);
     void child.exited.then(
       (code) => ended(slot, code, child.exitSignal),
       (error: Error) => ended(slot, null, null, error.message),
@@ -358,11 +443,12 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
   };
 
   const ended = (slot: Slot, code: number | null, signal: string | null, why?: string) => {
+    running.delete(slot);
     const current = slots[slot.id - 1] === slot;
     // A worker that dies before it listens, while the group waits for it (starting or
     // rolling), fails that wait instead of being restarted.
     const expected = slot.expected || stopping || !current || slot.awaited;
-    const exit: WorkerExit = { code, signal, expected, stderr: why ?? slot.stderr };
+    const exit: WorkerExit = { code, signal, expected, stderr: why ?? slot.why ?? slot.stderr };
     if (!expected) {
       const delay = Math.round(backoffOf(slot.id).next());
       exit.restartInMs = delay;
