@@ -3,16 +3,22 @@
  * idle connections (10,000 by default), for the adapter echo (examples/raw_echo.ts) and the
  * runtime's own API echo (scripts/bench/raw_echo_server.ts), on each runtime.
  *
+ * Two modes: `idle`, connections that never send anything, and `exchange`, connections that
+ * each send one 4-byte-length frame of 32 bytes, read its echo, and then stay idle (what a
+ * connection that has talked keeps). The default runs both.
+ *
  * Usage: deno run -A scripts/bench/idle.ts [--runtime deno,bun,node] [--connections 10000]
- *        [--servers raw,adapter,engine]
+ *        [--servers raw,adapter,engine] [--modes idle,exchange]
  */
 import process from "node:process";
 import { defaultTransport } from "../../src/runtime/detect.ts";
 import type { Stream } from "../../src/runtime/types.ts";
+import { lengthPrefixed } from "../../src/framing/mod.ts";
 import {
   argList,
   argNumber,
   commandFor,
+  receiveBytes,
   rssBytes,
   type Runtime,
   settledRss,
@@ -24,9 +30,13 @@ const runtimes = argList("runtime", "deno,bun,node") as Runtime[];
 const count = argNumber("connections", 10_000);
 const targetsKiB: Record<Runtime, number> = { bun: 4, node: 8, deno: 12 };
 
+const modes = argList("modes", "idle,exchange") as ("idle" | "exchange")[];
+const frame = lengthPrefixed({ lengthFieldLength: 4 }).encode(new Uint8Array(32).fill(7));
+
 interface Row {
   runtime: Runtime;
   server: string;
+  mode: "idle" | "exchange";
   kibPerConn: number;
 }
 
@@ -40,51 +50,66 @@ const allVariants: [string, string, string[]][] = [
 const wanted = argList("servers", "raw,adapter,engine");
 const variants = allVariants.filter(([label]) => wanted.some((w) => label.startsWith(w)));
 for (const runtime of runtimes) {
-  for (const [label, file, extra] of variants) {
-    const args = runtime !== "deno" && file.includes("raw_echo_server") ? [] : extra;
-    const srv = await startServer(commandFor(runtime, file, ["--port", "0", ...args]));
-    const streams: Stream[] = [];
-    try {
-      await sleep(1000);
-      const before = rssBytes(srv.child.pid!);
-      for (let i = 0; i < count; i += 250) {
-        const batch = await Promise.all(
-          Array.from(
-            { length: Math.min(250, count - i) },
-            () => transport.connect({ hostname: "127.0.0.1", port: srv.port, timeoutMs: 20_000 }),
-          ),
-        );
-        for (const s of batch) {
-          s.setHandlers({});
-          streams.push(s);
+  for (const mode of modes) {
+    for (const [label, file, extra] of variants) {
+      const args = runtime !== "deno" && file.includes("raw_echo_server") ? [] : extra;
+      const srv = await startServer(commandFor(runtime, file, ["--port", "0", ...args]));
+      const streams: Stream[] = [];
+      try {
+        await sleep(1000);
+        const before = rssBytes(srv.child.pid!);
+        for (let i = 0; i < count; i += 250) {
+          const batch = await Promise.all(
+            Array.from(
+              { length: Math.min(250, count - i) },
+              () => transport.connect({ hostname: "127.0.0.1", port: srv.port, timeoutMs: 20_000 }),
+            ),
+          );
+          if (mode === "exchange") {
+            await Promise.all(batch.map((s) => {
+              const echoed = receiveBytes(s, frame.byteLength);
+              s.write(frame);
+              return echoed.then(() => s.setHandlers({}));
+            }));
+          }
+          for (const s of batch) {
+            if (mode === "idle") s.setHandlers({});
+            streams.push(s);
+          }
         }
+        // Let the server accept everything and settle.
+        const after = await settledRss(srv.child.pid!);
+        const kib = (after - before) / count / 1024;
+        rows.push({
+          runtime,
+          server: label.startsWith("raw") ? (runtime === "deno" ? label : "raw") : label,
+          mode,
+          kibPerConn: kib,
+        });
+        console.error(`${runtime} ${label} ${mode}: ${kib.toFixed(2)} KiB per connection`);
+      } finally {
+        for (const s of streams) s.reset();
+        await srv.stop();
+        await sleep(500);
       }
-      // Let the server accept everything and settle.
-      const after = await settledRss(srv.child.pid!);
-      const kib = (after - before) / count / 1024;
-      rows.push({
-        runtime,
-        server: label.startsWith("raw") ? (runtime === "deno" ? label : "raw") : label,
-        kibPerConn: kib,
-      });
-      console.error(`${runtime} ${label}: ${kib.toFixed(2)} KiB per idle connection`);
-    } finally {
-      for (const s of streams) s.reset();
-      await srv.stop();
-      await sleep(500);
     }
   }
 }
 
-console.log(`\nMemory per idle connection, ${count} connections (server RSS delta / connections)\n`);
-console.log("| runtime | server | KiB per connection | target |");
-console.log("|---|---|---:|---:|");
+console.log(
+  `\nMemory per connection, ${count} connections (server RSS delta / connections); idle: never sent ` +
+    "anything; exchange: sent one 36-byte frame and read its echo, then idle\n",
+);
+console.log("| runtime | server | mode | KiB per connection | target |");
+console.log("|---|---|---|---:|---:|");
 let ok = true;
 for (const r of rows) {
   const target = r.server === "adapter" || r.server === "engine" ? targetsKiB[r.runtime] : undefined;
   if (target !== undefined && r.kibPerConn > target) ok = false;
   console.log(
-    `| ${r.runtime} | ${r.server} | ${r.kibPerConn.toFixed(2)} | ${target !== undefined ? `≤ ${target}` : ""} |`,
+    `| ${r.runtime} | ${r.server} | ${r.mode} | ${r.kibPerConn.toFixed(2)} | ${
+      target !== undefined ? `≤ ${target}` : ""
+    } |`,
   );
 }
 process.exit(ok ? 0 : 1);
