@@ -125,6 +125,8 @@ export function stoppedRecord(t: TrafficTotals): LogRecord {
 }
 
 const CLEAR_LINE = "\r\x1b[2K";
+/** What `--quiet` still prints: the listening line, errors, and a worker of a group dying. */
+const QUIET_EVENTS = new Set(["listening", "error", "worker-died"]);
 
 /**
  * A server's output.
@@ -153,9 +155,9 @@ export class ServerOutput {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Prints a record (quiet output prints only `listening` and `error` records). */
+  /** Prints a record (quiet output prints only `listening`, `error` and `worker-died` records). */
   log(record: LogRecord): void {
-    if (this.#options.quiet && record.event !== "listening" && record.event !== "error") return;
+    if (this.#options.quiet && !QUIET_EVENTS.has(record.event)) return;
     const line = this.#options.json
       ? JSON.stringify({ time: new Date(this.#now()).toISOString(), ...record })
       : record.message;
