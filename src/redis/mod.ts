@@ -2,7 +2,7 @@
  * A Redis client over the runtime adapter: RESP2 ({@linkcode RespDecoder},
  * {@linkcode encodeCommand}) and {@linkcode RedisClient}, with commands pipelined in order,
  * publish/subscribe, `AUTH`, `SELECT` and TLS from a `redis://` or `rediss://` URL, and typed
- * errors.
+ * errors, and {@linkcode RedisLink}, which reconnects with backoff and subscribes again.
  *
  * @example
  * ```ts
@@ -18,3 +18,4 @@
 
 export * from "./resp.ts";
 export * from "./redis_client.ts";
+export * from "./redis_link.ts";
