@@ -47,7 +47,15 @@ export interface RedisLinkOptions extends RedisClientOptions {
   onStatus?(status: "up" | "down", error?: Error): void;
 }
 
-type Handler = (message: Uint8Array, channel: string) => void;
+/**
+ * What receives a channel's messages.
+ *
+ * @example
+ * ```ts
+ * const handler: RedisMessageHandler = (message, channel) => console.log(channel, message.byteLength);
+ * ```
+ */
+export type RedisMessageHandler = (message: Uint8Array, channel: string) => void;
 
 /**
  * A link to Redis that reconnects by itself; see the module's description.
@@ -63,7 +71,7 @@ type Handler = (message: Uint8Array, channel: string) => void;
  */
 export class RedisLink {
   readonly #options: RedisLinkOptions;
-  readonly #channels = new Map<string, Handler>();
+  readonly #channels = new Map<string, RedisMessageHandler>();
   #commands: RedisClient | undefined;
   #subscriber: RedisClient | undefined;
   #status: RedisLinkStatus = "connecting";
@@ -106,7 +114,7 @@ export class RedisLink {
    * Receives every message published to `channel` while the link is up, on this connection and
    * on every later one. Messages published while it is down are not received.
    */
-  subscribe(channel: string, onMessage: Handler): void {
+  subscribe(channel: string, onMessage: RedisMessageHandler): void {
     if (this.#channels.has(channel)) throw new TypeError(`Already subscribed to ${JSON.stringify(channel)}`);
     this.#channels.set(channel, onMessage);
     const subscriber = this.#subscriber;
