@@ -1,0 +1,237 @@
+/**
+ * Who is in the chat across nodes, kept in Redis: nicknames claimed atomically, and each
+ * node's members of each room, all under keys that expire unless their node renews them.
+ *
+ * - A nickname is the key `PREFIX:nick:<lowercased>`, set with `SET … NX PX` to the claiming
+ *   node's id: the first claim wins, on whichever node it is made. Only its node renews or
+ *   frees it (a script compares the value first).
+ * - A node's members of a room are the sorted set `PREFIX:room:<room>:node:<node>`, scored by
+ *   a counter in Redis (`PREFIX:joins`) that orders joins on every node, and the room's nodes
+ *   are the set `PREFIX:room:<room>:nodes`.
+ *   {@linkcode RedisPresence.who} merges the nodes' sets in joining order.
+ * - Every `ttlMs / 3` the node renews all of its keys and writes them again (so that a Redis
+ *   that restarted empty learns them back). A node that dies stops renewing, and its members
+ *   and nicknames vanish within `ttlMs`: there is no sweeper that could remove a live node's
+ *   entries. A nickname that another node took while Redis had forgotten it is reported
+ *   through {@linkcode RedisPresenceOptions.onNickLost}.
+ *
+ * @module
+ */
+
+import type { RedisLink } from "../../redis/redis_link.ts";
+import { replyText, type RespValue } from "../../redis/resp.ts";
+
+/**
+ * Options of {@linkcode RedisPresence}.
+ *
+ * @example
+ * ```ts
+ * import { RedisLink } from "../../redis/redis_link.ts";
+ * const options: RedisPresenceOptions = {
+ *   link: new RedisLink({ url: "redis://127.0.0.1:6379" }),
+ *   node: "chat-1",
+ *   ttlMs: 10_000,
+ * };
+ * ```
+ */
+export interface RedisPresenceOptions {
+  /** The link to Redis. */
+  link: RedisLink;
+  /** This node's id, unique among the nodes. */
+  node: string;
+  /** The prefix of every key. Default `sockmodels:chat`. */
+  prefix?: string;
+  /** How long an entry outlives its node's last renewal. Default 10 s. */
+  ttlMs?: number;
+  /** A nickname this node held was taken by another node (after Redis lost it). */
+  onNickLost?(nick: string): void;
+}
+
+/** Renews a key only while it still holds this node's id. */
+const RENEW_IF_OURS =
+  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end " +
+  "return 0";
+/** Raises the join counter to at least ARGV[1], after a Redis that restarted began it again. */
+const RAISE_COUNTER = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') " +
+  "if c < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return 0";
+/** Deletes a key only while it still holds this node's id. */
+const DELETE_IF_OURS = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+/**
+ * A node's view of the chat's presence in Redis; see the module's description.
+ *
+ * @example
+ * ```ts
+ * import { RedisLink } from "../../redis/redis_link.ts";
+ * const link = new RedisLink({ url: "redis://127.0.0.1:6379" });
+ * await link.ready();
+ * const presence = new RedisPresence({ link, node: "chat-1" });
+ * if (await presence.claimNick("ada")) await presence.enter("lobby", "ada");
+ * console.log(await presence.who("lobby")); // ["ada", …members on other nodes]
+ * ```
+ */
+export class RedisPresence {
+  readonly #link: RedisLink;
+  readonly #node: string;
+  readonly #prefix: string;
+  readonly #ttlMs: number;
+  readonly #onNickLost: ((nick: string) => void) | undefined;
+  /** Nicknames this node holds, lowercased, with their spelling. */
+  readonly #nicks = new Map<string, string>();
+  /** This node's members of each room, with when they joined. */
+  readonly #rooms = new Map<string, Map<string, number>>();
+  readonly #timer: ReturnType<typeof setInterval>;
+  #lastScore = 0;
+
+  /** Starts renewing this node's entries every `ttlMs / 3`. */
+  constructor(options: RedisPresenceOptions) {
+    this.#link = options.link;
+    this.#node = options.node;
+    this.#prefix = options.prefix ?? "sockmodels:chat";
+    this.#ttlMs = options.ttlMs ?? 10_000;
+    if (!(this.#ttlMs >= 100)) throw new RangeError(`Presence TTL must be at least 100 ms, got ${options.ttlMs}`);
+    this.#onNickLost = options.onNickLost;
+    this.#timer = setInterval(() => void this.renew().catch(() => {}), Math.floor(this.#ttlMs / 3));
+  }
+
+  #nickKey(nick: string): string {
+    return `${this.#prefix}:nick:${nick.toLowerCase()}`;
+  }
+
+  #roomKey(room: string, node = this.#node): string {
+    return `${this.#prefix}:room:${room}:node:${node}`;
+  }
+
+  #nodesKey(room: string): string {
+    return `${this.#prefix}:room:${room}:nodes`;
+  }
+
+  /**
+   * Claims `nick` for a member of this node: true when it is now this node's (or already
+   * was), false when another node holds it. Rejects while Redis cannot be reached.
+   */
+  async claimNick(nick: string): Promise<boolean> {
+    const reply = await this.#link.command(["SET", this.#nickKey(nick), this.#node, "NX", "PX", this.#ttlMs]);
+    if (reply === "OK") {
+      this.#nicks.set(nick.toLowerCase(), nick);
+      return true;
+    }
+    const holder = await this.#link.command(["GET", this.#nickKey(nick)]);
+    if (holder !== null && replyText(holder) === this.#node) {
+      this.#nicks.set(nick.toLowerCase(), nick);
+      return true;
+    }
+    return false;
+  }
+
+  /** Frees `nick` if this node holds it. */
+  async releaseNick(nick: string): Promise<void> {
+    this.#nicks.delete(nick.toLowerCase());
+    await this.#link.command(["EVAL", DELETE_IF_OURS, 1, this.#nickKey(nick), this.#node]).catch(() => {});
+  }
+
+  /** Records that `nick`, of this node, is in `room` now. */
+  async enter(room: string, nick: string): Promise<void> {
+    let members = this.#rooms.get(room);
+    if (!members) this.#rooms.set(room, members = new Map());
+    // One counter in Redis orders joins on every node; while Redis cannot be reached, the
+    // node goes on from the highest number it has seen.
+    let score: number;
+    try {
+      score = Number(await this.#link.command(["INCR", `${this.#prefix}:joins`]));
+    } catch {
+      score = this.#lastScore + 1;
+    }
+    this.#lastScore = Math.max(this.#lastScore, score);
+    members.set(nick, score);
+    await this.#writeRoom(room).catch(() => {});
+  }
+
+  /** Records that `nick`, of this node, left `room`. */
+  async exit(room: string, nick: string): Promise<void> {
+    const members = this.#rooms.get(room);
+    if (!members?.delete(nick)) return;
+    if (members.size === 0) this.#rooms.delete(room);
+    await this.#link.command(["ZREM", this.#roomKey(room), nick]).catch(() => {});
+  }
+
+  /** Records that a member of this node in `room` is now called `to`, keeping its place. */
+  async rename(room: string, from: string, to: string): Promise<void> {
+    const members = this.#rooms.get(room);
+    const score = members?.get(from);
+    if (members === undefined || score === undefined) return;
+    members.delete(from);
+    members.set(to, score);
+    await this.#link.command(["ZREM", this.#roomKey(room), from]).catch(() => {});
+    await this.#writeRoom(room).catch(() => {});
+  }
+
+  /** Everyone in `room` on every live node, in joining order. Rejects while Redis cannot be reached. */
+  async who(room: string): Promise<string[]> {
+    const nodes = await this.#link.command(["SMEMBERS", this.#nodesKey(room)]);
+    const entries: [string, number][] = [];
+    for (const node of asArray(nodes).map(replyText)) {
+      const reply = asArray(await this.#link.command(["ZRANGE", this.#roomKey(room, node), 0, -1, "WITHSCORES"]));
+      if (reply.length === 0 && node !== this.#node) {
+        // Its entries expired: the node is gone, or has no one here any more.
+        await this.#link.command(["SREM", this.#nodesKey(room), node]);
+        continue;
+      }
+      for (let i = 0; i + 1 < reply.length; i += 2) {
+        entries.push([replyText(reply[i]), Number(replyText(reply[i + 1]))]);
+      }
+    }
+    return entries.sort((a, b) => a[1] - b[1]).map(([nick]) => nick);
+  }
+
+  /**
+   * Renews every entry of this node, and writes back those Redis lost. Called every
+   * `ttlMs / 3`; resolves once done.
+   */
+  async renew(): Promise<void> {
+    if (this.#link.status !== "up") return;
+    await this.#link.command(["EVAL", RAISE_COUNTER, 1, `${this.#prefix}:joins`, this.#lastScore]);
+    for (const [lower, nick] of [...this.#nicks]) {
+      const key = this.#nickKey(nick);
+      const renewed = await this.#link.command(["EVAL", RENEW_IF_OURS, 1, key, this.#node, this.#ttlMs]);
+      if (renewed === 1) continue;
+      // Gone from Redis (a restart): claim it back, unless another node took it meanwhile.
+      const reclaimed = await this.#link.command(["SET", key, this.#node, "NX", "PX", this.#ttlMs]);
+      if (reclaimed !== "OK") {
+        this.#nicks.delete(lower);
+        this.#onNickLost?.(nick);
+      }
+    }
+    for (const room of [...this.#rooms.keys()]) await this.#writeRoom(room);
+  }
+
+  async #writeRoom(room: string): Promise<void> {
+    const members = this.#rooms.get(room);
+    if (!members || members.size === 0) return;
+    const key = this.#roomKey(room);
+    const args: (string | number)[] = ["ZADD", key];
+    for (const [nick, score] of members) args.push(score, nick);
+    await this.#link.command(args);
+    await this.#link.command(["PEXPIRE", key, this.#ttlMs]);
+    await this.#link.command(["SADD", this.#nodesKey(room), this.#node]);
+  }
+
+  /**
+   * Stops renewing. With `forget`, this node's entries are deleted at once (a node that
+   * stops cleanly); without, they expire (as if the node had died).
+   */
+  async close(forget = true): Promise<void> {
+    clearInterval(this.#timer);
+    if (!forget) return;
+    for (const room of this.#rooms.keys()) {
+      await this.#link.command(["DEL", this.#roomKey(room)]).catch(() => {});
+      await this.#link.command(["SREM", this.#nodesKey(room), this.#node]).catch(() => {});
+    }
+    for (const nick of this.#nicks.values()) await this.releaseNick(nick);
+    this.#rooms.clear();
+  }
+}
+
+function asArray(reply: RespValue): RespValue[] {
+  return Array.isArray(reply) ? reply : [];
+}
