@@ -60,9 +60,11 @@ export function processIo(): CliIo {
         let asked = false;
         const inGroup = groupWorker() !== undefined;
         onTerminationSignal((signal) => {
-          // Ctrl-C reaches every process of the terminal's group; a worker of a process group
-          // waits for its supervisor's SIGTERM instead, so that it drains once, not twice.
-          if (signal === "SIGINT" && inGroup) return;
+          // Ctrl-C reaches every process of the terminal's group, and a service manager may
+          // send SIGTERM to every process of the service as well as the supervisor: a worker of
+          // a process group drains on its first SIGTERM and ignores the rest (the supervisor
+          // kills a worker that takes too long).
+          if (inGroup && (signal === "SIGINT" || asked)) return;
           if (asked) exitProcess(130);
           asked = true;
           resolve(signal);

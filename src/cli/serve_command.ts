@@ -439,7 +439,7 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
     io.stopRequested(),
     ...(orphaned ? [orphaned.promise.then(() => "the supervisor ended")] : []),
   ]);
-  orphaned?.cancel();
+  if (signal !== "the supervisor ended") orphaned?.cancel();
   clearInterval(reporter);
   output.stop();
   refusals.stop();

@@ -17,7 +17,12 @@ import { detectRuntime } from "../runtime/detect.ts";
 import { formatHostPort } from "../runtime/errors.ts";
 import type { Addr, Transport } from "../runtime/types.ts";
 import { listenerMigration, onHangUpSignal } from "../platform/process.ts";
-import { defaultPortSharing, startProcessGroup, type WorkerInfo } from "../process_group/process_group.ts";
+import {
+  defaultPortSharing,
+  type ProcessGroup,
+  startProcessGroup,
+  type WorkerInfo,
+} from "../process_group/process_group.ts";
 
 /**
  * What a worker reports about itself once a second: its totals and the counts the metrics
@@ -142,7 +147,9 @@ export async function runServeGroup(options: ServeGroupOptions): Promise<number>
   });
   const runtime = detectRuntime();
   const sharing = defaultPortSharing(runtime, options.transport.capabilities.reusePort);
-  const live = new Map<number, WorkerTotals & { pid: number }>();
+  // By pid: while a roll replaces a worker, the old one (draining) and its replacement share
+  // a number, and both count.
+  const live = new Map<number, WorkerTotals & { id: number }>();
   // What workers that ended had counted, so that the group's counters never go back.
   let retired: TrafficTotals = sumTotals([]);
   const retiredExtra: MetricsExtra = { rejected: 0, acceptFailures: {} };
@@ -150,8 +157,8 @@ export async function runServeGroup(options: ServeGroupOptions): Promise<number>
   const tag = (worker: WorkerInfo) => `[${worker.id}]`;
   const relay = (worker: WorkerInfo, record: Record<string, unknown>) => {
     if (record.event === "totals") {
-      live.set(worker.id, {
-        pid: worker.pid,
+      live.set(worker.pid, {
+        id: worker.id,
         totals: record.totals as TrafficTotals,
         extra: record.extra as MetricsExtra,
       });
@@ -168,22 +175,37 @@ export async function runServeGroup(options: ServeGroupOptions): Promise<number>
     });
   };
   const retire = (worker: WorkerInfo) => {
-    const last = live.get(worker.id);
-    if (!last || last.pid !== worker.pid) return;
-    live.delete(worker.id);
+    const last = live.get(worker.pid);
+    if (!last) return;
+    live.delete(worker.pid);
     retired = sumTotals([retired, { ...last.totals, connections: 0, queuedBytes: 0, tls: undefined }]);
-    retiredExtra.rejected += last.extra.rejected;
-    for (const [code, n] of Object.entries(last.extra.acceptFailures)) {
-      retiredExtra.acceptFailures[code] = (retiredExtra.acceptFailures[code] ?? 0) + n;
+    addExtra(retiredExtra, last.extra);
+  };
+  /** The live workers' reports by worker number, the processes sharing a number summed. */
+  const byNumber = (): [number, { pids: number[]; totals: TrafficTotals; extra: MetricsExtra }][] => {
+    const numbers = new Map<number, { pids: number[]; totals: TrafficTotals; extra: MetricsExtra }>();
+    for (const [pid, w] of live) {
+      const entry = numbers.get(w.id);
+      if (!entry) {
+        numbers.set(w.id, { pids: [pid], totals: w.totals, extra: { ...w.extra } });
+        continue;
+      }
+      entry.pids.push(pid);
+      entry.totals = sumTotals([entry.totals, w.totals]);
+      entry.extra = addExtra(
+        { rejected: entry.extra.rejected, acceptFailures: { ...entry.extra.acceptFailures } },
+        w.extra,
+      );
     }
+    return [...numbers.entries()].sort(([a], [b]) => a - b);
   };
   const groupTotals = (): TrafficTotals => {
-    const workers = [...live.entries()].sort(([a], [b]) => a - b);
+    const workers = byNumber();
     return {
       ...sumTotals([retired, ...workers.map(([, w]) => w.totals)]),
       workers: workers.map(([id, w]) => ({
         worker: id,
-        pid: w.pid,
+        pid: w.pids[w.pids.length - 1],
         connections: w.totals.connections,
         accepted: w.totals.accepted,
         messagesIn: w.totals.messagesIn,
@@ -193,15 +215,28 @@ export async function runServeGroup(options: ServeGroupOptions): Promise<number>
   };
   const groupExtra = (): MetricsExtra => {
     const extra: MetricsExtra = { rejected: retiredExtra.rejected, acceptFailures: { ...retiredExtra.acceptFailures } };
-    for (const w of live.values()) {
-      extra.rejected += w.extra.rejected;
-      for (const [code, n] of Object.entries(w.extra.acceptFailures)) {
-        extra.acceptFailures[code] = (extra.acceptFailures[code] ?? 0) + n;
-      }
-    }
+    for (const w of live.values()) addExtra(extra, w.extra);
     return extra;
   };
 
+  // Asked for now, so that SIGINT and SIGTERM during the start stop the group once it is up,
+  // and SIGHUP does nothing until then (and while the group stops) rather than end this process.
+  const stopRequest = io.stopRequested();
+  let rollable: ProcessGroup | undefined;
+  const stopHangUps = onHangUpSignal(() => {
+    const running = rollable;
+    if (running === undefined) return;
+    output.log({ event: "rolling", message: "SIGHUP: replacing the workers one at a time" });
+    running.roll().then(
+      () =>
+        output.log({
+          event: "rolled",
+          message: `replaced the workers: pids ${running.workers.map((w) => w.pid).join(", ")}`,
+          workers: running.workers.map((w) => ({ worker: w.id, pid: w.pid })),
+        }),
+      (error: Error) => output.log({ event: "error", message: error.message }),
+    );
+  });
   if (sharing === "reuse-port" && listenerMigration() === false) {
     output.log({
       event: "notice",
@@ -255,6 +290,7 @@ export async function runServeGroup(options: ServeGroupOptions): Promise<number>
     });
   } catch (error) {
     io.stderr(`sockmodels: Cannot start ${processes} workers: ${(error as Error).message}\n`);
+    stopHangUps();
     return 1;
   }
   const address = formatHostPort(options.host, group.port);
@@ -272,7 +308,7 @@ export async function runServeGroup(options: ServeGroupOptions): Promise<number>
   let metrics: { addr: Addr; close(): Promise<void> } | undefined;
   if (options.metricsPort !== undefined) {
     const sources = (): MetricsSource[] => [
-      ...[...live.entries()].sort(([a], [b]) => a - b).map(([id, w]) => ({
+      ...byNumber().map(([id, w]) => ({
         labels: { worker: String(id) },
         totals: w.totals,
         extra: w.extra,
@@ -293,33 +329,32 @@ export async function runServeGroup(options: ServeGroupOptions): Promise<number>
         }\n`,
       );
       await group.stop();
+      stopHangUps();
       return 1;
     }
     const where = formatHostPort(metrics.addr.hostname, metrics.addr.port);
     output.log({ event: "metrics", message: `metrics on http://${where}/metrics`, address: where });
   }
 
-  const stopRolling = onHangUpSignal(() => {
-    output.log({ event: "rolling", message: "SIGHUP: replacing the workers one at a time" });
-    const running = group;
-    running.roll().then(
-      () =>
-        output.log({
-          event: "rolled",
-          message: `replaced the workers: pids ${running.workers.map((w) => w.pid).join(", ")}`,
-          workers: running.workers.map((w) => ({ worker: w.id, pid: w.pid })),
-        }),
-      (error: Error) => output.log({ event: "error", message: error.message }),
-    );
-  });
+  rollable = group;
   output.startStats(groupTotals);
-  const signal = await io.stopRequested();
-  stopRolling();
+  const signal = await stopRequest;
+  rollable = undefined;
   output.stop();
   output.log({ event: "stopping", message: `${signal}: draining ${processes} workers` });
   await group.stop();
+  stopHangUps();
   await metrics?.close();
   const t = groupTotals();
   output.log(stoppedRecord(t));
   return 0;
+}
+
+/** Adds `more`'s counts into `into`, and returns it. */
+function addExtra(into: MetricsExtra, more: MetricsExtra): MetricsExtra {
+  into.rejected += more.rejected;
+  for (const [code, n] of Object.entries(more.acceptFailures)) {
+    into.acceptFailures[code] = (into.acceptFailures[code] ?? 0) + n;
+  }
+  return into;
 }

@@ -269,6 +269,31 @@ export function processId(): number {
 }
 
 /**
+ * Calls `handler` once when standard output can no longer be written (its reader is gone:
+ * EPIPE), instead of letting the write error end the process; later writes then fail quietly.
+ * The returned function stops watching, unless it has fired.
+ *
+ * @example
+ * ```ts
+ * const stop = onStdoutClosed(() => console.error("nobody reads our output any more"));
+ * stop();
+ * ```
+ */
+export function onStdoutClosed(handler: () => void): () => void {
+  let called = false;
+  const onError = () => {
+    if (called) return;
+    called = true;
+    handler();
+  };
+  process.stdout.on("error", onError);
+  return () => {
+    // Once it has fired, the listener stays, so that later writes fail quietly.
+    if (!called) process.stdout.off("error", onError);
+  };
+}
+
+/**
  * The id of the process that started this one (or of the one that adopted it, once that
  * ended).
  *
@@ -642,6 +667,9 @@ export function clusterDisconnected(timeoutMs: number): Promise<void> {
 function childHandle(child: ChildProcess, command: string, options: StartProcessOptions): ChildHandle {
   let exited = false;
   let exitSignal: string | null = null;
+  // The process has ended (it may not be signalled any more: its pid can be reused), even if
+  // its output is still being read.
+  child.once("exit", () => (exited = true));
   const done = new Promise<number | null>((resolveExit, reject) => {
     child.once("error", (error) => {
       exited = true;

@@ -26,7 +26,9 @@ import {
   type ChildHandle,
   environmentVariable,
   isClusterWorker,
+  onStdoutClosed,
   parentProcessId,
+  processId,
   readStdinLines,
   startClusterWorker,
   startProcess,
@@ -47,6 +49,7 @@ export type PortSharing = "reuse-port" | "cluster";
 const WORKER_ID = "SOCKMODELS_GROUP_WORKER";
 const WORKER_SHARING = "SOCKMODELS_GROUP_SHARING";
 const WORKER_CHANNEL = "SOCKMODELS_GROUP_CHANNEL";
+const SUPERVISOR_PID = "SOCKMODELS_GROUP_SUPERVISOR";
 
 /**
  * What a worker process knows of its group: its number (1 to N, kept by its replacements)
@@ -93,16 +96,30 @@ export function groupWorker(): GroupWorker | undefined {
  * ```
  */
 export function supervisorGone(pollMs = 500): { promise: Promise<void>; cancel(): void } {
-  const parent = parentProcessId();
+  // The supervisor's pid comes from the environment, so that a supervisor that died before
+  // this is called is noticed too; a closed standard output means the same.
+  const parent = Number(environmentVariable(SUPERVISOR_PID)) || parentProcessId();
   let timer: ReturnType<typeof setInterval> | undefined;
+  let stopWatchingOutput = () => {};
+  let fired = false;
   const promise = new Promise<void>((resolve) => {
-    timer = setInterval(() => {
-      if (parentProcessId() === parent) return;
+    const gone = () => {
       clearInterval(timer);
+      // Standard output stays watched: its writes fail from now on, quietly.
       resolve();
-    }, pollMs);
+    };
+    timer = setInterval(() => parentProcessId() !== parent && gone(), pollMs);
+    stopWatchingOutput = onStdoutClosed(gone);
+  }).then(() => {
+    fired = true;
   });
-  return { promise, cancel: () => clearInterval(timer) };
+  return {
+    promise,
+    cancel: () => {
+      clearInterval(timer);
+      if (!fired) stopWatchingOutput();
+    },
+  };
 }
 
 /**
@@ -288,6 +305,8 @@ class Slot implements WorkerInfo {
   ready = false;
   expected = false;
   awaited = false;
+  /** Its drain, once asked for: a worker is sent SIGTERM once. */
+  draining: Promise<void> | undefined;
   /** Why the group killed it, if it did. */
   why: string | undefined;
   stderr = "";
@@ -346,7 +365,8 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
   const stopTimeoutMs = options.stopTimeoutMs ?? 60_000;
   const slots: Slot[] = [];
   const backoffs = new Map<number, Backoff>();
-  const pendingRestarts = new Set<ReturnType<typeof setTimeout>>();
+  /** The restarts waiting for their backoff delay, by worker number. */
+  const pendingRestarts = new Map<number, ReturnType<typeof setTimeout>>();
   const steadyTimers = new Map<number, ReturnType<typeof setTimeout>>();
   let port = options.port;
   let stopping = false;
@@ -416,6 +436,7 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
     const env: Record<string, string> = {
       [WORKER_ID]: String(id),
       [WORKER_SHARING]: options.sharing,
+      [SUPERVISOR_PID]: String(processId()),
       ...(options.channel ? { [WORKER_CHANNEL]: "1" } : {}),
     };
     const slot = new Slot(id, generation);
@@ -453,9 +474,11 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
       const delay = Math.round(backoffOf(slot.id).next());
       exit.restartInMs = delay;
       clearTimeout(steadyTimers.get(slot.id));
+      clearTimeout(pendingRestarts.get(slot.id));
       const timer = setTimeout(() => {
-        pendingRestarts.delete(timer);
-        if (stopping) return;
+        pendingRestarts.delete(slot.id);
+        // A roll may have replaced the worker meanwhile: then there is nothing to restart.
+        if (stopping || slots[slot.id - 1] !== slot) return;
         spawn(slot.id, slot.generation + 1).then(
           (next) => {
             if (stopping) {
@@ -468,7 +491,7 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
           (error: Error) => ended(slot, null, null, `Could not start a worker: ${error.message}`),
         );
       }, delay);
-      pendingRestarts.add(timer);
+      pendingRestarts.set(slot.id, timer);
     }
     options.onExit?.(slot, exit);
   };
@@ -494,7 +517,8 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
     );
   };
 
-  const drain = async (slot: Slot): Promise<void> => {
+  const drain = (slot: Slot): Promise<void> => slot.draining ??= drainOnce(slot);
+  const drainOnce = async (slot: Slot): Promise<void> => {
     slot.expected = true;
     slot.child.kill("SIGTERM");
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -511,10 +535,11 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
 
   const stop = async (): Promise<void> => {
     stopping = true;
-    for (const timer of pendingRestarts) clearTimeout(timer);
+    for (const timer of pendingRestarts.values()) clearTimeout(timer);
     pendingRestarts.clear();
     for (const timer of steadyTimers.values()) clearTimeout(timer);
-    await Promise.all(slots.map(drain));
+    // Every process, including a replacement that a roll is still starting.
+    await Promise.all([...new Set([...slots, ...running])].map(drain));
   };
 
   // The first worker settles the port (when it is 0); the others then share it.
@@ -523,8 +548,11 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
     slots.push(first);
     await waitReady(first);
     const rest: Slot[] = [];
-    for (let id = 2; id <= options.processes; id++) rest.push(await spawn(id, 1));
-    slots.push(...rest);
+    for (let id = 2; id <= options.processes; id++) {
+      const slot = await spawn(id, 1);
+      slots.push(slot);
+      rest.push(slot);
+    }
     await Promise.all(rest.map(waitReady));
   } catch (error) {
     await stop();
@@ -535,6 +563,9 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
   const roll = async (): Promise<void> => {
     for (let index = 0; index < slots.length && !stopping; index++) {
       const old = slots[index];
+      // A worker waiting to be restarted is replaced by the roll instead.
+      clearTimeout(pendingRestarts.get(old.id));
+      pendingRestarts.delete(old.id);
       const next = await spawn(old.id, old.generation + 1);
       try {
         await waitReady(next);

@@ -204,6 +204,41 @@ describe("serve --processes", { timeout: 180_000 }, () => {
     assert.equal(group.result.code, 0);
   });
 
+  test("SIGTERM to every process at once, as a service manager sends it: each worker still drains", async () => {
+    const group = startGroup();
+    const { port, pids } = await group.listening();
+    const clients = await Promise.all(Array.from({ length: 10 }, () => EchoClient.connect(port)));
+    await Promise.all(clients.map((c) => c.echo()));
+    const line = new TextEncoder().encode("y".repeat(99) + "\n");
+    for (const c of clients) for (let i = 0; i < 300; i++) c.stream.write(line);
+    await waitFor(() => clients.some((c) => c.received > 20), "replies to start");
+    for (const pid of [group.result.child.pid!, ...pids]) process.kill(pid, "SIGTERM");
+    await group.exited;
+    await waitFor(() => clients.every((c) => c.closed), "every connection to be closed by the drain", 15_000);
+    const stopped = group.find("stopped", (r) => r.worker === undefined);
+    assert.ok(stopped, `a stopped record; ${group.describeState()}`);
+    assert.equal(stopped.messagesOut, stopped.messagesIn);
+    assert.equal(clients.reduce((n, c) => n + c.received, 0), stopped.messagesOut);
+    assert.equal(group.result.code, 0);
+    assert.equal(group.find("worker-died"), undefined);
+  });
+
+  test("kill -9 of the supervisor: the orphaned workers drain and exit", async () => {
+    const group = startGroup();
+    const { pids } = await group.listening();
+    process.kill(group.result.child.pid!, "SIGKILL");
+    await group.exited;
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor(() => pids.every((pid) => !alive(pid)), `workers ${pids} to exit`, 10_000);
+  });
+
   test("SIGHUP replaces the workers while a client connects in a loop, and no connect is refused", async () => {
     const group = startGroup();
     let looping = true;
