@@ -8,15 +8,7 @@ import assert from "node:assert/strict";
 import { RedisPresence } from "../../src/apps/chat/redis_presence.ts";
 import { RedisLink } from "../../src/redis/redis_link.ts";
 import { startRedis } from "../helpers/redis.ts";
-import { sleep } from "../helpers/net.ts";
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
+import { until } from "../helpers/net.ts";
 
 describe("RedisPresence", { timeout: 60_000 }, () => {
   test("claims, /who across nodes, a dead node's entries expiring, and a Redis restart", async () => {

@@ -17,6 +17,19 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Polls `condition` (which may be async) until it holds, or fails naming `what` after `ms`. */
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 15_000,
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
 /** Random bytes of any size. */
 export function randomBytes(size: number): Uint8Array {
   const out = new Uint8Array(size);

@@ -8,7 +8,7 @@ import { joinGroupChannel, type PortSharing, startProcessGroup } from "../../src
 import { detectRuntime } from "../../src/runtime/detect.ts";
 import { runtimeExecutable } from "../../src/cli/cli_location.ts";
 import { filePathOf } from "../../src/platform/process.ts";
-import { sleep } from "../helpers/net.ts";
+import { until } from "../helpers/net.ts";
 
 const runtime = detectRuntime();
 const script = filePathOf(
@@ -19,14 +19,6 @@ const command = (args: string[]) => () => ({
   command: runtimeExecutable(runtime),
   args: runtime === "deno" ? ["run", "-A", script, ...args] : [script, ...args],
 });
-
-async function until(condition: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 describe("process group channel", { timeout: 120_000 }, () => {
   test("every worker receives every record once, in the same order", async () => {

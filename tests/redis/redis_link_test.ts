@@ -10,15 +10,7 @@ import { RedisClient } from "../../src/redis/redis_client.ts";
 import { replyText } from "../../src/redis/resp.ts";
 import { NetError } from "../../src/runtime/errors.ts";
 import { startRedis } from "../helpers/redis.ts";
-import { expectNetError, sleep } from "../helpers/net.ts";
-
-async function until(condition: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
+import { expectNetError, sleep, until } from "../helpers/net.ts";
 
 describe("RedisLink", { timeout: 60_000 }, () => {
   test("survives a Redis restart: down, dropped, reconnected, subscribed again, up", async () => {
