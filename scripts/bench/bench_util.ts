@@ -57,13 +57,17 @@ export async function startServer(cmd: string[]): Promise<Server> {
   return {
     child,
     port,
-    stop: () =>
-      new Promise<void>((done) => {
-        if (child.exitCode !== null || child.signalCode !== null) return done();
-        child.once("exit", () => done());
-        child.kill("SIGKILL");
-      }),
+    stop: () => stopChild(child, "SIGKILL"),
   };
+}
+
+/** Sends `signal` to a child process (unless it has ended) and resolves once it has exited. */
+export function stopChild(child: ChildProcess, signal: "SIGKILL" | "SIGTERM"): Promise<void> {
+  return new Promise<void>((done) => {
+    if (child.exitCode !== null || child.signalCode !== null) return done();
+    child.once("exit", () => done());
+    child.kill(signal);
+  });
 }
 
 /** CPU seconds (user + system, all threads) the process has used, and its resident memory. */

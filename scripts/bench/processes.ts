@@ -13,7 +13,7 @@
  */
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { argList, argNumber, commandFor, median, root, type Runtime } from "./bench_util.ts";
+import { argList, argNumber, commandFor, median, root, type Runtime, stopChild } from "./bench_util.ts";
 import { type LoadResult, runLoad } from "./load_client.ts";
 
 const runtimes = argList("runtime", "deno,bun,node") as Runtime[];
@@ -72,12 +72,7 @@ async function startEcho(runtime: Runtime, processes: number): Promise<GroupServ
     port: listening.port as number,
     workerPids: ((listening.workers ?? []) as { pid: number }[]).map((w) => w.pid),
     opensByWorker,
-    stop: () =>
-      new Promise<void>((done) => {
-        if (child.exitCode !== null || child.signalCode !== null) return done();
-        child.once("exit", () => done());
-        child.kill("SIGTERM");
-      }),
+    stop: () => stopChild(child, "SIGTERM"),
   };
 }
 

@@ -4,7 +4,8 @@
  * set-up installs the package (scripts/test_matrix.ts); without it the test fails and says how
  * to install it.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
+import { requireServer } from "./servers.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,13 +28,7 @@ export interface Haproxy {
 
 /** Throws with the install command if the `haproxy` binary is missing. */
 export function requireHaproxy(): void {
-  const probe = spawnSync("haproxy", ["-v"], { encoding: "utf8" });
-  if (probe.error || probe.status !== 0) {
-    throw new Error(
-      "haproxy is not installed, and these tests need a real one: run `apt-get install -y haproxy` (as root), " +
-        "or `npm test`, which installs it on Debian",
-    );
-  }
+  requireServer("haproxy", ["-v"], "haproxy");
 }
 
 /** An ephemeral port free on both 127.0.0.1 and ::1 a moment ago. */

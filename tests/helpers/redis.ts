@@ -4,7 +4,8 @@
  * The test's set-up installs the package (scripts/test_matrix.ts); without it the test fails
  * and says how to install it.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
+import { requireServer } from "./servers.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,13 +13,7 @@ import { defaultTransport } from "../../src/runtime/detect.ts";
 
 /** Throws with the install command if the `redis-server` binary is missing. */
 export function requireRedis(): void {
-  const probe = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
-  if (probe.error || probe.status !== 0) {
-    throw new Error(
-      "redis-server is not installed, and these tests need a real one: run `apt-get install -y redis-server` " +
-        "(as root), or `npm test`, which installs it on Debian",
-    );
-  }
+  requireServer("redis-server", ["--version"], "redis-server");
 }
 
 /** How to start the server. */
