@@ -139,10 +139,32 @@ export interface GroupChannel {
 }
 
 /**
+ * A change in who is on a group's channel, as every worker sees it, in the channel's order:
+ * a worker process started (`joined`) or ended (`left`), by pid, and the pids of every worker
+ * on the channel after the change. The supervisor sends one at every start and end, so that
+ * state the workers keep about one another can be handed to a newcomer and dropped when its
+ * owner dies.
+ *
+ * @example
+ * ```ts
+ * const change: GroupMembership = { joined: 4242, members: [4241, 4242] };
+ * ```
+ */
+export interface GroupMembership {
+  /** The pid of the worker that started. */
+  joined?: number;
+  /** The pid of the worker that ended. */
+  left?: number;
+  /** The pids of every worker on the channel now. */
+  members: number[];
+}
+
+/**
  * In a worker of a group started with a channel: receives, in `onRecord`, everything any
- * worker publishes, with the publisher's number and a sequence number that the supervisor
- * gives, in the same order on every worker. Throws a `TypeError` in a process that is not such
- * a worker.
+ * worker publishes, with the publisher's number, a sequence number that the supervisor
+ * gives and the publisher's pid, in the same order on every worker; and in `onMembership`,
+ * in that same order, every start and end of a worker. Throws a `TypeError` in a process that
+ * is not such a worker.
  *
  * @example
  * ```ts
@@ -150,14 +172,19 @@ export interface GroupChannel {
  * channel.publish({ hello: "from a worker" });
  * ```
  */
-export function joinGroupChannel(onRecord: (data: unknown, from: number, seq: number) => void): GroupChannel {
+export function joinGroupChannel(
+  onRecord: (data: unknown, from: number, seq: number, pid: number) => void,
+  onMembership?: (change: GroupMembership, seq: number) => void,
+): GroupChannel {
   if (groupWorker() === undefined || environmentVariable(WORKER_CHANNEL) !== "1") {
     throw new TypeError("joinGroupChannel needs a worker of a process group started with a channel");
   }
   const stop = readStdinLines((line) => {
     if (line === "") return;
-    const record = JSON.parse(line) as { seq: number; from: number; data: unknown };
-    onRecord(record.data, record.from, record.seq);
+    const record = JSON.parse(line) as { seq: number; from: number; pid: number; data?: unknown } & GroupMembership;
+    if (record.from === 0) {
+      onMembership?.({ joined: record.joined, left: record.left, members: record.members }, record.seq);
+    } else onRecord(record.data, record.from, record.seq, record.pid);
   });
   return {
     publish(data) {
@@ -377,7 +404,15 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
 
   /** Hands a record of the channel to every worker, in the order the supervisor got them. */
   const relay = (from: Slot, data: unknown) => {
-    const line = JSON.stringify({ seq: ++channelSeq, from: from.id, data }) + "\n";
+    send(JSON.stringify({ seq: ++channelSeq, from: from.id, pid: from.pid, data }) + "\n");
+  };
+  /** Tells every worker on the channel that one started or ended, in the channel's order. */
+  const announceMembership = (change: { joined?: number; left?: number }) => {
+    if (!options.channel) return;
+    const members = [...running].filter((slot) => !slot.child.hasExited).map((slot) => slot.pid);
+    send(JSON.stringify({ seq: ++channelSeq, from: 0, pid: 0, ...change, members }) + "\n");
+  };
+  const send = (line: string) => {
     for (const slot of running) {
       if (slot.child.hasExited) continue;
       slot.child.writeInput(line);
@@ -456,6 +491,7 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
       ? await startClusterWorker(args[0], args.slice(1), handlers)
       : startProcess(command, args, handlers);
     running.add(slot);
+    announceMembership({ joined: child.pid });
     void child.exited.then(
       (code) => ended(slot, code, child.exitSignal),
       (error: Error) => ended(slot, null, null, error.message),
@@ -464,7 +500,7 @@ export async function startProcessGroup(options: ProcessGroupOptions): Promise<P
   };
 
   const ended = (slot: Slot, code: number | null, signal: string | null, why?: string) => {
-    running.delete(slot);
+    if (running.delete(slot)) announceMembership({ left: slot.pid });
     const current = slots[slot.id - 1] === slot;
     // A worker that dies before it listens, while the group waits for it (starting or
     // rolling), fails that wait instead of being restarted.
