@@ -23,6 +23,8 @@ export interface MetricsExtra {
   rejected: number;
   /** Connections that failed before the server saw them (TLS handshakes, PROXY headers), by code. */
   acceptFailures: Record<string, number>;
+  /** A chat's room lines that could not reach the other servers; only for a chat with a bus. */
+  busDropped?: number;
 }
 
 /** Escapes a label value as the text format asks. */
@@ -121,6 +123,14 @@ export function renderMetrics(sources: MetricsSource[]): string {
     "Connections closed for not reading what was sent to them.",
     one((s) => s.totals.errorsByCode?.ENOBUFS ?? 0),
   );
+  if (sources.some((s) => s.extra.busDropped !== undefined)) {
+    metric(
+      "sockmodels_chat_bus_dropped_total",
+      "counter",
+      "Chat room lines delivered on this server only: the bus to the other servers was down.",
+      one((s) => s.extra.busDropped ?? 0),
+    );
+  }
   metric(
     "sockmodels_proxy_failures_total",
     "counter",

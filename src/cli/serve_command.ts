@@ -13,8 +13,21 @@ import type { AppLogEvent } from "../apps/app_log.ts";
 import { formatHostPort } from "../runtime/errors.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import { guardConnections } from "../runtime/connection_guard.ts";
-import { clusterDisconnected, cpuCount, onHangUpSignal, openFileLimit, readTextFile } from "../platform/process.ts";
-import { groupWorker, supervisorGone } from "../process_group/process_group.ts";
+import {
+  clusterDisconnected,
+  cpuCount,
+  environmentVariable,
+  hostName,
+  onHangUpSignal,
+  openFileLimit,
+  processId,
+  readTextFile,
+} from "../platform/process.ts";
+import { groupWorker, joinGroupChannel, supervisorGone } from "../process_group/process_group.ts";
+import type { ChatBus } from "../apps/chat/chat_bus.ts";
+import { GroupChatBus } from "../apps/chat/group_bus.ts";
+import { RedisChatBus } from "../apps/chat/redis_bus.ts";
+import { parseRedisUrl } from "../redis/redis_client.ts";
 import { tlsTransport } from "../runtime/tls_transport.ts";
 import { proxyProtocol, type ProxyProtocolOptions } from "../runtime/proxy_protocol.ts";
 import type { TlsServerOptions } from "../runtime/types.ts";
@@ -151,6 +164,13 @@ const CHAT_OPTIONS: Record<string, OptionDefinition> = {
     default: String(1024 * 1024),
     help: "a client with more than this queued for it is disconnected as too slow",
   },
+  redis: {
+    type: "string",
+    value: "URL",
+    help: "share the rooms with other servers through Redis: redis://[:PASSWORD@]HOST:PORT, " +
+      "or rediss:// for TLS (default: $REDIS_URL)",
+  },
+  "redis-ca": { type: "string", value: "FILE", help: "the CAs that a rediss:// server's certificate must chain to" },
   ...limitOptions(300, 10_000),
   ...COMMON,
 };
@@ -316,6 +336,17 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
     io.stderr(`sockmodels: ${(error as Error).message}\n`);
     return 2;
   }
+  const redisUrl = server === "chat"
+    ? (values.redis as string | undefined) ?? environmentVariable("REDIS_URL")
+    : undefined;
+  let redisCa: string | undefined;
+  try {
+    if (redisUrl !== undefined) parseRedisUrl(redisUrl);
+    if (values["redis-ca"] !== undefined) redisCa = readTextFile(values["redis-ca"] as string);
+  } catch (error) {
+    io.stderr(`sockmodels: ${(error as Error).message}\n`);
+    return 2;
+  }
   const worker = groupWorker();
   const processes = values.processes === "auto"
     ? cpuCount()
@@ -338,6 +369,7 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
       metricsPort,
       json: values.json === true,
       quiet: values.quiet === true,
+      chatBus: server !== "chat" ? undefined : redisUrl !== undefined ? "redis" : "group",
     });
   }
   if (worker?.sharing === "reuse-port") base = listenWithReusePort(base);
@@ -379,14 +411,28 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
   try {
     const where = { transport: counter.transport, hostname: host, port };
     if (server === "chat") {
-      running = await startChatServer({
+      let bus: ChatBus | undefined;
+      if (redisUrl !== undefined) {
+        bus = new RedisChatBus({
+          url: redisUrl,
+          node: `${hostName()}-${processId()}`,
+          transport: plainTransport,
+          ...(redisCa ? { tls: { ca: redisCa } } : {}),
+        });
+      } else if (worker) {
+        bus = new GroupChatBus({ self: processId(), join: joinGroupChannel });
+      }
+      const chat = await startChatServer({
         ...where,
         model: model as HostModel,
         framing: framing as ChatFraming,
         highWaterMark,
         idleTimeoutMs,
         onLog,
+        bus,
       });
+      if (bus) Object.defineProperty(metricsExtra, "busDropped", { get: () => chat.hub.dropped, enumerable: true });
+      running = chat;
     } else if (server === "echo") {
       running = await startEcho(model as HostModel, { ...where, framing: framing as EchoFraming });
     } else {

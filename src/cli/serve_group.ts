@@ -83,6 +83,8 @@ export interface ServeGroupOptions {
   json: boolean;
   /** Print only the listening line and errors. */
   quiet: boolean;
+  /** For a chat: whether its workers share rooms through Redis or through the group's channel. */
+  chatBus?: "group" | "redis";
 }
 
 /** The group's own options, which workers do not get: each is followed by its value unless written `--name=value`. */
@@ -244,11 +246,12 @@ export async function runServeGroup(options: ServeGroupOptions): Promise<number>
         "sysctl -w net.ipv4.tcp_migrate_req=1 hands them to the other workers instead",
     });
   }
-  if (options.server === "chat") {
+  if (options.chatBus !== undefined) {
     output.log({
       event: "notice",
-      message: `chat rooms are per process: with --processes ${processes}, clients on different workers ` +
-        "do not see each other's messages",
+      message: `chat rooms span the ${processes} workers through ${
+        options.chatBus === "redis" ? "Redis" : "the group's channel (and end at this machine)"
+      }`,
     });
   }
   let group;
@@ -257,6 +260,7 @@ export async function runServeGroup(options: ServeGroupOptions): Promise<number>
       processes,
       port: options.port,
       sharing,
+      ...(options.chatBus === "group" ? { channel: {} } : {}),
       command: (port) => cliCommandLine(runtime, workerArguments(options.args, port), ["--unstable-net"]),
       onRecord: relay,
       onText: (worker, line) => output.log({ event: "output", message: `${tag(worker)} ${line}`, worker: worker.id }),
@@ -353,6 +357,7 @@ export async function runServeGroup(options: ServeGroupOptions): Promise<number>
 /** Adds `more`'s counts into `into`, and returns it. */
 function addExtra(into: MetricsExtra, more: MetricsExtra): MetricsExtra {
   into.rejected += more.rejected;
+  if (more.busDropped !== undefined) into.busDropped = (into.busDropped ?? 0) + more.busDropped;
   for (const [code, n] of Object.entries(more.acceptFailures)) {
     into.acceptFailures[code] = (into.acceptFailures[code] ?? 0) + n;
   }

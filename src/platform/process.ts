@@ -16,7 +16,7 @@ import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { setImmediate } from "node:timers";
-import { availableParallelism } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 
 /**
  * The arguments the program was started with, without the runtime and the script.
@@ -316,6 +316,18 @@ export function parentProcessId(): number {
  */
 export function cpuCount(): number {
   return availableParallelism();
+}
+
+/**
+ * This machine's host name.
+ *
+ * @example
+ * ```ts
+ * const node = `${hostName()}-${processId()}`;
+ * ```
+ */
+export function hostName(): string {
+  return hostname();
 }
 
 /**

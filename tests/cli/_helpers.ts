@@ -5,7 +5,7 @@ import type { CliIo } from "../../src/cli/cli_io.ts";
 import { sleep } from "../helpers/net.ts";
 import { spawn } from "node:child_process";
 import { cliCommandLine } from "../../src/cli/cli_location.ts";
-import { detectRuntime } from "../../src/runtime/detect.ts";
+import { detectRuntime, type RuntimeName } from "../../src/runtime/detect.ts";
 
 /** Waits until `condition()` holds, or fails naming `what`. */
 export async function waitFor(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
@@ -164,9 +164,12 @@ export function testIo(input: string[] = [], options: { keepInputOpen?: boolean;
   return io;
 }
 
-/** Runs the CLI in a process of its own under this runtime, after `prefix` (such as prlimit and its options). */
-export function spawnCli(args: string[], prefix: string[] = []) {
-  const { command, args: argv } = cliCommandLine(detectRuntime(), args);
+/**
+ * Runs the CLI in a process of its own under `runtime` (default: this one), after `prefix`
+ * (such as prlimit and its options).
+ */
+export function spawnCli(args: string[], prefix: string[] = [], runtime: RuntimeName = detectRuntime()) {
+  const { command, args: argv } = cliCommandLine(runtime, args);
   const [program, ...programArgs] = [...prefix, command, ...argv];
   const child = spawn(program, programArgs, { stdio: ["ignore", "pipe", "pipe"] });
   const result = {

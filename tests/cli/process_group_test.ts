@@ -310,11 +310,11 @@ describe("serve --processes", { timeout: 180_000 }, () => {
     }
   });
 
-  test("chat says that its rooms are per process", async () => {
+  test("chat says how its rooms span the workers", async () => {
     const running = spawnCli(["serve", "chat", "--processes", "2", "--port", "0", "--json"]);
     try {
       await waitFor(() => /"event":"listening".*"processes":2/.test(running.result.out), "the group's listening line");
-      assert.match(running.result.out, /chat rooms are per process: with --processes 2, clients on different workers/);
+      assert.match(running.result.out, /chat rooms span the 2 workers through the group's channel/);
     } finally {
       process.kill(running.result.child.pid!, "SIGTERM");
       await running.exited;

@@ -20,6 +20,13 @@
  * disconnections costs a few lines to each member, not one line to every member for every
  * event. A message always comes after the notices of what happened before it.
  *
+ * The rooms may span processes and machines: with a {@linkcode ChatBus} other than the
+ * in-process one, every room line goes through the bus and comes back in its order, so that
+ * each client of a room sees the same order on every node; nicknames are claimed on the bus,
+ * and `/who` lists the members of every node. While a nickname claim or a `/who` waits for the
+ * bus, the client's next lines wait too, so its commands keep their order. A client with
+ * {@linkcode MAX_IN_FLIGHT} lines on the bus is not read from until they come back.
+ *
  * A slow client never stalls the others: when the bytes queued for a client pass the high
  * water mark, and for {@linkcode SLOW_STALL_MS} it reads none of them (a burst that the
  * socket takes at once does not count) or it is still above the mark after
@@ -35,6 +42,7 @@ import { FrameTooLargeError, MalformedFrameError } from "../../framing/errors.ts
 import type { AppLog } from "../app_log.ts";
 import type { Peer, PeerApp } from "../../hosts/types.ts";
 import { encodeLine, escapeControls, quoteInput, utf8Length } from "../text_lines.ts";
+import { type ChatBus, InProcessChatBus, listNames } from "./chat_bus.ts";
 
 /**
  * Options of {@linkcode ChatHub}.
@@ -53,6 +61,8 @@ export interface ChatHubOptions {
   defaultRoom?: string;
   /** Receives a record for every join, leave, rename, room change and slow disconnect. */
   onLog?: AppLog;
+  /** What connects this node's rooms to other nodes'. Default: an {@linkcode InProcessChatBus}. */
+  bus?: ChatBus;
 }
 
 /**
@@ -99,18 +109,37 @@ export const SLOW_STALL_MS = 250;
  */
 export const SLOW_MAX_MS = 1000;
 
+/**
+ * How many of one client's lines may be on the bus, published and not yet back, before the
+ * client is not read from until they come back: a flood from one client cannot queue without
+ * bound between the nodes.
+ *
+ * @example
+ * ```ts
+ * console.log(MAX_IN_FLIGHT); // 32
+ * ```
+ */
+export const MAX_IN_FLIGHT = 32;
+
 const NAME = /^[A-Za-z0-9_-]{1,20}$/;
 const COMMANDS = "/nick NAME, /join ROOM, /who, /quit";
 /** While joins and leaves keep coming, their notices go out at most this often. */
 const ANNOUNCE_INTERVAL_MS = 100;
-/** Names listed in one join or leave notice; the rest are counted. */
-const NAMES_PER_NOTICE = 10;
 const decoder = new TextDecoder();
 
 interface Member {
   nick: string;
   room: string;
   gone: boolean;
+  /** A nickname claim or a `/who` waits for the bus: frames wait in `queue`. */
+  busy: boolean;
+  queue: Uint8Array[];
+  /** Lines published on the bus that have not come back yet. */
+  inFlight: number;
+  /** Its queued frames are being handled. */
+  draining: boolean;
+  /** Whether the host was asked to stop reading it. */
+  paused: boolean;
 }
 
 /** A join or a leave waiting to be announced; `text` is the whole notice when it stands alone. */
@@ -118,14 +147,6 @@ interface RoomEvent {
   kind: "joined" | "left";
   nick: string;
   text: string;
-}
-
-function listNames(names: string[]): string {
-  if (names.length === 1) return names[0];
-  const shown = names.slice(0, Math.min(names.length, NAMES_PER_NOTICE));
-  const rest = names.length - shown.length;
-  if (rest > 0) return `${shown.join(", ")} and ${rest} other${rest === 1 ? "" : "s"}`;
-  return `${shown.slice(0, -1).join(", ")} and ${shown[shown.length - 1]}`;
 }
 
 function formatBytes(n: number): string {
@@ -165,6 +186,12 @@ export class ChatHub implements PeerApp {
   #lastAnnounced = 0;
   #closed = false;
   #guests = 0;
+  readonly #bus: ChatBus;
+  readonly #shared: boolean;
+  /** The clients by peer id, to find the sender of a line that comes back from the bus. */
+  readonly #peers = new Map<number, Peer>();
+  /** Resolves once the bus lets this node take clients. */
+  readonly ready: Promise<void>;
 
   constructor(options: ChatHubOptions = {}) {
     this.#highWaterMark = options.highWaterMark ?? 1024 * 1024;
@@ -184,6 +211,21 @@ export class ChatHub implements PeerApp {
       );
     }
     this.#log = options.onLog;
+    this.#bus = options.bus ?? new InProcessChatBus();
+    this.#shared = options.bus !== undefined && !(options.bus instanceof InProcessChatBus);
+    // Guests of several nodes are named from different places, so that their first claims
+    // rarely collide.
+    if (this.#shared) this.#guests = Math.floor(Math.random() * 90_000);
+    this.ready = this.#bus.start({
+      line: (room, text, sender) => this.#deliver(room, text, sender),
+      status: (up, why) => this.#busStatus(up, why),
+      nickLost: (nick) => this.#nickLost(nick),
+    });
+  }
+
+  /** Room lines that could not reach the other nodes, since the start. */
+  get dropped(): number {
+    return this.#bus.dropped;
   }
 
   /** The number of clients in the chat. */
@@ -199,28 +241,106 @@ export class ChatHub implements PeerApp {
   }
 
   onOpen(peer: Peer): void {
-    let nick: string;
-    do nick = `guest${++this.#guests}`; while (this.#nicks.has(nick));
-    const member: Member = { nick, room: this.#defaultRoom, gone: false };
+    const member: Member = {
+      nick: "",
+      room: this.#defaultRoom,
+      gone: false,
+      busy: false,
+      queue: [],
+      inFlight: 0,
+      draining: false,
+      paused: false,
+    };
     peer.data = member;
-    this.#nicks.set(nick.toLowerCase(), peer);
-    this.#say(peer, `* Welcome, ${nick}! You are in room ${member.room}. Commands: ${COMMANDS}`);
-    this.#enter(peer, member.room);
-    this.#log?.({
-      event: "join",
-      message: `${nick} connected and joined ${member.room}`,
-      peer: peer.id,
-      nick,
-      room: member.room,
+    this.#peers.set(peer.id, peer);
+    this.#nameGuest(peer, member, (nick) => {
+      this.#say(peer, `* Welcome, ${nick}! You are in room ${member.room}. Commands: ${COMMANDS}`);
+      this.#enter(peer, member.room);
+      this.#log?.({
+        event: "join",
+        message: `${nick} connected and joined ${member.room}`,
+        peer: peer.id,
+        nick,
+        room: member.room,
+      });
     });
   }
 
+  /** Finds a guest name no one holds, on this node and on the bus, then calls `named`. */
+  #nameGuest(peer: Peer, member: Member, named: (nick: string) => void): void {
+    let nick: string;
+    do nick = `guest${++this.#guests}`; while (this.#nicks.has(nick));
+    this.#claim(peer, member, nick, (claimed) => {
+      if (!claimed) return this.#nameGuest(peer, member, named);
+      member.nick = nick;
+      named(nick);
+    });
+  }
+
+  /**
+   * Claims `nick` on this node and on the bus, then calls `done` with the answer; while the
+   * bus has not answered, the client's frames wait, and the name is held here.
+   */
+  #claim(peer: Peer, member: Member, nick: string, done: (claimed: boolean) => void): void {
+    const key = nick.toLowerCase();
+    this.#nicks.set(key, peer);
+    const answer = this.#bus.claimNick(nick);
+    if (typeof answer === "boolean") {
+      if (!answer) this.#nicks.delete(key);
+      return done(answer);
+    }
+    this.#wait(peer, member, answer, (claimed) => {
+      if (member.gone) {
+        if (this.#nicks.get(key) === peer) this.#nicks.delete(key);
+        if (claimed) this.#bus.releaseNick(nick);
+        return;
+      }
+      if (!claimed) this.#nicks.delete(key);
+      done(claimed);
+    });
+  }
+
+  /** Holds the client's frames until `answer` settles, then runs `then` and the held frames. */
+  #wait<T>(peer: Peer, member: Member, answer: Promise<T>, then: (value: T) => void): void {
+    member.busy = true;
+    this.#updatePause(peer);
+    answer.then(then, () => {}).finally(() => {
+      member.busy = false;
+      this.#updatePause(peer);
+      this.#drainQueue(peer, member);
+    }).catch((error) => this.#log?.({ event: "error", message: `chat: ${(error as Error).message}`, peer: peer.id }));
+  }
+
   onFrame(peer: Peer, frame: Uint8Array): void {
+    const member = peer.data as Member;
+    // Frames already read when the client was paused still arrive: they wait their turn. The
+    // host may reuse the frame's memory once this returns.
+    if (this.#held(member) || member.queue.length > 0) member.queue.push(frame.slice());
+    else this.#onFrame(peer, frame);
+  }
+
+  /** Whether the client's frames must wait: for a bus answer, or for its lines on the bus. */
+  #held(member: Member): boolean {
+    return member.busy || member.inFlight >= MAX_IN_FLIGHT;
+  }
+
+  #drainQueue(peer: Peer, member: Member): void {
+    if (member.draining) return;
+    member.draining = true;
+    try {
+      while (!this.#held(member) && !member.gone && member.queue.length > 0) this.#onFrame(peer, member.queue.shift()!);
+    } finally {
+      member.draining = false;
+    }
+  }
+
+  #onFrame(peer: Peer, frame: Uint8Array): void {
+    const previous = this.#sender;
     this.#sender = peer;
     try {
       this.#handle(peer, frame);
     } finally {
-      this.#sender = undefined;
+      this.#sender = previous;
     }
   }
 
@@ -239,7 +359,7 @@ export class ChatHub implements PeerApp {
           `! Your message was not sent: with your name and its control characters shown it takes ${size} bytes, above the limit of ${MAX_CHAT_MESSAGE}`,
         );
       }
-      this.#broadcast(member.room, line);
+      this.#broadcast(member.room, line, peer);
       return;
     }
     const [command, ...rest] = text.trim().split(/\s+/);
@@ -250,7 +370,7 @@ export class ChatHub implements PeerApp {
       case "/join":
         return this.#join(peer, member, argument);
       case "/who":
-        return this.#who(peer, member.room);
+        return this.#who(peer, member);
       case "/quit":
         this.#say(peer, `* Bye, ${member.nick}!`);
         this.#leave(peer, member, `${member.nick} left ${member.room}`);
@@ -282,6 +402,7 @@ export class ChatHub implements PeerApp {
 
   onClose(peer: Peer, error?: Error): void {
     const member = peer.data as Member | undefined;
+    this.#peers.delete(peer.id);
     if (!member || member.gone) return;
     const why = error ? ` (${(error as { code?: string }).code ?? error.message})` : "";
     this.#leave(peer, member, `${member.nick} left ${member.room}${why}`);
@@ -295,20 +416,36 @@ export class ChatHub implements PeerApp {
     this.#leave(peer, member, `${member.nick} left ${member.room} (idle)`, "idle");
   }
 
-  /** Tells everyone the server is stopping, and cancels the pending resets of slow clients. */
+  /**
+   * Tells this node's clients the server is stopping, and cancels the pending resets of slow
+   * clients. The leaves of the clients closed after this reach the other nodes at
+   * {@linkcode ChatHub.stop}.
+   */
   close(): void {
-    for (const room of this.#rooms.keys()) this.#broadcast(room, "* The server is shutting down");
+    for (const [room, peers] of this.#rooms) {
+      this.#flushAnnouncements(room);
+      const frame = encodeLine("* The server is shutting down", MAX_CHAT_MESSAGE);
+      for (const peer of peers) peer.send(frame);
+    }
     this.#closed = true;
     clearTimeout(this.#announceTimer);
     this.#announceTimer = undefined;
-    this.#roomEvents.clear();
+    if (!this.#shared) this.#roomEvents.clear();
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     clearTimeout(this.#checkTimer);
     this.#checkTimer = undefined;
     this.#suspects.clear();
-    for (const sender of this.#throttled) sender.resume();
+    const throttled = [...this.#throttled];
     this.#throttled.clear();
+    for (const sender of throttled) this.#updatePause(sender);
+  }
+
+  /** After {@linkcode ChatHub.close} and the host's close: tells the other nodes who left, and leaves the bus. */
+  async stop(): Promise<void> {
+    this.#closed = true;
+    for (const room of [...this.#roomEvents.keys()]) this.#flushAnnouncements(room);
+    await this.#bus.close(true);
   }
 
   #rename(peer: Peer, member: Member, name: string): void {
@@ -319,12 +456,56 @@ export class ChatHub implements PeerApp {
     if (name === member.nick) return this.#say(peer, `! You are already ${name}`);
     const holder = this.#nicks.get(name.toLowerCase());
     if (holder !== undefined && holder !== peer) return this.#say(peer, `! Nickname ${name} is taken`);
+    // A change of case only is the same claim.
+    if (holder === peer) return this.#renamed(peer, member, name);
+    this.#claim(peer, member, name, (claimed) => {
+      if (!claimed) return this.#say(peer, `! Nickname ${name} is taken`);
+      this.#renamed(peer, member, name);
+    });
+  }
+
+  #renamed(peer: Peer, member: Member, name: string): void {
     const old = member.nick;
-    this.#nicks.delete(old.toLowerCase());
+    if (old.toLowerCase() !== name.toLowerCase()) {
+      this.#nicks.delete(old.toLowerCase());
+      this.#bus.releaseNick(old);
+    }
     this.#nicks.set(name.toLowerCase(), peer);
     member.nick = name;
+    this.#bus.renamed(member.room, old, name);
     this.#broadcast(member.room, `* ${old} is now ${name}`);
     this.#log?.({ event: "nick", message: `${old} is now ${name}`, peer: peer.id, nick: name, was: old });
+  }
+
+  /** Another node took a nickname of this node's while the bus had lost it: its holder becomes a guest. */
+  #nickLost(nick: string): void {
+    const peer = this.#nicks.get(nick.toLowerCase());
+    const member = peer?.data as Member | undefined;
+    if (!peer || !member || member.gone || member.nick !== nick) return;
+    this.#nicks.delete(nick.toLowerCase());
+    this.#nameGuest(peer, member, (guest) => {
+      member.nick = nick;
+      this.#say(peer, `! Your nickname ${nick} was taken on another server while they could not reach each other`);
+      this.#renamed(peer, member, guest);
+    });
+  }
+
+  /** The bus lost the other nodes or reached them again: every client here hears it once. */
+  #busStatus(up: boolean, why?: string): void {
+    const text = up
+      ? "* The chat reaches the other servers again"
+      : `! The chat cannot reach the other servers (${
+        why ?? "the bus is down"
+      }); rooms are limited to this server for now`;
+    const frame = encodeLine(text, MAX_CHAT_MESSAGE);
+    for (const peers of this.#rooms.values()) for (const peer of peers) this.#send(peer, frame);
+    this.#log?.({
+      event: up ? "bus-up" : "bus-down",
+      message: up
+        ? `the ${this.#bus.kind} bus is back; ${this.#bus.dropped} lines dropped so far`
+        : `the ${this.#bus.kind} bus is down (${why}); lines are delivered on this server only`,
+      dropped: this.#bus.dropped,
+    });
   }
 
   #join(peer: Peer, member: Member, name: string): void {
@@ -336,6 +517,7 @@ export class ChatHub implements PeerApp {
     if (room === member.room) return this.#say(peer, `! You are already in ${room}`);
     const old = member.room;
     this.#exit(peer, old);
+    this.#bus.exited(old, member.nick);
     this.#announce(old, "left", member.nick, `* ${member.nick} left ${old}`);
     member.room = room;
     this.#enter(peer, room);
@@ -354,6 +536,7 @@ export class ChatHub implements PeerApp {
     if (!members) this.#rooms.set(room, members = new Set());
     members.add(peer);
     const nick = (peer.data as Member).nick;
+    this.#bus.entered(room, nick);
     this.#announce(room, "joined", nick, `* ${nick} joined ${room}`);
   }
 
@@ -367,16 +550,42 @@ export class ChatHub implements PeerApp {
   #leave(peer: Peer, member: Member, news: string, event = "leave"): void {
     if (member.gone) return;
     member.gone = true;
+    member.queue.length = 0;
+    this.#peers.delete(peer.id);
+    // A client that closes before its guest name was given was never in the chat.
+    if (member.nick === "") return;
     this.#exit(peer, member.room);
-    if (this.#nicks.get(member.nick.toLowerCase()) === peer) this.#nicks.delete(member.nick.toLowerCase());
+    this.#bus.exited(member.room, member.nick);
+    if (this.#nicks.get(member.nick.toLowerCase()) === peer) {
+      this.#nicks.delete(member.nick.toLowerCase());
+      this.#bus.releaseNick(member.nick);
+    }
     if (event === "leave" || event === "idle") this.#announce(member.room, "left", member.nick, `* ${news}`);
     else this.#broadcast(member.room, `* ${news}`);
     this.#log?.({ event, message: news, peer: peer.id, nick: member.nick, room: member.room });
   }
 
-  /** Lists a room's members, in as many lines as the line limit needs. */
-  #who(peer: Peer, room: string): void {
-    const names = [...this.#rooms.get(room) ?? []].map((p) => (p.data as Member).nick);
+  /** Lists a room's members on every node, in as many lines as the line limit needs. */
+  #who(peer: Peer, member: Member): void {
+    const room = member.room;
+    const local = [...this.#rooms.get(room) ?? []].map((p) => (p.data as Member).nick);
+    const answer = this.#bus.who(room, local);
+    if (Array.isArray(answer)) return this.#listWho(peer, room, answer);
+    const reply = answer.then(
+      (names) => {
+        // Members who joined here a moment ago may not be on the bus's list yet.
+        const listed = new Set(names.map((name) => name.toLowerCase()));
+        return { names: [...names, ...local.filter((name) => !listed.has(name.toLowerCase()))], limited: false };
+      },
+      () => ({ names: local, limited: true }),
+    );
+    this.#wait(peer, member, reply, ({ names, limited }) => {
+      this.#listWho(peer, room, names);
+      if (limited) this.#say(peer, "! Only this server's members are listed: the other servers cannot be reached");
+    });
+  }
+
+  #listWho(peer: Peer, room: string, names: string[]): void {
     let line = `* In ${room}:`;
     let first = true;
     for (const name of names) {
@@ -394,10 +603,12 @@ export class ChatHub implements PeerApp {
 
   /** Queues a join or leave notice; the room hears them at the end of this event-loop turn. */
   #announce(room: string, kind: RoomEvent["kind"], nick: string, text: string): void {
-    if (this.#closed) return;
+    // A stopping node's leaves matter to the other nodes only: they go at stop().
+    if (this.#closed && !this.#shared) return;
     let events = this.#roomEvents.get(room);
     if (!events) this.#roomEvents.set(room, events = []);
     events.push({ kind, nick, text });
+    if (this.#closed) return;
     // The first notice after a quiet spell goes out at the end of this turn; while notices
     // keep coming they go out at most every ANNOUNCE_INTERVAL_MS, so that connections arriving
     // one per turn still share lines.
@@ -419,15 +630,55 @@ export class ChatHub implements PeerApp {
       const text = end === i + 1
         ? events[i].text
         : `* ${listNames(events.slice(i, end).map((e) => e.nick))} ${events[i].kind} ${room}`;
-      this.#sendToRoom(room, text);
+      this.#publish(room, text);
       i = end;
     }
   }
 
   /** A line to everyone in a room, after the notices that came before it. */
-  #broadcast(room: string, text: string): void {
+  #broadcast(room: string, text: string, sender?: Peer): void {
     this.#flushAnnouncements(room);
-    this.#sendToRoom(room, text);
+    this.#publish(room, text, sender);
+  }
+
+  /** Puts a room line on the bus, or delivers it here when the bus cannot take it. */
+  #publish(room: string, text: string, sender?: Peer): void {
+    const member = sender?.data as Member | undefined;
+    if (member) member.inFlight++;
+    if (this.#bus.publish(room, text, sender?.id)) {
+      if (sender) this.#updatePause(sender);
+      return;
+    }
+    this.#deliver(room, text, sender?.id);
+  }
+
+  /** A room line from the bus (or from this node, when the bus could not take it). */
+  #deliver(room: string, text: string, senderId?: number): void {
+    const sender = senderId === undefined ? undefined : this.#peers.get(senderId);
+    const member = sender?.data as Member | undefined;
+    if (member) member.inFlight--;
+    const previous = this.#sender;
+    // While its line goes out, the sender is the one slowed down if a reader falls behind.
+    this.#sender = member && !member.gone ? sender : undefined;
+    try {
+      this.#sendToRoom(room, text);
+    } finally {
+      this.#sender = previous;
+    }
+    if (sender && member) {
+      this.#updatePause(sender);
+      this.#drainQueue(sender, member);
+    }
+  }
+
+  /** Reads a client only while nothing holds it: a pending bus answer, lines in flight, a room behind. */
+  #updatePause(peer: Peer): void {
+    const member = peer.data as Member;
+    const hold = !member.gone && (this.#held(member) || (this.#throttled.has(peer) && !this.#closed));
+    if (hold === member.paused) return;
+    member.paused = hold;
+    if (hold) peer.pause();
+    else peer.resume();
   }
 
   #sendToRoom(room: string, text: string): void {
@@ -451,7 +702,7 @@ export class ChatHub implements PeerApp {
     const sender = this.#sender;
     if (sender !== undefined && !this.#throttled.has(sender)) {
       this.#throttled.add(sender);
-      sender.pause();
+      this.#updatePause(sender);
     }
     this.#checkTimer ??= setTimeout(() => this.#checkQueues(), SLOW_CHECK_MS);
   }
@@ -500,7 +751,7 @@ export class ChatHub implements PeerApp {
       }
       if (!behind) {
         this.#throttled.delete(sender);
-        sender.resume();
+        this.#updatePause(sender);
       }
     }
     if (this.#suspects.size > 0 || this.#throttled.size > 0) {

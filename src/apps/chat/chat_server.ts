@@ -101,19 +101,29 @@ export function chatCodec(framing: ChatFraming): FrameCodec {
  */
 export async function startChatServer(options: ChatServerOptions = {}): Promise<ChatServer> {
   const hub = new ChatHub(options);
-  const host = await startHost(options.model ?? "engine", {
-    transport: options.transport,
-    hostname: options.hostname,
-    port: options.port,
-    tls: options.tls,
-    codec: chatCodec(options.framing ?? "lines"),
-    // The hub decides what a slow client costs: it throttles senders and cuts clients that stop reading.
-    highWaterMark: Infinity,
-    app: hub,
-    maxConnections: options.maxConnections,
-    idleTimeoutMs: options.idleTimeoutMs,
-    onRefused: options.onRefused,
-  });
+  // A node of a shared chat takes clients once its bus lets it: a worker of a group knows
+  // the others' members first.
+  await hub.ready;
+  let host: Awaited<ReturnType<typeof startHost>>;
+  try {
+    host = await startHost(options.model ?? "engine", {
+      transport: options.transport,
+      hostname: options.hostname,
+      port: options.port,
+      tls: options.tls,
+      codec: chatCodec(options.framing ?? "lines"),
+      // The hub decides what a slow client costs: it throttles senders and cuts clients that stop reading.
+      highWaterMark: Infinity,
+      app: hub,
+      maxConnections: options.maxConnections,
+      idleTimeoutMs: options.idleTimeoutMs,
+      onRefused: options.onRefused,
+    });
+  } catch (error) {
+    hub.close();
+    await hub.stop();
+    throw error;
+  }
   let closing: Promise<void> | undefined;
   return {
     addr: host.addr,
@@ -122,6 +132,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
       return closing ??= (async () => {
         hub.close();
         await host.close();
+        await hub.stop();
       })();
     },
   };

@@ -9,10 +9,15 @@
  *   a counter in Redis (`PREFIX:joins`) that orders joins on every node, and the room's nodes
  *   are the set `PREFIX:room:<room>:nodes`.
  *   {@linkcode RedisPresence.who} merges the nodes' sets in joining order.
+ * - A node is alive while its key `PREFIX:node:<node>` is: it expires `ttlMs` after the last
+ *   renewal. Its members' keys live twice as long, so that the first node to see it dead can
+ *   still read them: {@linkcode RedisPresence.reap} wins the right to announce its leaves with
+ *   `SET … NX`, so one node announces them, once. {@linkcode RedisPresence.who} lists live
+ *   nodes only.
  * - Every `ttlMs / 3` the node renews all of its keys and writes them again (so that a Redis
  *   that restarted empty learns them back). A node that dies stops renewing, and its members
- *   and nicknames vanish within `ttlMs`: there is no sweeper that could remove a live node's
- *   entries. A nickname that another node took while Redis had forgotten it is reported
+ *   and nicknames vanish within `ttlMs`: nothing deletes the entries of a node whose key is
+ *   alive. A nickname that another node took while Redis had forgotten it is reported
  *   through {@linkcode RedisPresenceOptions.onNickLost}.
  *
  * @module
@@ -45,6 +50,16 @@ export interface RedisPresenceOptions {
   ttlMs?: number;
   /** A nickname this node held was taken by another node (after Redis lost it). */
   onNickLost?(nick: string): void;
+  /**
+   * A dead node's members, by room, that this node is the one to announce as gone; checked
+   * after every renewal.
+   */
+  onNodeGone?(node: string, rooms: Map<string, string[]>): void;
+  /**
+   * Another node took this node for dead (it missed its renewals for `ttlMs`) and announced its
+   * members as gone; they are written back now, and may be announced again.
+   */
+  onRevived?(rooms: Map<string, string[]>): void;
 }
 
 /** Renews a key only while it still holds this node's id. */
@@ -54,6 +69,15 @@ const RENEW_IF_OURS =
 /** Raises the join counter to at least ARGV[1], after a Redis that restarted began it again. */
 const RAISE_COUNTER = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') " +
   "if c < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return 0";
+/**
+ * Everyone in a room on the live nodes, as nick, score, nick, score…: KEYS[1] is the room's
+ * set of nodes; ARGV[1] the key prefix, ARGV[2] the room.
+ */
+const WHO = "local out = {} " +
+  "for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do " +
+  "if redis.call('EXISTS', ARGV[1] .. ':node:' .. node) == 1 then " +
+  "local m = redis.call('ZRANGE', ARGV[1] .. ':room:' .. ARGV[2] .. ':node:' .. node, 0, -1, 'WITHSCORES') " +
+  "for i = 1, #m do out[#out + 1] = m[i] end end end return out";
 /** Deletes a key only while it still holds this node's id. */
 const DELETE_IF_OURS = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
@@ -76,6 +100,7 @@ export class RedisPresence {
   readonly #prefix: string;
   readonly #ttlMs: number;
   readonly #onNickLost: ((nick: string) => void) | undefined;
+  readonly #onRevived: ((rooms: Map<string, string[]>) => void) | undefined;
   /** Nicknames this node holds, lowercased, with their spelling. */
   readonly #nicks = new Map<string, string>();
   /** This node's members of each room, with when they joined. */
@@ -91,7 +116,13 @@ export class RedisPresence {
     this.#ttlMs = options.ttlMs ?? 10_000;
     if (!(this.#ttlMs >= 100)) throw new RangeError(`Presence TTL must be at least 100 ms, got ${options.ttlMs}`);
     this.#onNickLost = options.onNickLost;
-    this.#timer = setInterval(() => void this.renew().catch(() => {}), Math.floor(this.#ttlMs / 3));
+    this.#timer = setInterval(() => {
+      void (async () => {
+        await this.renew();
+        for (const { node, rooms } of await this.reap()) options.onNodeGone?.(node, rooms);
+      })().catch(() => {});
+    }, Math.floor(this.#ttlMs / 3));
+    this.#onRevived = options.onRevived;
   }
 
   #nickKey(nick: string): string {
@@ -104,6 +135,22 @@ export class RedisPresence {
 
   #nodesKey(room: string): string {
     return `${this.#prefix}:room:${room}:nodes`;
+  }
+
+  #nodeKey(node = this.#node): string {
+    return `${this.#prefix}:node:${node}`;
+  }
+
+  #nodeRoomsKey(node = this.#node): string {
+    return `${this.#prefix}:node:${node}:rooms`;
+  }
+
+  /** Marks this node alive for another `ttlMs`. */
+  async #heartbeat(): Promise<void> {
+    await Promise.all([
+      this.#link.command(["SET", this.#nodeKey(), "1", "PX", this.#ttlMs]),
+      this.#link.command(["SADD", `${this.#prefix}:nodes`, this.#node]),
+    ]);
   }
 
   /**
@@ -122,6 +169,14 @@ export class RedisPresence {
       return true;
     }
     return false;
+  }
+
+  /**
+   * Holds `nick` for this node without asking Redis (which cannot be reached now): the next
+   * renewal claims it, or reports it through `onNickLost` if another node has it.
+   */
+  holdNick(nick: string): void {
+    this.#nicks.set(nick.toLowerCase(), nick);
   }
 
   /** Frees `nick` if this node holds it. */
@@ -168,20 +223,36 @@ export class RedisPresence {
 
   /** Everyone in `room` on every live node, in joining order. Rejects while Redis cannot be reached. */
   async who(room: string): Promise<string[]> {
-    const nodes = await this.#link.command(["SMEMBERS", this.#nodesKey(room)]);
+    const reply = asArray(await this.#link.command(["EVAL", WHO, 1, this.#nodesKey(room), this.#prefix, room]));
     const entries: [string, number][] = [];
-    for (const node of asArray(nodes).map(replyText)) {
-      const reply = asArray(await this.#link.command(["ZRANGE", this.#roomKey(room, node), 0, -1, "WITHSCORES"]));
-      if (reply.length === 0 && node !== this.#node) {
-        // Its entries expired: the node is gone, or has no one here any more.
-        await this.#link.command(["SREM", this.#nodesKey(room), node]);
-        continue;
-      }
-      for (let i = 0; i + 1 < reply.length; i += 2) {
-        entries.push([replyText(reply[i]), Number(replyText(reply[i + 1]))]);
-      }
-    }
+    for (let i = 0; i + 1 < reply.length; i += 2) entries.push([replyText(reply[i]), Number(replyText(reply[i + 1]))]);
     return entries.sort((a, b) => a[1] - b[1]).map(([nick]) => nick);
+  }
+
+  /**
+   * Finds the nodes that died (their key expired) and, for each that this node is the first
+   * to claim, returns its members by room and deletes its entries. Every live node calls it
+   * at each renewal; one of them gets each dead node.
+   */
+  async reap(): Promise<{ node: string; rooms: Map<string, string[]> }[]> {
+    const dead: { node: string; rooms: Map<string, string[]> }[] = [];
+    const nodes = asArray(await this.#link.command(["SMEMBERS", `${this.#prefix}:nodes`])).map(replyText);
+    for (const node of nodes) {
+      if (node === this.#node || await this.#link.command(["EXISTS", this.#nodeKey(node)]) === 1) continue;
+      const won = await this.#link.command(["SET", `${this.#prefix}:reaped:${node}`, this.#node, "NX", "PX", 60_000]);
+      if (won !== "OK") continue;
+      const rooms = new Map<string, string[]>();
+      for (const room of asArray(await this.#link.command(["SMEMBERS", this.#nodeRoomsKey(node)])).map(replyText)) {
+        const members = asArray(await this.#link.command(["ZRANGE", this.#roomKey(room, node), 0, -1])).map(replyText);
+        if (members.length > 0) rooms.set(room, members);
+        await this.#link.command(["DEL", this.#roomKey(room, node)]);
+        await this.#link.command(["SREM", this.#nodesKey(room), node]);
+      }
+      await this.#link.command(["DEL", this.#nodeRoomsKey(node)]);
+      await this.#link.command(["SREM", `${this.#prefix}:nodes`, node]);
+      dead.push({ node, rooms });
+    }
+    return dead;
   }
 
   /**
@@ -190,6 +261,8 @@ export class RedisPresence {
    */
   async renew(): Promise<void> {
     if (this.#link.status !== "up") return;
+    await this.#heartbeat();
+    const reaped = await this.#link.command(["DEL", `${this.#prefix}:reaped:${this.#node}`]) === 1;
     await this.#link.command(["EVAL", RAISE_COUNTER, 1, `${this.#prefix}:joins`, this.#lastScore]);
     for (const [lower, nick] of [...this.#nicks]) {
       const key = this.#nickKey(nick);
@@ -203,6 +276,9 @@ export class RedisPresence {
       }
     }
     for (const room of [...this.#rooms.keys()]) await this.#writeRoom(room);
+    if (reaped) {
+      this.#onRevived?.(new Map([...this.#rooms].map(([room, members]) => [room, [...members.keys()]])));
+    }
   }
 
   async #writeRoom(room: string): Promise<void> {
@@ -211,9 +287,15 @@ export class RedisPresence {
     const key = this.#roomKey(room);
     const args: (string | number)[] = ["ZADD", key];
     for (const [nick, score] of members) args.push(score, nick);
-    await this.#link.command(args);
-    await this.#link.command(["PEXPIRE", key, this.#ttlMs]);
-    await this.#link.command(["SADD", this.#nodesKey(room), this.#node]);
+    // Sent together; the node's own key first, so that no one sees these without it.
+    await Promise.all([
+      this.#heartbeat(),
+      this.#link.command(args),
+      this.#link.command(["PEXPIRE", key, 2 * this.#ttlMs]),
+      this.#link.command(["SADD", this.#nodesKey(room), this.#node]),
+      this.#link.command(["SADD", this.#nodeRoomsKey(), room]),
+      this.#link.command(["PEXPIRE", this.#nodeRoomsKey(), 2 * this.#ttlMs]),
+    ]);
   }
 
   /**
@@ -223,6 +305,8 @@ export class RedisPresence {
   async close(forget = true): Promise<void> {
     clearInterval(this.#timer);
     if (!forget) return;
+    await this.#link.command(["DEL", this.#nodeKey(), this.#nodeRoomsKey()]).catch(() => {});
+    await this.#link.command(["SREM", `${this.#prefix}:nodes`, this.#node]).catch(() => {});
     for (const room of this.#rooms.keys()) {
       await this.#link.command(["DEL", this.#roomKey(room)]).catch(() => {});
       await this.#link.command(["SREM", this.#nodesKey(room), this.#node]).catch(() => {});
