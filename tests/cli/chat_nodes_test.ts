@@ -10,6 +10,10 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { LineClient, spawnCli, waitFor } from "./_helpers.ts";
 import { startRedis } from "../helpers/redis.ts";
+import { fixtureFile } from "../helpers/tls.ts";
+import { processResidentBytes } from "../../src/platform/process.ts";
+import { RedisClient } from "../../src/redis/redis_client.ts";
+import { replyText } from "../../src/redis/resp.ts";
 import { sleep } from "../helpers/net.ts";
 import type { RuntimeName } from "../../src/runtime/detect.ts";
 
@@ -233,11 +237,109 @@ describe("chat across nodes", { timeout: 240_000 }, () => {
       await survivor.expect(/left lobby \(their server process ended\)$/, "the dead worker's leave notice", 10_000);
       const notice = survivor.lines.find((l) => l.endsWith("(their server process ended)"))!;
       for (const nick of gone) assert.ok(notice.includes(nick), `${nick} in ${notice}`);
-      assert.deepEqual(await who(survivor), nicks.filter((n) => workerOf(n) !== victim));
+      const survivors = nicks.filter((n) => workerOf(n) !== victim);
+      assert.deepEqual(await who(survivor), survivors);
+
+      // Its replacement learns the other worker's members before it takes clients.
+      await waitFor(
+        () => group.find("worker-ready", (r) => r.worker === victim && r.generation === 2) !== undefined,
+        `the replacement of worker ${victim}; ${group.describeState()}`,
+        20_000,
+      );
+      let newcomer: LineClient | undefined;
+      for (let i = 0; i < 30 && newcomer === undefined; i++) {
+        const nick = `q${i}`;
+        const client = await member(port, nick);
+        clients.push(client);
+        await waitFor(() => workerOf(nick) !== undefined, `the nick record of ${nick}`);
+        if (workerOf(nick) === victim) newcomer = client;
+        else survivors.push(nick);
+      }
+      assert.ok(newcomer, "a client on the replacement worker");
+      const names = await who(newcomer);
+      for (const nick of survivors) assert.ok(names.includes(nick), `${nick} in ${names}`);
+      const before = newcomer.lines.length;
+      newcomer.send(`/nick ${survivors[0]}`);
+      await newcomer.expectAfter(before, `! Nickname ${survivors[0]} is taken`);
     } finally {
       for (const c of clients) c.close();
       await group.stop();
     }
     assert.equal(group.result.code, 0, group.describeState());
+  });
+
+  test("Redis over TLS with a password (rediss:// and --redis-ca)", async () => {
+    const redis = await startRedis({
+      password: "tls-secret",
+      tls: { cert: fixtureFile("localhost.pem"), key: fixtureFile("localhost.key"), ca: fixtureFile("ca.pem") },
+    });
+    assert.match(redis.url, /^rediss:\/\/:tls-secret@/);
+    const args = ["--redis", redis.url, "--redis-ca", fixtureFile("ca.pem")];
+    const nodes = [startNode(args), startNode(args)];
+    const clients: LineClient[] = [];
+    try {
+      const ports = await Promise.all(nodes.map((n) => n.port()));
+      clients.push(await member(ports[0], "tia"), await member(ports[1], "tom"));
+      clients[1].send("over tls");
+      await clients[0].expect("tom: over tls");
+      assert.deepEqual(await who(clients[0]), ["tia", "tom"]);
+      for (const node of nodes) assert.equal(node.find("bus-down"), undefined, node.describeState());
+
+      // Without the CA the server's certificate is refused: the node says so and serves alone.
+      const alone = startNode(["--redis", redis.url]);
+      nodes.push(alone);
+      const port = await alone.port();
+      await waitFor(() => alone.find("bus-down") !== undefined, `the bus-down record; ${alone.describeState()}`);
+      assert.match(alone.find("bus-down")!.message, /certificate|CERT/i);
+      const lonely = await member(port, "lou");
+      clients.push(lonely);
+      lonely.send("anyone?");
+      await lonely.expect("lou: anyone?");
+    } finally {
+      for (const c of clients) c.close();
+      await Promise.all(nodes.map((n) => n.stop()));
+      await redis.stop();
+    }
+  });
+
+  test("a node that stops reading: Redis cuts its subscription at the buffer limit; it comes back and says so", async () => {
+    const redis = await startRedis({ extraArgs: ["--client-output-buffer-limit", "pubsub 1mb 512kb 2"] });
+    const nodes = [startNode(["--redis", redis.url]), startNode(["--redis", redis.url])];
+    const clients: LineClient[] = [];
+    const admin = await RedisClient.connect({ url: redis.url });
+    try {
+      const ports = await Promise.all(nodes.map((n) => n.port()));
+      clients.push(await member(ports[0], "fast"), await member(ports[1], "slow"));
+      await clients[0].expect(/slow/, "slow's arrival");
+      const pid = nodes[1].result.child.pid!;
+      process.kill(pid, "SIGSTOP");
+      // 20 MiB of lines: more than the stopped node's socket buffers and Redis's limit for it.
+      const line = "x".repeat(4000);
+      const count = 5000;
+      for (let i = 0; i < count; i++) clients[0].send(`${i} ${line}`);
+      await waitFor(
+        () => clients[0].lines.filter((l) => l.startsWith("fast: ")).length === count,
+        "the sender's own node to deliver the flood",
+        60_000,
+      );
+      const stats = replyText(await admin.command(["INFO", "memory"]));
+      const peak = Number(/used_memory_peak:(\d+)/.exec(stats)?.[1]);
+      assert.ok(peak < 64 * 1024 * 1024, `Redis's memory stayed bounded: peak ${peak} bytes`);
+      process.kill(pid, "SIGCONT");
+      await clients[1].expect(/^! The chat cannot reach the other servers/, "the notice that lines were lost", 30_000);
+      await clients[1].expect("* The chat reaches the other servers again", "the notice that it is back", 30_000);
+      const rss = processResidentBytes(pid);
+      assert.ok(rss < 512 * 1024 * 1024, `the slow node's memory stayed bounded: ${rss} bytes`);
+      const got = clients[1].lines.filter((l) => l.startsWith("fast: ")).length;
+      assert.ok(got < count, `Redis cut the subscription: ${got} of ${count} lines reached the slow node`);
+      clients[0].send("after the cut");
+      await clients[1].expect("fast: after the cut");
+    } finally {
+      process.kill(nodes[1].result.child.pid!, "SIGCONT");
+      for (const c of clients) c.close();
+      await admin.close();
+      await Promise.all(nodes.map((n) => n.stop()));
+      await redis.stop();
+    }
   });
 });

@@ -24,6 +24,8 @@ export interface RedisServerOptions {
   tls?: { cert: string; key: string; ca: string };
   /** Reuse this port (to restart a stopped server where clients expect it). */
   port?: number;
+  /** More configuration, as `redis-server` arguments (`--client-output-buffer-limit`, …). */
+  extraArgs?: string[];
 }
 
 /** A running server. */
@@ -61,6 +63,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     "--loglevel",
     "notice",
     ...(options.password ? ["--requirepass", options.password] : []),
+    ...(options.extraArgs ?? []),
     ...(options.tls
       ? [
         "--port",
