@@ -415,7 +415,9 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
       if (redisUrl !== undefined) {
         bus = new RedisChatBus({
           url: redisUrl,
-          node: `${hostName()}-${processId()}`,
+          // Unique per start: a process restarted with the same pid (pid 1 in a container)
+          // must not take over the entries of the one that died.
+          node: `${hostName()}-${processId()}-${Math.random().toString(36).slice(2, 8)}`,
           transport: plainTransport,
           ...(redisCa ? { tls: { ca: redisCa } } : {}),
         });

@@ -18,6 +18,8 @@ class DelayedBus implements ChatBus {
   dropped = 0;
   down = false;
   claimMs = 20;
+  /** Guest-name claims to refuse, as if another node held those names. */
+  refuseGuests = 0;
   events: ChatBusEvents | undefined;
   readonly queue: [string, string, number | undefined][] = [];
   readonly inFlight = new Map<number, number>();
@@ -58,6 +60,10 @@ class DelayedBus implements ChatBus {
     return new Promise((resolve) =>
       setTimeout(() => {
         const key = nick.toLowerCase();
+        if (key.startsWith("guest") && this.refuseGuests > 0) {
+          this.refuseGuests--;
+          return resolve(false);
+        }
         if (this.nicks.has(key)) return resolve(false);
         this.nicks.add(key);
         resolve(true);
@@ -113,6 +119,26 @@ describe("chat on a bus that answers later", () => {
     });
   });
 
+  test("a guest name refused on the bus: the next is claimed, and the client's lines wait for it", async () => {
+    await withBus(async (port, bus) => {
+      bus.refuseGuests = 2;
+      const watcher = await LineClient.connect(port);
+      await watcher.expect(/^\* Welcome/);
+      bus.refuseGuests = 2;
+      const a = await LineClient.connect(port);
+      a.send("hello", "/join games", "/nick ann", "in games");
+      await a.expect("ann: in games", "the last line", 5000);
+      const guest = /^\* Welcome, (guest\d+)!/.exec(a.lines[0])![1];
+      await watcher.expect(`${guest}: hello`);
+      assert.ok(!watcher.lines.some((l) => l.startsWith(": ")), "no line without a name");
+      assert.deepEqual(a.lines.filter((l) => !l.startsWith("* Welcome") && !/joined|left/.test(l)), [
+        `${guest}: hello`,
+        `* ${guest} is now ann`,
+        "ann: in games",
+      ]);
+    });
+  });
+
   test("a flood keeps at most MAX_IN_FLIGHT of its sender's lines on the bus, and loses none", async () => {
     await withBus(async (port, bus) => {
       const a = await LineClient.connect(port);
@@ -146,6 +172,23 @@ describe("chat on a bus that answers later", () => {
       bus.down = false;
       bus.events!.status(true);
       await a.expect("* The chat reaches the other servers again");
+    });
+  });
+
+  test("a nickname found taken elsewhere after the bus came back: its holder becomes a guest, told why", async () => {
+    await withBus(async (port, bus) => {
+      const a = await LineClient.connect(port);
+      const b = await LineClient.connect(port);
+      a.send("/nick ada");
+      await b.expect(/^\* guest\d+ is now ada$/);
+      bus.nicks.delete("ada");
+      bus.events!.nickLost("ada");
+      await a.expect("! Your nickname ada was taken on another server while they could not reach each other");
+      const renamed = await b.expect(/^\* ada is now guest\d+$/, "the rename to a guest");
+      const guest = renamed.split(" ").pop()!;
+      a.send("hi");
+      await b.expect(`${guest}: hi`);
+      assert.ok(bus.nicks.has(guest), "the guest name was claimed on the bus");
     });
   });
 

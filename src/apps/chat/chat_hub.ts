@@ -121,6 +121,10 @@ export const SLOW_MAX_MS = 1000;
  */
 export const MAX_IN_FLIGHT = 32;
 
+/** Room and nickname changes a client may make at once on a shared chat, and per second after. */
+const CHANGE_BURST = 10;
+const CHANGES_PER_SECOND = 2;
+
 const NAME = /^[A-Za-z0-9_-]{1,20}$/;
 const COMMANDS = "/nick NAME, /join ROOM, /who, /quit";
 /** While joins and leaves keep coming, their notices go out at most this often. */
@@ -131,15 +135,20 @@ interface Member {
   nick: string;
   room: string;
   gone: boolean;
-  /** A nickname claim or a `/who` waits for the bus: frames wait in `queue`. */
-  busy: boolean;
+  /** Nickname claims and `/who`s waiting for the bus: while any does, frames wait in `queue`. */
+  waits: number;
   queue: Uint8Array[];
   /** Lines published on the bus that have not come back yet. */
   inFlight: number;
   /** Its queued frames are being handled. */
   draining: boolean;
+  /** A `/join` waits until its lines on the bus have come back. */
+  settling: boolean;
   /** Whether the host was asked to stop reading it. */
   paused: boolean;
+  /** Room and nickname changes it may still make at once, on a shared chat, and when counted. */
+  changes: number;
+  changesAt: number;
 }
 
 /** A join or a leave waiting to be announced; `text` is the whole notice when it stands alone. */
@@ -245,11 +254,14 @@ export class ChatHub implements PeerApp {
       nick: "",
       room: this.#defaultRoom,
       gone: false,
-      busy: false,
+      waits: 0,
       queue: [],
       inFlight: 0,
       draining: false,
+      settling: false,
       paused: false,
+      changes: CHANGE_BURST,
+      changesAt: 0,
     };
     peer.data = member;
     this.#peers.set(peer.id, peer);
@@ -302,10 +314,10 @@ export class ChatHub implements PeerApp {
 
   /** Holds the client's frames until `answer` settles, then runs `then` and the held frames. */
   #wait<T>(peer: Peer, member: Member, answer: Promise<T>, then: (value: T) => void): void {
-    member.busy = true;
+    member.waits++;
     this.#updatePause(peer);
     answer.then(then, () => {}).finally(() => {
-      member.busy = false;
+      member.waits--;
       this.#updatePause(peer);
       this.#drainQueue(peer, member);
     }).catch((error) => this.#log?.({ event: "error", message: `chat: ${(error as Error).message}`, peer: peer.id }));
@@ -321,7 +333,8 @@ export class ChatHub implements PeerApp {
 
   /** Whether the client's frames must wait: for a bus answer, or for its lines on the bus. */
   #held(member: Member): boolean {
-    return member.busy || member.inFlight >= MAX_IN_FLIGHT;
+    if (member.settling && member.inFlight === 0) member.settling = false;
+    return member.waits > 0 || member.inFlight >= MAX_IN_FLIGHT || member.settling;
   }
 
   #drainQueue(peer: Peer, member: Member): void {
@@ -364,7 +377,20 @@ export class ChatHub implements PeerApp {
     }
     const [command, ...rest] = text.trim().split(/\s+/);
     const argument = rest.join(" ");
-    switch (command.toLowerCase()) {
+    const name = command.toLowerCase();
+    if (name === "/join" && member.inFlight > 0) {
+      // Its lines still on the bus are its old room's: it hears them there before it moves.
+      member.queue.unshift(frame.slice());
+      member.settling = true;
+      return this.#updatePause(peer);
+    }
+    if ((name === "/nick" || name === "/join") && this.#shared && !this.#mayChange(member)) {
+      return this.#say(
+        peer,
+        `! Slow down: rooms and nicknames change at most ${CHANGES_PER_SECOND} times a second here; ${command} was ignored`,
+      );
+    }
+    switch (name) {
       case "/nick":
         return this.#rename(peer, member, argument);
       case "/join":
@@ -417,6 +443,19 @@ export class ChatHub implements PeerApp {
   }
 
   /**
+   * Whether a client may change room or nickname now: on a shared chat each change goes to
+   * every node, so a client that keeps changing is held to a rate.
+   */
+  #mayChange(member: Member): boolean {
+    const now = Date.now();
+    member.changes = Math.min(CHANGE_BURST, member.changes + ((now - member.changesAt) / 1000) * CHANGES_PER_SECOND);
+    member.changesAt = now;
+    if (member.changes < 1) return false;
+    member.changes--;
+    return true;
+  }
+
+  /**
    * Tells this node's clients the server is stopping, and cancels the pending resets of slow
    * clients. The leaves of the clients closed after this reach the other nodes at
    * {@linkcode ChatHub.stop}.
@@ -445,6 +484,8 @@ export class ChatHub implements PeerApp {
   async stop(): Promise<void> {
     this.#closed = true;
     for (const room of [...this.#roomEvents.keys()]) this.#flushAnnouncements(room);
+    clearTimeout(this.#checkTimer);
+    this.#checkTimer = undefined;
     await this.#bus.close(true);
   }
 
@@ -481,11 +522,12 @@ export class ChatHub implements PeerApp {
   #nickLost(nick: string): void {
     const peer = this.#nicks.get(nick.toLowerCase());
     const member = peer?.data as Member | undefined;
-    if (!peer || !member || member.gone || member.nick !== nick) return;
-    this.#nicks.delete(nick.toLowerCase());
+    if (!peer || !member || member.gone || member.nick.toLowerCase() !== nick.toLowerCase()) return;
+    const held = member.nick;
+    this.#nicks.delete(held.toLowerCase());
     this.#nameGuest(peer, member, (guest) => {
-      member.nick = nick;
-      this.#say(peer, `! Your nickname ${nick} was taken on another server while they could not reach each other`);
+      member.nick = held;
+      this.#say(peer, `! Your nickname ${held} was taken on another server while they could not reach each other`);
       this.#renamed(peer, member, guest);
     });
   }
@@ -569,14 +611,15 @@ export class ChatHub implements PeerApp {
   #who(peer: Peer, member: Member): void {
     const room = member.room;
     const local = [...this.#rooms.get(room) ?? []].map((p) => (p.data as Member).nick);
+    // Members who joined here a moment ago may not be on the bus's list yet.
+    const withLocal = (names: string[]) => {
+      const listed = new Set(names.map((name) => name.toLowerCase()));
+      return [...names, ...local.filter((name) => !listed.has(name.toLowerCase()))];
+    };
     const answer = this.#bus.who(room, local);
-    if (Array.isArray(answer)) return this.#listWho(peer, room, answer);
+    if (Array.isArray(answer)) return this.#listWho(peer, room, withLocal(answer));
     const reply = answer.then(
-      (names) => {
-        // Members who joined here a moment ago may not be on the bus's list yet.
-        const listed = new Set(names.map((name) => name.toLowerCase()));
-        return { names: [...names, ...local.filter((name) => !listed.has(name.toLowerCase()))], limited: false };
-      },
+      (names) => ({ names: withLocal(names), limited: false }),
       () => ({ names: local, limited: true }),
     );
     this.#wait(peer, member, reply, ({ names, limited }) => {
@@ -656,7 +699,9 @@ export class ChatHub implements PeerApp {
   #deliver(room: string, text: string, senderId?: number): void {
     const sender = senderId === undefined ? undefined : this.#peers.get(senderId);
     const member = sender?.data as Member | undefined;
-    if (member) member.inFlight--;
+    if (member) member.inFlight = Math.max(0, member.inFlight - 1);
+    // After close() this node's clients have been told it stops: nothing more goes to them.
+    if (this.#closed) return;
     const previous = this.#sender;
     // While its line goes out, the sender is the one slowed down if a reader falls behind.
     this.#sender = member && !member.gone ? sender : undefined;

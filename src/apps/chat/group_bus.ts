@@ -5,9 +5,11 @@
  * The supervisor numbers every record of the channel, so every worker reads one sequence:
  * room lines, and the presence records (claims, releases, joins, leaves, renames) from which
  * each worker keeps the same copy of who is where. A nickname claim is decided where it falls
- * in that sequence: the first claim of a free name wins on every worker alike. A worker that
- * starts asks the others for their members (they answer when the supervisor announces it)
- * and takes clients once all have answered. When a worker ends, the supervisor says so in the
+ * in that sequence: the first claim of a free name wins on every worker alike. When the
+ * supervisor announces that a worker started, every other worker sends it its own members as
+ * of that point in the sequence; the newcomer keeps the records that follow aside until all
+ * have answered, then applies the answers and those records in order, and takes clients. When
+ * a worker ends, the supervisor says so in the
  * sequence, and every worker drops its members there, with a leave notice to its own clients:
  * the same notice at the same place on every worker.
  *
@@ -16,8 +18,11 @@
 
 import { type ChatBus, type ChatBusEvents, listNames } from "./chat_bus.ts";
 
-/** How long a starting worker waits for the others' members before it takes clients anyway. */
-const SYNC_TIMEOUT_MS = 3000;
+/**
+ * How long a starting worker waits for the others' members before it takes clients anyway
+ * (a worker that does not answer in this time is stuck, and the group restarts it).
+ */
+const SYNC_TIMEOUT_MS = 10_000;
 
 /**
  * A worker's end of its group's channel, as {@linkcode GroupChatBus} needs it: in a worker,
@@ -57,8 +62,10 @@ interface BusRecord {
   q?: [string, string];
   /** A member of a room was renamed. */
   r?: [string, string, string];
-  /** A worker's members, for a worker that started: nicknames, and room, nick, join order. */
-  s?: { nicks: string[]; rooms: [string, string, number][] };
+  /** Not on the channel: a worker's end, held aside with the records around it. */
+  gone?: number;
+  /** A worker's members for the worker `to` that started: nicknames, and room, nick, join order. */
+  s?: { to: number; nicks: string[]; rooms: [string, string, number][] };
 }
 
 /**
@@ -89,6 +96,8 @@ export class GroupChatBus implements ChatBus {
   /** The workers whose members this worker waits for, once it knows them. */
   #awaited: Set<number> | undefined;
   #synced: (() => void) | undefined;
+  /** Until synced: the records that came after this worker's start, applied once it is. */
+  #held: [BusRecord, number, number][] | undefined = [];
 
   constructor(port: GroupPort) {
     this.#port = port;
@@ -102,10 +111,19 @@ export class GroupChatBus implements ChatBus {
       this.#synced = () => {
         clearTimeout(timer);
         this.#synced = undefined;
+        const held = this.#held ?? [];
+        this.#held = undefined;
+        for (const [record, seq, pid] of held) this.#apply(record, seq, pid);
         resolve();
       };
       this.#channel = this.#port.join(
-        (data, _from, seq, pid) => this.#apply(data as BusRecord, seq, pid),
+        (data, _from, seq, pid) => {
+          const record = data as BusRecord;
+          if (record.s) {
+            if (record.s.to === this.#self) this.#roster(record.s, pid);
+          } else if (this.#held) this.#held.push([record, seq, pid]);
+          else this.#apply(record, seq, pid);
+        },
         (change) => this.#membership(change),
       );
     });
@@ -165,7 +183,9 @@ export class GroupChatBus implements ChatBus {
   }
 
   #apply(record: BusRecord, seq: number, pid: number): void {
-    if (record.l) {
+    if (record.gone !== undefined) {
+      this.#gone(record.gone);
+    } else if (record.l) {
       const [room, text, sender] = record.l;
       this.#events?.line(room, text, pid === this.#self ? sender : undefined);
     } else if (record.c) {
@@ -198,19 +218,20 @@ export class GroupChatBus implements ChatBus {
         members.delete(from);
         members.set(to, order);
       }
-    } else if (record.s) {
-      // What this worker already applied is newer than a roster: a roster only adds.
-      for (const nick of record.s.nicks) {
-        if (!this.#nicks.has(nick.toLowerCase())) this.#nicks.set(nick.toLowerCase(), pid);
-      }
-      const rooms = this.#roomsOf(pid);
-      for (const [room, nick, order] of record.s.rooms) {
-        let members = rooms.get(room);
-        if (!members) rooms.set(room, members = new Map());
-        if (!members.has(nick)) members.set(nick, order);
-      }
-      this.#answered(pid);
     }
+  }
+
+  /** Another worker's members as of this worker's start, before the records that followed it. */
+  #roster(roster: NonNullable<BusRecord["s"]>, pid: number): void {
+    // An answer after the wait timed out comes after records it precedes: it only adds.
+    for (const nick of roster.nicks) if (!this.#nicks.has(nick.toLowerCase())) this.#nicks.set(nick.toLowerCase(), pid);
+    const rooms = this.#roomsOf(pid);
+    for (const [room, nick, order] of roster.rooms) {
+      let members = rooms.get(room);
+      if (!members) rooms.set(room, members = new Map());
+      if (!members.has(nick)) members.set(nick, order);
+    }
+    this.#answered(pid);
   }
 
   #membership(change: { joined?: number; left?: number; members: number[] }): void {
@@ -224,9 +245,14 @@ export class GroupChatBus implements ChatBus {
       for (const [room, members] of this.#members.get(this.#self) ?? []) {
         for (const [nick, order] of members) rooms.push([room, nick, order]);
       }
-      this.#send({ s: { nicks, rooms } });
+      this.#send({ s: { to: change.joined, nicks, rooms } });
     }
-    if (change.left !== undefined) this.#gone(change.left);
+    if (change.left !== undefined) {
+      // Before this worker is synced, what it holds aside is applied later, the end with it.
+      if (this.#held) this.#held.push([{ gone: change.left } as BusRecord, 0, 0]);
+      else this.#gone(change.left);
+      this.#answered(change.left);
+    }
   }
 
   /** A worker ended: its members leave every room, with the same notice on every worker. */
@@ -239,7 +265,6 @@ export class GroupChatBus implements ChatBus {
       if (names.length === 0) continue;
       this.#events?.line(room, `* ${listNames(names)} left ${room} (their server process ended)`);
     }
-    this.#answered(pid);
   }
 
   #answered(pid?: number): void {

@@ -9,8 +9,9 @@
  * - **Presence.** {@linkcode RedisPresence}: nicknames claimed with `SET NX`, members kept in
  *   keys that expire unless their node renews them, and a dead node's members announced as
  *   gone by the one live node that wins the right to.
- * - **Redis lost.** Nothing is queued: a line published while Redis cannot be reached is
- *   delivered on this node only and counted in {@linkcode RedisChatBus.dropped}. The clients
+ * - **Redis lost.** Nothing is queued: a line published while Redis cannot be reached, or
+ *   published before and not yet back when the link went down, is delivered on this node only
+ *   (in the order it was published) and counted in {@linkcode RedisChatBus.dropped}. The clients
  *   hear once that the chat is limited to this server, and once that it is whole again, after
  *   the node has subscribed again and written its members back. A nickname claimed meanwhile is
  *   checked on this node only, and claimed in Redis at the next renewal.
@@ -23,8 +24,7 @@
  * @module
  */
 
-import { RedisLink } from "../../redis/redis_link.ts";
-import type { RedisClientOptions } from "../../redis/redis_client.ts";
+import { RedisLink, type RedisLinkOptions } from "../../redis/redis_link.ts";
 import { type ChatBus, type ChatBusEvents, listNames } from "./chat_bus.ts";
 import { RedisPresence } from "./redis_presence.ts";
 
@@ -36,7 +36,7 @@ import { RedisPresence } from "./redis_presence.ts";
  * const options: RedisChatBusOptions = { url: "redis://:secret@127.0.0.1:6379", ttlMs: 6000 };
  * ```
  */
-export interface RedisChatBusOptions extends RedisClientOptions {
+export interface RedisChatBusOptions extends Omit<RedisLinkOptions, "onStatus"> {
   /** This node's id, unique among the nodes. Default: `chat-` and a random part. */
   node?: string;
   /** The prefix of every key and channel. Default `sockmodels:chat`. */
@@ -47,12 +47,25 @@ export interface RedisChatBusOptions extends RedisClientOptions {
   startTimeoutMs?: number;
 }
 
-/** A line on the channel: node, room, text, and the publishing node's peer id of its sender. */
+/**
+ * A line on the channel: node, its number on that node, room, text, and the publishing node's
+ * peer id of its sender.
+ */
 interface WireLine {
   n: string;
+  q: number;
   r: string;
   t: string;
   s?: number;
+}
+
+/** A line this node published and has not received back; `local` ones never went to Redis. */
+interface Unacked {
+  q: number;
+  room: string;
+  text: string;
+  sender: number | undefined;
+  local: boolean;
 }
 
 const decoder = new TextDecoder();
@@ -78,8 +91,13 @@ export class RedisChatBus implements ChatBus {
   #events: ChatBusEvents | undefined;
   /** Whether the clients were told the bus is down (and so must hear it is back). */
   #toldDown = false;
-  #started = false;
   #malformed = 0;
+  #sequence = 0;
+  /** This node's lines in the order published, until each comes back (or the link goes down). */
+  #unacked: Unacked[] = [];
+  #unackedHead = 0;
+  #localDrops = 0;
+  #refused = 0;
 
   constructor(options: RedisChatBusOptions) {
     this.#options = options;
@@ -89,7 +107,8 @@ export class RedisChatBus implements ChatBus {
 
   /** Lines that could not reach Redis, since the start. */
   get dropped(): number {
-    return this.#link?.dropped ?? 0;
+    // Each line is counted once: refused at once, or delivered here for not coming back.
+    return this.#refused + this.#localDrops;
   }
 
   /** Messages on the channel that were not lines of this chat, ignored. */
@@ -111,12 +130,12 @@ export class RedisChatBus implements ChatBus {
       onNickLost: (nick) => this.#events?.nickLost(nick),
       onNodeGone: (_node, rooms) => {
         for (const [room, nicks] of rooms) {
-          this.publish(room, `* ${listNames(nicks)} left ${room} (their server stopped answering)`);
+          this.#announce(room, `* ${listNames(nicks)} left ${room} (their server stopped answering)`);
         }
       },
       onRevived: (rooms) => {
         for (const [room, nicks] of rooms) {
-          this.publish(room, `* ${listNames(nicks)} joined ${room} (their server is back)`);
+          this.#announce(room, `* ${listNames(nicks)} joined ${room} (their server is back)`);
         }
       },
     });
@@ -127,14 +146,30 @@ export class RedisChatBus implements ChatBus {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#options.startTimeoutMs ?? 5000))),
     ]);
     clearTimeout(timer);
-    this.#started = true;
+  }
+
+  /** A line of the bus's own: to every node, or to this one's clients when Redis is away. */
+  #announce(room: string, text: string): void {
+    if (!this.publish(room, text)) this.#events?.line(room, text);
   }
 
   publish(room: string, text: string, sender?: number): boolean {
+    const link = this.#link;
+    if (!link) return false;
+    const q = ++this.#sequence;
     const line: WireLine = sender === undefined
-      ? { n: this.node, r: room, t: text }
-      : { n: this.node, r: room, t: text, s: sender };
-    return this.#link?.publish(this.#channel, JSON.stringify(line)) ?? false;
+      ? { n: this.node, q, r: room, t: text }
+      : { n: this.node, q, r: room, t: text, s: sender };
+    const waiting = this.#unacked.length > this.#unackedHead;
+    if (link.publish(this.#channel, JSON.stringify(line))) {
+      this.#unacked.push({ q, room, text, sender, local: false });
+      return true;
+    }
+    // Not sent: delivered here, after this node's lines still on their way.
+    this.#refused++;
+    if (!waiting) return false;
+    this.#unacked.push({ q, room, text, sender, local: true });
+    return true;
   }
 
   claimNick(nick: string): Promise<boolean> {
@@ -186,11 +221,46 @@ export class RedisChatBus implements ChatBus {
       this.#malformed++;
       return;
     }
-    this.#events?.line(line.r, line.t, line.n === this.node && typeof line.s === "number" ? line.s : undefined);
+    if (line.n !== this.node) return this.#events?.line(line.r, line.t);
+    // This node's own line: those published before it and not back were lost on the way.
+    while (this.#unackedHead < this.#unacked.length && this.#unacked[this.#unackedHead].q < line.q) {
+      this.#deliverLocally(this.#unacked[this.#unackedHead++]);
+    }
+    const own = this.#unacked[this.#unackedHead];
+    if (own?.q === line.q) {
+      this.#unackedHead++;
+      this.#events?.line(own.room, own.text, own.sender);
+    }
+    // Lines that could not be sent wait only for those published before them.
+    while (this.#unackedHead < this.#unacked.length && this.#unacked[this.#unackedHead].local) {
+      this.#deliverLocally(this.#unacked[this.#unackedHead++]);
+    }
+    this.#compact();
+  }
+
+  /** A line of this node's that did not come back from Redis, to this node's clients. */
+  #deliverLocally(entry: Unacked): void {
+    if (!entry.local) this.#localDrops++;
+    this.#events?.line(entry.room, entry.text, entry.sender);
+  }
+
+  #compact(): void {
+    if (this.#unackedHead === this.#unacked.length) {
+      this.#unacked = [];
+      this.#unackedHead = 0;
+    } else if (this.#unackedHead > 1024 && this.#unackedHead * 2 > this.#unacked.length) {
+      this.#unacked = this.#unacked.slice(this.#unackedHead);
+      this.#unackedHead = 0;
+    }
   }
 
   #status(status: "up" | "down", error?: Error): void {
     if (status === "down") {
+      // Nothing more comes back on the lost subscription: this node's lines on their way reach
+      // its own clients, in their order.
+      // A line delivered lets its sender go on, and what it sends meanwhile queues behind.
+      while (this.#unackedHead < this.#unacked.length) this.#deliverLocally(this.#unacked[this.#unackedHead++]);
+      this.#compact();
       if (this.#toldDown) return;
       this.#toldDown = true;
       this.#events?.status(false, `Redis: ${error?.message ?? "the connection closed"}`);
@@ -201,7 +271,7 @@ export class RedisChatBus implements ChatBus {
     // Members are written back before the clients hear that the chat is whole again.
     const presence = this.#presence;
     void (presence ? presence.renew() : Promise.resolve()).catch(() => {}).then(() => {
-      if (this.#started || !this.#toldDown) this.#events?.status(true);
+      if (!this.#toldDown) this.#events?.status(true);
     });
   }
 }

@@ -78,6 +78,12 @@ const WHO = "local out = {} " +
   "if redis.call('EXISTS', ARGV[1] .. ':node:' .. node) == 1 then " +
   "local m = redis.call('ZRANGE', ARGV[1] .. ':room:' .. ARGV[2] .. ':node:' .. node, 0, -1, 'WITHSCORES') " +
   "for i = 1, #m do out[#out + 1] = m[i] end end end return out";
+/** Replaces a node's set of a room: KEYS[1] the set, ARGV[1] its TTL, then score, nick… */
+const REPLACE_ROOM = "redis.call('DEL', KEYS[1]) " +
+  "for i = 2, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end " +
+  "redis.call('PEXPIRE', KEYS[1], ARGV[1]) return 0";
+/** How long a node that was announced as dead is remembered as such, to say it is back if it is. */
+const REAPED_MS = 3_600_000;
 /** Deletes a key only while it still holds this node's id. */
 const DELETE_IF_OURS = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
@@ -103,8 +109,8 @@ export class RedisPresence {
   readonly #onRevived: ((rooms: Map<string, string[]>) => void) | undefined;
   /** Nicknames this node holds, lowercased, with their spelling. */
   readonly #nicks = new Map<string, string>();
-  /** This node's members of each room, with when they joined. */
-  readonly #rooms = new Map<string, Map<string, number>>();
+  /** This node's members of each room; the score (when they joined) is NaN until Redis gave it. */
+  readonly #rooms = new Map<string, Map<string, RoomEntry>>();
   readonly #timer: ReturnType<typeof setInterval>;
   #lastScore = 0;
 
@@ -117,10 +123,13 @@ export class RedisPresence {
     if (!(this.#ttlMs >= 100)) throw new RangeError(`Presence TTL must be at least 100 ms, got ${options.ttlMs}`);
     this.#onNickLost = options.onNickLost;
     this.#timer = setInterval(() => {
-      void (async () => {
-        await this.renew();
-        for (const { node, rooms } of await this.reap()) options.onNodeGone?.(node, rooms);
-      })().catch(() => {});
+      void this.renew().catch(() => {});
+      void this.reap().then(
+        (dead) => {
+          for (const { node, rooms } of dead) options.onNodeGone?.(node, rooms);
+        },
+        () => {},
+      );
     }, Math.floor(this.#ttlMs / 3));
     this.#onRevived = options.onRevived;
   }
@@ -185,10 +194,15 @@ export class RedisPresence {
     await this.#link.command(["EVAL", DELETE_IF_OURS, 1, this.#nickKey(nick), this.#node]).catch(() => {});
   }
 
-  /** Records that `nick`, of this node, is in `room` now. */
+  /**
+   * Records that `nick`, of this node, is in `room` now. This node's own view changes at once,
+   * so that an exit or a rename made before Redis answered applies to it.
+   */
   async enter(room: string, nick: string): Promise<void> {
     let members = this.#rooms.get(room);
     if (!members) this.#rooms.set(room, members = new Map());
+    const entry: RoomEntry = { nick, score: NaN, removed: false };
+    members.set(nick, entry);
     // One counter in Redis orders joins on every node; while Redis cannot be reached, the
     // node goes on from the highest number it has seen.
     let score: number;
@@ -198,27 +212,55 @@ export class RedisPresence {
       score = this.#lastScore + 1;
     }
     this.#lastScore = Math.max(this.#lastScore, score);
-    members.set(nick, score);
-    await this.#writeRoom(room).catch(() => {});
+    if (entry.removed) return;
+    entry.score = score;
+    const key = this.#roomKey(room);
+    // Sent together; the node's own key first, so that no one sees these without it.
+    await Promise.all([
+      this.#heartbeat(),
+      this.#link.command(["ZADD", key, score, entry.nick]),
+      this.#link.command(["PEXPIRE", key, 2 * this.#ttlMs]),
+      this.#link.command(["SADD", this.#nodesKey(room), this.#node]),
+      this.#link.command(["SADD", this.#nodeRoomsKey(), room]),
+      this.#link.command(["PEXPIRE", this.#nodeRoomsKey(), 2 * this.#ttlMs]),
+    ]).catch(() => {});
   }
 
   /** Records that `nick`, of this node, left `room`. */
   async exit(room: string, nick: string): Promise<void> {
     const members = this.#rooms.get(room);
-    if (!members?.delete(nick)) return;
-    if (members.size === 0) this.#rooms.delete(room);
-    await this.#link.command(["ZREM", this.#roomKey(room), nick]).catch(() => {});
+    const entry = members?.get(nick);
+    if (!members || !entry) return;
+    entry.removed = true;
+    members.delete(nick);
+    const commands: (string | number)[][] = [["ZREM", this.#roomKey(room), nick]];
+    if (members.size === 0) {
+      this.#rooms.delete(room);
+      commands.push(["DEL", this.#roomKey(room)], ["SREM", this.#nodesKey(room), this.#node], [
+        "SREM",
+        this.#nodeRoomsKey(),
+        room,
+      ]);
+    }
+    // A command lost while Redis cannot be reached is made good at the next renewal, which
+    // writes each room whole.
+    await Promise.all(commands.map((command) => this.#link.command(command))).catch(() => {});
   }
 
   /** Records that a member of this node in `room` is now called `to`, keeping its place. */
   async rename(room: string, from: string, to: string): Promise<void> {
     const members = this.#rooms.get(room);
-    const score = members?.get(from);
-    if (members === undefined || score === undefined) return;
+    const entry = members?.get(from);
+    if (!members || !entry) return;
     members.delete(from);
-    members.set(to, score);
-    await this.#link.command(["ZREM", this.#roomKey(room), from]).catch(() => {});
-    await this.#writeRoom(room).catch(() => {});
+    entry.nick = to;
+    members.set(to, entry);
+    // Not yet in Redis: enter() writes it under its new name.
+    if (Number.isNaN(entry.score)) return;
+    await Promise.all([
+      this.#link.command(["ZREM", this.#roomKey(room), from]),
+      this.#link.command(["ZADD", this.#roomKey(room), entry.score, to]),
+    ]).catch(() => {});
   }
 
   /** Everyone in `room` on every live node, in joining order. Rejects while Redis cannot be reached. */
@@ -239,7 +281,14 @@ export class RedisPresence {
     const nodes = asArray(await this.#link.command(["SMEMBERS", `${this.#prefix}:nodes`])).map(replyText);
     for (const node of nodes) {
       if (node === this.#node || await this.#link.command(["EXISTS", this.#nodeKey(node)]) === 1) continue;
-      const won = await this.#link.command(["SET", `${this.#prefix}:reaped:${node}`, this.#node, "NX", "PX", 60_000]);
+      const won = await this.#link.command([
+        "SET",
+        `${this.#prefix}:reaped:${node}`,
+        this.#node,
+        "NX",
+        "PX",
+        REAPED_MS,
+      ]);
       if (won !== "OK") continue;
       const rooms = new Map<string, string[]>();
       for (const room of asArray(await this.#link.command(["SMEMBERS", this.#nodeRoomsKey(node)])).map(replyText)) {
@@ -264,34 +313,40 @@ export class RedisPresence {
     await this.#heartbeat();
     const reaped = await this.#link.command(["DEL", `${this.#prefix}:reaped:${this.#node}`]) === 1;
     await this.#link.command(["EVAL", RAISE_COUNTER, 1, `${this.#prefix}:joins`, this.#lastScore]);
-    for (const [lower, nick] of [...this.#nicks]) {
-      const key = this.#nickKey(nick);
-      const renewed = await this.#link.command(["EVAL", RENEW_IF_OURS, 1, key, this.#node, this.#ttlMs]);
-      if (renewed === 1) continue;
-      // Gone from Redis (a restart): claim it back, unless another node took it meanwhile.
-      const reclaimed = await this.#link.command(["SET", key, this.#node, "NX", "PX", this.#ttlMs]);
-      if (reclaimed !== "OK") {
-        this.#nicks.delete(lower);
-        this.#onNickLost?.(nick);
-      }
+    // Sent together, so that a node with many members renews in one round trip or two.
+    const nicks = [...this.#nicks];
+    const renewed = await Promise.all(
+      nicks.map(([, nick]) =>
+        this.#link.command(["EVAL", RENEW_IF_OURS, 1, this.#nickKey(nick), this.#node, this.#ttlMs])
+      ),
+    );
+    const missing = nicks.filter((_, i) => renewed[i] !== 1);
+    // Gone from Redis (a restart, or claimed while Redis could not be reached): claim it back,
+    // unless another node took it meanwhile.
+    const reclaimed = await Promise.all(
+      missing.map(([, nick]) => this.#link.command(["SET", this.#nickKey(nick), this.#node, "NX", "PX", this.#ttlMs])),
+    );
+    for (const [i, [lower, nick]] of missing.entries()) {
+      if (reclaimed[i] === "OK" || this.#nicks.get(lower) !== nick) continue;
+      this.#nicks.delete(lower);
+      this.#onNickLost?.(nick);
     }
-    for (const room of [...this.#rooms.keys()]) await this.#writeRoom(room);
+    await Promise.all([...this.#rooms.keys()].map((room) => this.#writeRoom(room)));
     if (reaped) {
       this.#onRevived?.(new Map([...this.#rooms].map(([room, members]) => [room, [...members.keys()]])));
     }
   }
 
+  /** Writes this node's members of `room` whole, after the node's own key (renew() writes it). */
   async #writeRoom(room: string): Promise<void> {
     const members = this.#rooms.get(room);
     if (!members || members.size === 0) return;
     const key = this.#roomKey(room);
-    const args: (string | number)[] = ["ZADD", key];
-    for (const [nick, score] of members) args.push(score, nick);
-    // Sent together; the node's own key first, so that no one sees these without it.
+    const args: (string | number)[] = ["EVAL", REPLACE_ROOM, 1, key, 2 * this.#ttlMs];
+    for (const entry of members.values()) if (!Number.isNaN(entry.score)) args.push(entry.score, entry.nick);
+    // Written whole, so that what was lost while Redis could not be reached is made good.
     await Promise.all([
-      this.#heartbeat(),
       this.#link.command(args),
-      this.#link.command(["PEXPIRE", key, 2 * this.#ttlMs]),
       this.#link.command(["SADD", this.#nodesKey(room), this.#node]),
       this.#link.command(["SADD", this.#nodeRoomsKey(), room]),
       this.#link.command(["PEXPIRE", this.#nodeRoomsKey(), 2 * this.#ttlMs]),
@@ -314,6 +369,15 @@ export class RedisPresence {
     for (const nick of this.#nicks.values()) await this.releaseNick(nick);
     this.#rooms.clear();
   }
+}
+
+/** A member of a room on this node. */
+interface RoomEntry {
+  nick: string;
+  /** When it joined, from Redis's counter; NaN until Redis answered. */
+  score: number;
+  /** It left before Redis answered. */
+  removed: boolean;
 }
 
 function asArray(reply: RespValue): RespValue[] {
