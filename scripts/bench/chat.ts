@@ -44,8 +44,9 @@ const transport = await defaultTransport();
 const encoder = new TextEncoder();
 const rows: { runtime: Runtime; kibPerClient: number; received: number; dropped: number }[] = [];
 
-for (const runtime of modes.includes("memory") ? runtimes : []) {
-  const server = await startServer(
+/** `sockmodels serve chat` on an ephemeral port under `runtime`, with `extra` options. */
+function startChat(runtime: Runtime, extra: string[]): Promise<Server> {
+  return startServer(
     commandFor(runtime, "src/cli/main.ts", [
       "serve",
       "chat",
@@ -54,10 +55,13 @@ for (const runtime of modes.includes("memory") ? runtimes : []) {
       "--quiet",
       "--idle-timeout",
       "0",
-      "--max-connections",
-      String(clients + 100),
+      ...extra,
     ]),
   );
+}
+
+for (const runtime of modes.includes("memory") ? runtimes : []) {
+  const server = await startChat(runtime, ["--max-connections", String(clients + 100)]);
   const streams: Stream[] = [];
   let heardOwnLine = 0;
   let dropped = 0;
@@ -153,20 +157,7 @@ async function traffic(
 ): Promise<TrafficRow> {
   const servers: Server[] = [];
   for (let i = 0; i < nodes; i++) {
-    servers.push(
-      await startServer(
-        commandFor(runtime, "src/cli/main.ts", [
-          "serve",
-          "chat",
-          "--port",
-          "0",
-          "--quiet",
-          "--idle-timeout",
-          "0",
-          ...(redisUrl ? ["--redis", redisUrl] : []),
-        ]),
-      ),
-    );
+    servers.push(await startChat(runtime, redisUrl ? ["--redis", redisUrl] : []));
   }
   const streams: Stream[] = [];
   let measuring = false;
