@@ -13,7 +13,7 @@
  * scripts/bench/idle.ts --servers engine.
  *
  * Usage: deno run -A scripts/bench/engine.ts [--runtime deno,bun,node] [--connections 100]
- *        [--seconds 5] [--rounds 3]
+ *        [--seconds 5] [--rounds 3] [--in-flight 16]
  */
 import process from "node:process";
 import { argList, argNumber, medianOf, runRounds, type Runtime } from "./bench_util.ts";
@@ -22,6 +22,7 @@ const runtimes = argList("runtime", "deno,bun,node") as Runtime[];
 const connections = argNumber("connections", 100);
 const seconds = argNumber("seconds", 5);
 const rounds = argNumber("rounds", 3);
+const inFlight = argNumber("in-flight", 16);
 
 const servers = {
   raw: ["scripts/bench/raw_echo_server.ts", []],
@@ -29,10 +30,10 @@ const servers = {
   engine: ["examples/echo_engine.ts", ["--framing", "lp4"]],
 } as const;
 
-const results = await runRounds(servers, runtimes, rounds, { connections, seconds });
+const results = await runRounds(servers, runtimes, rounds, { connections, seconds, inFlight });
 
 console.log(
-  `\nEngine echo (lp4) vs raw runtime echo: ${connections} connections, 16 in flight, 64 B, ${seconds} s x ${rounds} rounds (median)\n`,
+  `\nEngine echo (lp4) vs raw runtime echo: ${connections} connections, ${inFlight} in flight, 64 B, ${seconds} s x ${rounds} rounds (median)\n`,
 );
 console.log(
   "| runtime | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU vs raw | p99 vs raw | CPU vs raw-lp4 | p99 vs raw-lp4 | errors |",

@@ -142,6 +142,10 @@ class Engine {
   #closing = false;
   #idleTimer: ReturnType<typeof setInterval> | undefined;
   #idleWaiters: (() => void)[] = [];
+  /** The slab that small batches are carved from, how much of it is handed out, and the last carve. */
+  #slab = new Uint8Array(0);
+  #slabUsed = 0;
+  #lastCarved: Uint8Array | undefined;
   now: () => number = Date.now;
 
   constructor(options: ServeOptions) {
@@ -484,7 +488,23 @@ class Engine {
       this.#flushOut(conn);
       if (conn.batchSize < BATCH_SIZE) conn.batchSize *= 2;
     }
-    return conn.out = new Uint8Array(Math.max(conn.batchSize, size + BATCH_HEADROOM));
+    const length = Math.max(conn.batchSize, size + BATCH_HEADROOM);
+    // A connection that sends a reply now and then takes its batch from a slab shared by
+    // every connection, and gives back what it did not use when the batch is written: an idle
+    // connection keeps no buffer, and a reply costs no allocation of its own.
+    if (length <= FIRST_BATCH_SIZE) return conn.out = this.#carve(length);
+    return conn.out = new Uint8Array(length);
+  }
+
+  /** `length` bytes of the shared slab, or of a new one when it is used up. */
+  #carve(length: number): Uint8Array {
+    if (this.#slab.byteLength - this.#slabUsed < length) {
+      this.#slab = new Uint8Array(SLAB_SIZE);
+      this.#slabUsed = 0;
+    }
+    const view = this.#slab.subarray(this.#slabUsed, this.#slabUsed + length);
+    this.#slabUsed += length;
+    return this.#lastCarved = view;
   }
 
   /**
@@ -533,9 +553,18 @@ class Engine {
     conn.flushScheduled = false;
     if (conn.outLength === 0 || conn.out === undefined) return;
     const bytes = conn.out.subarray(0, conn.outLength);
-    // The stream owns what it was given; the next batch goes on in the rest of the buffer,
-    // unless too little is left to be worth keeping.
-    conn.out = conn.out.byteLength - conn.outLength < MIN_BATCH_REST ? undefined : conn.out.subarray(conn.outLength);
+    // The stream owns what it was given. A batch carved from the slab gives back what it did
+    // not use, when it was the last carved; a connection whose batches fill within a tick goes
+    // on in the rest of its own buffer, unless too little is left to be worth keeping.
+    if (conn.out === this.#lastCarved) {
+      this.#slabUsed -= conn.out.byteLength - conn.outLength;
+      this.#lastCarved = undefined;
+      conn.out = undefined;
+    } else if (conn.batchSize <= FIRST_BATCH_SIZE || conn.out.byteLength - conn.outLength < MIN_BATCH_REST) {
+      conn.out = undefined;
+    } else {
+      conn.out = conn.out.subarray(conn.outLength);
+    }
     conn.outLength = 0;
     this.#write(conn, bytes);
   }
@@ -712,3 +741,5 @@ const FIRST_BATCH_SIZE = 1024;
 const BATCH_HEADROOM = 32;
 /** A flushed batch buffer with less than this left is let go. */
 const MIN_BATCH_REST = 256;
+/** The slab small batches are carved from. */
+const SLAB_SIZE = 16 * 1024;
