@@ -3,17 +3,21 @@
  * idle connections (10,000 by default), for the adapter echo (examples/raw_echo.ts) and the
  * runtime's own API echo (scripts/bench/raw_echo_server.ts), on each runtime.
  *
+ * `--servers hosts` adds `sockmodels serve echo --framing lp4` on the host of every I/O model
+ * (`src/hosts`), labelled `host:MODEL`; they have the same targets as the engine.
+ *
  * Two modes: `idle`, connections that never send anything, and `exchange`, connections that
  * each send one 4-byte-length frame of 32 bytes, read its echo, and then stay idle (what a
  * connection that has talked keeps). The default runs both.
  *
  * Usage: deno run -A scripts/bench/idle.ts [--runtime deno,bun,node] [--connections 10000]
- *        [--servers raw,adapter,engine] [--modes idle,exchange]
+ *        [--servers raw,adapter,engine,hosts] [--modes idle,exchange]
  */
 import process from "node:process";
 import { defaultTransport } from "../../src/runtime/detect.ts";
 import type { Stream } from "../../src/runtime/types.ts";
 import { lengthPrefixed } from "../../src/framing/mod.ts";
+import { HOST_MODELS } from "../../src/hosts/mod.ts";
 import {
   argList,
   argNumber,
@@ -49,11 +53,29 @@ const allVariants: [string, string, string[]][] = [
 ];
 const wanted = argList("servers", "raw,adapter,engine");
 const variants = allVariants.filter(([label]) => wanted.some((w) => label.startsWith(w)));
+if (wanted.includes("hosts")) {
+  for (const model of HOST_MODELS) {
+    variants.push([`host:${model}`, "src/cli/main.ts", [
+      "--framing",
+      "lp4",
+      "--model",
+      model,
+      "--idle-timeout",
+      "0",
+      "--max-connections",
+      String(count + 100),
+      "--quiet",
+    ]]);
+  }
+}
 for (const runtime of runtimes) {
   for (const mode of modes) {
     for (const [label, file, extra] of variants) {
       const args = runtime !== "deno" && file.includes("raw_echo_server") ? [] : extra;
-      const srv = await startServer(commandFor(runtime, file, ["--port", "0", ...args]));
+      const command = file.endsWith("cli/main.ts")
+        ? ["serve", "echo", "--port", "0", ...args]
+        : ["--port", "0", ...args];
+      const srv = await startServer(commandFor(runtime, file, command));
       const streams: Stream[] = [];
       try {
         await sleep(1000);
@@ -104,7 +126,9 @@ console.log("| runtime | server | mode | KiB per connection | target |");
 console.log("|---|---|---|---:|---:|");
 let ok = true;
 for (const r of rows) {
-  const target = r.server === "adapter" || r.server === "engine" ? targetsKiB[r.runtime] : undefined;
+  const target = r.server === "adapter" || r.server === "engine" || r.server.startsWith("host:")
+    ? targetsKiB[r.runtime]
+    : undefined;
   if (target !== undefined && r.kibPerConn > target) ok = false;
   console.log(
     `| ${r.runtime} | ${r.server} | ${r.mode} | ${r.kibPerConn.toFixed(2)} | ${
