@@ -4,7 +4,8 @@
  * runtime's own API echo (scripts/bench/raw_echo_server.ts), on each runtime.
  *
  * `--servers hosts` adds `sockmodels serve echo --framing lp4` on the host of every I/O model
- * (`src/hosts`), labelled `host:MODEL`; they have the same targets as the engine.
+ * (`src/hosts`), labelled `host:MODEL` (`--servers host:iocp` picks one); they have the same
+ * targets as the engine.
  *
  * Two modes: `idle`, connections that never send anything, and `exchange`, connections that
  * each send one 4-byte-length frame of 32 bytes, read its echo, and then stay idle (what a
@@ -53,8 +54,9 @@ const allVariants: [string, string, string[]][] = [
 ];
 const wanted = argList("servers", "raw,adapter,engine");
 const variants = allVariants.filter(([label]) => wanted.some((w) => label.startsWith(w)));
-if (wanted.includes("hosts")) {
+if (wanted.some((w) => w.startsWith("host"))) {
   for (const model of HOST_MODELS) {
+    if (!wanted.includes("hosts") && !wanted.includes(`host:${model}`)) continue;
     variants.push([`host:${model}`, "src/cli/main.ts", [
       "--framing",
       "lp4",

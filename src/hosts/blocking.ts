@@ -13,9 +13,7 @@ import { closePeers } from "./_close_peers.ts";
 import { ByteQueue } from "../_internal/byte_queue.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
-
-/** The most one recv of a client takes. */
-const RECV_BUFFER_SIZE = 16 * 1024;
+import { ReceiveBuffer } from "./_receive_buffer.ts";
 
 /** The sending task of one client and what waits for it. */
 class Sender {
@@ -75,15 +73,17 @@ class Sender {
 async function readUntilClosing(sock: BlockingSocket, peer: SocketPeer): Promise<void> {
   // Each client's recv fills its own buffer when its wait ends, so no buffer can be shared;
   // what arrived is copied out, since the application may keep it.
-  const buffer = new Uint8Array(RECV_BUFFER_SIZE);
+  const receive = new ReceiveBuffer();
   try {
     while (!peer.closing) {
+      const buffer = receive.buffer;
       const n = await sock.recv(buffer);
       if (n === 0) {
         peer.receiveEnd();
         return;
       }
       peer.receive(buffer.slice(0, n));
+      receive.received(n);
     }
   } catch (error) {
     if (!peer.finished) peer.fail(error as Error);

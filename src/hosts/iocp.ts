@@ -22,6 +22,7 @@ import { CompletionPort, type CompletionStatus, OverlappedListener, type Overlap
 import { WOULD_BLOCK } from "../models/nonblocking.ts";
 import { availableParallelism } from "../runtime/detect.ts";
 import { listenAt } from "./_listen_at.ts";
+import { ReceiveBuffer } from "./_receive_buffer.ts";
 import { closePeers } from "./_close_peers.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
@@ -31,8 +32,8 @@ import { PendingCloses } from "./_pending_closes.ts";
 interface Client {
   socket: OverlappedSocket;
   peer: SocketPeer;
-  /** The buffer of the client's WSARecv; the port owns it while the recv is posted. */
-  buffer: Uint8Array;
+  /** The buffer of the client's WSARecv (the port owns it while the recv is posted), sized by what came. */
+  receive: ReceiveBuffer;
   recvPosted: boolean;
   /** Reading is held: no new WSARecv. */
   held: boolean;
@@ -52,7 +53,6 @@ const EXIT = Symbol("exit packet");
 const LISTENER = Symbol("listener");
 /** AcceptEx calls kept posted on the listener. */
 export const ACCEPT_PIPELINE = 16;
-const RECV_SIZE = 16 * 1024;
 const ACCEPT: PerIo = { op: "accept" };
 const RECV: PerIo = { op: "recv" };
 const SEND: PerIo = { op: "send" };
@@ -91,7 +91,7 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
   const postRecv = (c: Client): void => {
     if (c.recvPosted || c.held || c.peer.closing) return;
     c.recvPosted = true;
-    port.postRecv(c.socket, c.buffer, RECV);
+    port.postRecv(c.socket, c.receive.buffer, RECV);
   };
 
   /** Posts everything the application queued for a client as one WSASend. */
@@ -112,7 +112,7 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
   const addClient = (socket: OverlappedSocket): void => {
     const c: Client = {
       socket,
-      buffer: new Uint8Array(RECV_SIZE),
+      receive: new ReceiveBuffer(),
       recvPosted: false,
       held: false,
       sending: 0,
@@ -185,7 +185,8 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
     if (c.peer.finished) return;
     if (!s.ok) return c.peer.fail(s.error);
     if (s.bytesTransferred === 0) return c.peer.receiveEnd();
-    c.peer.receive(c.buffer.slice(0, s.bytesTransferred));
+    c.peer.receive(c.receive.buffer.slice(0, s.bytesTransferred));
+    c.receive.received(s.bytesTransferred);
     postRecv(c);
   };
 
