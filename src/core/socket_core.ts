@@ -72,21 +72,48 @@ function checkSize(value: number | undefined, fallback: number, what: string): n
   return v;
 }
 
+/**
+ * A core's watchers. Most cores have one, so the first sits in a field and only the others in
+ * an array; a core that nobody watches any more holds no collection.
+ */
 class Watchers {
-  #fns: Set<() => void> | undefined;
+  #first: (() => void) | undefined;
+  #others: (() => void)[] | undefined;
+
   add(fn: () => void): () => void {
-    (this.#fns ??= new Set()).add(fn);
-    return () => this.#fns?.delete(fn);
+    this.addWatcher(fn);
+    return () => this.remove(fn);
   }
-  notify(): void {
-    const fns = this.#fns;
-    if (!fns || fns.size === 0) return;
-    if (fns.size === 1) {
-      for (const fn of fns) fn();
+
+  /** Adds `fn` unless it is there already. */
+  addWatcher(fn: () => void): void {
+    if (this.#first === fn) return;
+    if (this.#first === undefined && this.#others === undefined) {
+      this.#first = fn;
       return;
     }
+    const others = this.#others ??= [];
+    if (!others.includes(fn)) others.push(fn);
+  }
+
+  remove(fn: () => void): void {
+    if (this.#first === fn) {
+      this.#first = this.#others?.shift();
+    } else if (this.#others !== undefined) {
+      const i = this.#others.indexOf(fn);
+      if (i >= 0) this.#others.splice(i, 1);
+    } else return;
+    if (this.#others?.length === 0) this.#others = undefined;
+  }
+
+  notify(): void {
+    const first = this.#first;
+    if (first === undefined) return;
+    const others = this.#others;
+    if (others === undefined) return first();
     // A watcher may unsubscribe others while we iterate.
-    for (const fn of [...fns]) fn();
+    const all = [first, ...others];
+    for (let i = 0; i < all.length; i++) all[i]();
   }
 }
 
@@ -289,6 +316,16 @@ export class SocketCore implements Watchable {
     return this.#watchers.add(fn);
   }
 
+  /** Like {@linkcode watch}, for a caller that ends it with {@linkcode unwatch}: nothing allocated. */
+  addWatcher(fn: () => void): void {
+    this.#watchers.addWatcher(fn);
+  }
+
+  /** Stops calling `fn`. */
+  unwatch(fn: () => void): void {
+    this.#watchers.remove(fn);
+  }
+
   /** Copies up to `target.byteLength` received bytes into `target`; returns the count. */
   read(target: Uint8Array): number {
     const copied = this.#received.read(target);
@@ -439,6 +476,16 @@ export class ListenerCore implements Watchable {
   /** Calls `fn` whenever a connection arrives or the listener closes. */
   watch(fn: () => void): () => void {
     return this.#watchers.add(fn);
+  }
+
+  /** Like {@linkcode watch}, for a caller that ends it with {@linkcode unwatch}: nothing allocated. */
+  addWatcher(fn: () => void): void {
+    this.#watchers.addWatcher(fn);
+  }
+
+  /** Stops calling `fn`. */
+  unwatch(fn: () => void): void {
+    this.#watchers.remove(fn);
   }
 
   /** Stops listening and resets connections nobody accepted. */

@@ -136,7 +136,8 @@ export class PendingWait {
   #onAbort: () => void;
   #deferred: Deferred | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #unwatch: (() => void)[] | undefined;
+  /** Per watch: the core and its callback (SocketCore, ListenerCore), or an unwatch function. */
+  #unwatch: (Watchable | (() => void))[] | undefined;
 
   constructor(
     timeoutMs: number | undefined,
@@ -172,7 +173,11 @@ export class PendingWait {
   }
 
   watch(core: Watchable, fn: () => void): void {
-    (this.#unwatch ??= []).push(core.watch(fn));
+    const unwatch = this.#unwatch ??= [];
+    if (core instanceof SocketCore || core instanceof ListenerCore) {
+      core.addWatcher(fn);
+      unwatch.push(core, fn);
+    } else unwatch.push(core.watch(fn));
   }
 
   /** True once `watch` was called. */
@@ -198,7 +203,13 @@ export class PendingWait {
     this.#deferred = undefined;
     if (this.#armed && this.#signal) this.#signal.removeEventListener("abort", this.#onAbort);
     const unwatch = this.#unwatch;
-    if (unwatch) { for (let i = 0; i < unwatch.length; i++) unwatch[i](); }
+    if (unwatch) {
+      for (let i = 0; i < unwatch.length; i++) {
+        const entry = unwatch[i];
+        if (typeof entry === "function") entry();
+        else (entry as SocketCore | ListenerCore).unwatch(unwatch[++i] as () => void);
+      }
+    }
     this.#unwatch = undefined;
     return true;
   }

@@ -31,7 +31,7 @@ export interface FdSetOptions {
   setSize?: number;
 }
 
-/** The cores of a set's sockets, in order. For `select` only; not exported from the package. */
+/** The cores of a set's sockets, in order: its first `set.size` entries. For `select` only; not exported. */
 export let coresOf: (set: FdSet) => readonly Watchable[];
 /**
  * Keeps in `set` only the sockets whose byte in `ready` (from `offset`) is set. For `select`
@@ -68,36 +68,46 @@ export let retainReady: (set: FdSet, ready: Uint8Array, offset: number) => void;
  * ```
  */
 export class FdSet<T extends Selectable = Selectable> implements Iterable<T> {
-  /** The capacity (FD_SETSIZE). */
   readonly setSize: number;
-  #items: T[] = [];
-  #cores: Watchable[] = [];
-  #members = new Set<Watchable>();
+  // The members are the first #size slots of #items and #cores. The arrays and the map keep
+  // their storage across clear(), so that a set rebuilt on every pass (FD_ZERO, then FD_SET
+  // for each socket) allocates nothing once it has held that many sockets.
+  #items: (T | undefined)[] = [];
+  #cores: (Watchable | undefined)[] = [];
+  #size = 0;
+  /** Core to the generation it was added in; a member is a core of the current generation. */
+  #members = new Map<Watchable, number>();
+  #generation = 0;
 
   static {
-    coresOf = (set) => set.#cores;
+    coresOf = (set) => set.#cores as Watchable[];
     retainReady = (set, ready, offset) => {
       const items = set.#items;
       const cores = set.#cores;
+      const size = set.#size;
+      const generation = set.#nextGeneration(size);
       let kept = 0;
-      for (let i = 0; i < cores.length; i++) {
+      for (let i = 0; i < size; i++) {
         if (ready[offset + i]) {
+          set.#members.set(cores[i]!, generation);
           items[kept] = items[i];
           cores[kept++] = cores[i];
-        } else {
-          set.#members.delete(cores[i]);
         }
       }
-      items.length = kept;
-      cores.length = kept;
+      items.fill(undefined, kept, size);
+      cores.fill(undefined, kept, size);
+      set.#size = kept;
     };
   }
 
-  /**
-   * An empty set (`new FdSet({ setSize })`), or one holding `init`'s sockets
-   * (`new FdSet([a, b], { setSize })`). Copying another FdSet keeps its `setSize` unless
-   * `options` gives one.
-   */
+  /** Starts a new generation, in which nothing is a member yet; `members` were in the last. */
+  #nextGeneration(members: number): number {
+    // Entries of earlier generations are dropped now and then, so that sockets that left the
+    // set are not kept alive by it.
+    if (this.#members.size > 2 * members + 64) this.#members = new Map();
+    return ++this.#generation;
+  }
+
   constructor(init?: Iterable<T> | FdSetOptions, options?: FdSetOptions) {
     let items: Iterable<T> | undefined;
     let opts = options;
@@ -118,7 +128,7 @@ export class FdSet<T extends Selectable = Selectable> implements Iterable<T> {
 
   /** How many sockets are in the set (`fd_count`). */
   get size(): number {
-    return this.#items.length;
+    return this.#size;
   }
 
   /**
@@ -127,49 +137,54 @@ export class FdSet<T extends Selectable = Selectable> implements Iterable<T> {
    */
   add(socket: T): this {
     const core = coreOf(socket);
-    if (this.#members.has(core)) return this;
-    if (this.#items.length >= this.setSize) {
+    if (this.#members.get(core) === this.#generation) return this;
+    if (this.#size >= this.setSize) {
       throw new RangeError(
-        `Too many sockets for select: adding socket number ${this.#items.length + 1} exceeds the set size of ` +
+        `Too many sockets for select: adding socket number ${this.#size + 1} exceeds the set size of ` +
           `${this.setSize} (FD_SETSIZE). Create the FdSet with a larger setSize, as #define FD_SETSIZE does ` +
           `before including winsock2.h, or split the sockets over several sets.`,
       );
     }
-    this.#members.add(core);
-    this.#items.push(socket);
-    this.#cores.push(core);
+    this.#members.set(core, this.#generation);
+    this.#items[this.#size] = socket;
+    this.#cores[this.#size++] = core;
     return this;
   }
 
   /** FD_CLR: removes a socket; returns whether it was in the set. */
   delete(socket: Selectable): boolean {
     const core = coreOf(socket);
-    if (!this.#members.delete(core)) return false;
+    if (this.#members.get(core) !== this.#generation) return false;
+    this.#members.delete(core);
     const i = this.#cores.indexOf(core);
-    this.#items.splice(i, 1);
-    this.#cores.splice(i, 1);
+    this.#items.copyWithin(i, i + 1, this.#size);
+    this.#cores.copyWithin(i, i + 1, this.#size);
+    this.#size--;
+    this.#items[this.#size] = undefined;
+    this.#cores[this.#size] = undefined;
     return true;
   }
 
   /** FD_ISSET: whether the socket is in the set (after `select`: whether it is ready). */
   has(socket: Selectable): boolean {
-    return this.#members.has(coreOf(socket));
+    return this.#members.get(coreOf(socket)) === this.#generation;
   }
 
   /** FD_ZERO: empties the set. */
   clear(): void {
-    this.#items.length = 0;
-    this.#cores.length = 0;
-    this.#members.clear();
+    this.#items.fill(undefined, 0, this.#size);
+    this.#cores.fill(undefined, 0, this.#size);
+    this.#nextGeneration(this.#size);
+    this.#size = 0;
   }
 
   /** The socket at `index` in the order added (`fd_array[index]`), or undefined. */
   at(index: number): T | undefined {
-    return this.#items[index];
+    return index >= 0 && index < this.#size ? this.#items[index] : undefined;
   }
 
   /** The sockets, in the order they were added. */
-  [Symbol.iterator](): IterableIterator<T> {
-    return this.#items.values();
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let i = 0; i < this.#size; i++) yield this.#items[i] as T;
   }
 }

@@ -55,6 +55,22 @@ export interface SelectOptions {
 const SET_BIT = [POLLRDNORM, POLLWRNORM, POLLERR];
 
 /**
+ * Flag arrays of finished calls, for the next ones: a server that selects in a loop over
+ * thousands of sockets would otherwise leave a buffer behind on every pass.
+ */
+const spareFlags: Uint8Array[] = [];
+const MAX_SPARE_FLAGS = 64;
+
+function takeFlags(size: number): Uint8Array {
+  const spare = spareFlags.pop();
+  return spare !== undefined && spare.length >= size ? spare : new Uint8Array(Math.max(size, 64));
+}
+
+function returnFlags(flags: Uint8Array): void {
+  if (spareFlags.length < MAX_SPARE_FLAGS) spareFlags.push(flags);
+}
+
+/**
  * Winsock's `select`: waits until at least one socket is ready, then resolves with the number
  * of ready sockets (counted once per set they are ready in) and leaves in each set only its
  * ready sockets. On timeout it resolves with 0 and empties the sets.
@@ -108,13 +124,13 @@ export function select(
     throw new RangeError("select needs at least one socket: every set is empty or null (Winsock: WSAEINVAL)");
   }
   // One flag per member of the three sets, laid out one set after the other.
-  let ready = new Uint8Array(total);
+  let ready = takeFlags(total);
 
   /** Fills `ready`; returns the count, or the first socket found closed. */
   const scan = (): number | Watchable => {
     let size = 0;
     for (let k = 0; k < 3; k++) size += sets[k]?.size ?? 0;
-    if (size !== ready.length) ready = new Uint8Array(size); // a set changed during the wait
+    if (size > ready.length) ready = new Uint8Array(size); // a set grew during the wait
     let count = 0;
     let at = 0;
     for (let k = 0; k < 3; k++) {
@@ -122,7 +138,7 @@ export function select(
       if (set === undefined) continue;
       const cores = coresOf(set);
       const bit = SET_BIT[k];
-      for (let i = 0; i < cores.length; i++, at++) {
+      for (let i = 0, n = set.size; i < n; i++, at++) {
         const bits = readyBits(cores[i], bit);
         if (bits & POLLNVAL) return cores[i];
         const r = bits & bit ? 1 : 0;
@@ -132,6 +148,7 @@ export function select(
     }
     return count;
   };
+  /** Leaves in the sets their ready members, and gives the flags back. */
   const apply = (): void => {
     let at = 0;
     for (let k = 0; k < 3; k++) {
@@ -141,14 +158,21 @@ export function select(
       retainReady(set, ready, at);
       at += size;
     }
+    returnFlags(ready);
   };
 
-  if (signal?.aborted) return Promise.reject(cancelled("select", signal));
+  if (signal?.aborted) {
+    returnFlags(ready);
+    return Promise.reject(cancelled("select", signal));
+  }
   for (const set of sets) {
     if (set === undefined) continue;
     const cores = coresOf(set);
-    for (let i = 0; i < cores.length; i++) {
-      if (cores[i].isClosed) return Promise.reject(notASocket("select", cores[i]));
+    for (let i = 0, n = set.size; i < n; i++) {
+      if (cores[i].isClosed) {
+        returnFlags(ready);
+        return Promise.reject(notASocket("select", cores[i]));
+      }
     }
   }
   if (timeoutMs === 0) {
@@ -169,7 +193,9 @@ export function select(
         resolve(0);
       },
       () => {
-        if (wait.finish()) reject(cancelled("select", signal));
+        if (!wait.finish()) return;
+        returnFlags(ready);
+        reject(cancelled("select", signal));
       },
     );
     // The first check runs after this turn's I/O, so that one call sees everything that became
@@ -178,11 +204,13 @@ export function select(
     const check = (): void => {
       if (wait.aborted) {
         wait.finish();
+        returnFlags(ready);
         return reject(cancelled("select", signal));
       }
       const result = scan();
       if (typeof result !== "number") {
         wait.finish();
+        returnFlags(ready);
         reject(notASocket("select", result));
       } else if (result > 0) {
         wait.finish();
@@ -193,7 +221,7 @@ export function select(
         for (const set of sets) {
           if (set === undefined) continue;
           const cores = coresOf(set);
-          for (let i = 0; i < cores.length; i++) wait.watch(cores[i], onChange);
+          for (let i = 0, n = set.size; i < n; i++) wait.watch(cores[i], onChange);
         }
         wait.arm();
       }

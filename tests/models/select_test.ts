@@ -183,6 +183,25 @@ describe("FdSet", () => {
     assert.throws(() => set.add({} as unknown as FakeCore), TypeError);
   });
 
+  test("a set emptied and filled again on every pass knows exactly its current members", () => {
+    const cores = Array.from({ length: 200 }, () => new FakeCore());
+    const set = new FdSet<FakeCore>({ setSize: 200 });
+    for (let pass = 0; pass < 50; pass++) {
+      set.clear();
+      // Every pass holds a different half of the cores, in a different order.
+      const members = cores.filter((_, i) => (i + pass) % 2 === 0).reverse();
+      for (const core of members) set.add(core).add(core);
+      assert.equal(set.size, members.length);
+      assert.deepEqual([...set], members);
+      for (let i = 0; i < cores.length; i++) assert.equal(set.has(cores[i]), (i + pass) % 2 === 0, `pass ${pass}`);
+      assert.equal(set.at(members.length), undefined);
+      assert.equal(set.at(-1), undefined);
+    }
+    assert.equal(set.delete(cores[1]), true);
+    assert.equal(set.has(cores[1]), false);
+    assert.equal(set.at(set.size), undefined);
+  });
+
   test("a socket and its core are the same member", async () => {
     const memory = createMemoryTransport();
     const p = await pair(memory);
