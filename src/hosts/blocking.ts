@@ -13,7 +13,6 @@ import { closePeers } from "./_close_peers.ts";
 import { ByteQueue } from "../_internal/byte_queue.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
-import { ReceiveBuffer } from "./_receive_buffer.ts";
 
 /** The sending task of one client and what waits for it. */
 class Sender {
@@ -71,19 +70,15 @@ class Sender {
 
 /** The reading task of one client: recv, and hand what arrived to the peer, until it closes. */
 async function readUntilClosing(sock: BlockingSocket, peer: SocketPeer): Promise<void> {
-  // Each client's recv fills its own buffer when its wait ends, so no buffer can be shared;
-  // what arrived is copied out, since the application may keep it.
-  const receive = new ReceiveBuffer();
+  // recvChunk hands over the bytes that arrived, so a client waiting in it holds no buffer.
   try {
     while (!peer.closing) {
-      const buffer = receive.buffer;
-      const n = await sock.recv(buffer);
-      if (n === 0) {
+      const bytes = await sock.recvChunk();
+      if (bytes.byteLength === 0) {
         peer.receiveEnd();
         return;
       }
-      peer.receive(buffer.slice(0, n));
-      receive.received(n);
+      peer.receive(bytes);
     }
   } catch (error) {
     if (!peer.finished) peer.fail(error as Error);

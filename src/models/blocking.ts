@@ -53,6 +53,34 @@ export class BlockingSocket extends CoreSocket {
   }
 
   /**
+   * Waits for data and returns the next received bytes, at most `maxBytes`, in a buffer the
+   * caller owns (empty once the peer has closed), like Python's `socket.recv(bufsize)`. Nothing
+   * is set aside while it waits, which suits a server whose clients are mostly idle: their
+   * tasks wait in this call, and none holds a receive buffer. Throws the connection's NetError.
+   *
+   * @example
+   * ```ts
+   * import type { BlockingSocket } from "sockmodels/blocking";
+   * declare const sock: BlockingSocket;
+   * for (let bytes = await sock.recvChunk(); bytes.byteLength > 0; bytes = await sock.recvChunk()) {
+   *   await sock.send(bytes);
+   * }
+   * ```
+   */
+  async recvChunk(maxBytes: number = 64 * 1024, options: WaitOptions = {}): Promise<Uint8Array> {
+    if (!Number.isInteger(maxBytes) || maxBytes < 1) {
+      throw new RangeError(`recvChunk maxBytes must be a positive integer, got ${maxBytes}`);
+    }
+    const core = this.core;
+    if (core.isClosed) throw new NetError("ENOTCONN", "Cannot recv: the socket is closed", { syscall: "recv" });
+    await waitUntil(core, () => core.readiness().readable || core.isClosed, options, "recv");
+    const chunk = core.readChunk(maxBytes);
+    if (chunk !== undefined) return chunk;
+    if (core.error) throw core.error;
+    return new Uint8Array(0);
+  }
+
+  /**
    * Receives exactly `length` bytes. Throws a NetError (ECONNABORTED) if the peer closes
    * first, naming how many bytes had arrived.
    */

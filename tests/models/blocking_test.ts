@@ -35,6 +35,32 @@ for (
       await listener.close();
     });
 
+    test("recvChunk waits, hands over at most maxBytes in order, and an empty array at EOF", async () => {
+      const transport = await make();
+      const listener = await listen({ transport, port: 0 });
+      const client = await connect("127.0.0.1", listener.addr.port, { transport });
+      const server = await listener.accept();
+      const pending = server.recvChunk(4);
+      await sleep(20);
+      const sent = Uint8Array.from({ length: 10 }, (_, i) => i + 1);
+      await client.send(sent);
+      const received: number[] = [];
+      for (let chunk = await pending;; chunk = await server.recvChunk(4)) {
+        assert.ok(chunk.byteLength >= 1 && chunk.byteLength <= 4, `got ${chunk.byteLength} bytes`);
+        received.push(...chunk);
+        if (received.length === sent.length) break;
+      }
+      assert.deepEqual(received, Array.from(sent));
+      client.shutdown();
+      assert.equal((await server.recvChunk()).byteLength, 0);
+      assert.equal((await server.recvChunk()).byteLength, 0);
+      await assert.rejects(server.recvChunk(0), /maxBytes must be a positive integer, got 0/);
+      await assert.rejects(server.recvChunk(1.5), RangeError);
+      await Promise.all([client.close(), server.close()]);
+      await assert.rejects(server.recvChunk(), isCode("ENOTCONN"));
+      await listener.close();
+    });
+
     test("recvExact names how many bytes arrived before the peer closed", async () => {
       const transport = await make();
       const listener = await listen({ transport, port: 0 });
