@@ -221,60 +221,84 @@ export interface TrafficEvents {
 }
 
 /** Counts messages in one direction of one connection; stops at bad bytes and keeps why. */
-class MessageCounter {
-  #decoder: FrameDecoder | undefined;
-  /** What the bytes broke, if they did; the server closes such a connection. */
-  error: FramingError | undefined;
-  constructor(codec: FrameCodec | undefined) {
-    this.#decoder = codec?.decoder();
-  }
-  count(bytes: Uint8Array): number {
-    if (this.#decoder === undefined) return this.error === undefined ? 1 : 0;
-    try {
-      return this.#decoder.push(bytes).length;
-    } catch (error) {
-      this.#decoder = undefined;
-      this.error = error as FramingError;
-      return (error as FramingError).frames?.length ?? 0;
-    }
+/** Counts the messages of one direction of a stream with the server's codec. */
+function countMessages(decoder: FrameDecoder, bytes: Uint8Array): number | FramingError {
+  try {
+    return decoder.push(bytes).length;
+  } catch (error) {
+    return error as FramingError;
   }
 }
 
-class CountedStream extends DelegatingStream {
+/** A counted connection; it is its inner stream's handlers, so that it costs no closures. */
+class CountedStream extends DelegatingStream implements StreamHandlers {
   readonly #counter: TrafficCounter;
-  readonly #in: MessageCounter;
-  readonly #out: MessageCounter;
+  #handlers: StreamHandlers = {};
+  /** The decoders of each direction; undefined for raw (every chunk is one message). */
+  #in: FrameDecoder | undefined;
+  #out: FrameDecoder | undefined;
+  /** What the bytes received broke, if they did; the server closes such a connection. */
+  #inError: FramingError | undefined;
+  #outBroken = false;
 
   constructor(inner: Stream, counter: TrafficCounter, codec: FrameCodec | undefined) {
     super(inner);
     this.#counter = counter;
-    this.#in = new MessageCounter(codec);
-    this.#out = new MessageCounter(codec);
+    this.#in = codec?.decoder();
+    this.#out = codec?.decoder();
   }
 
   override setHandlers(handlers: StreamHandlers): void {
+    this.#handlers = handlers;
+    this.inner.setHandlers(this);
+  }
+
+  onData(chunk: Uint8Array): void {
     const counter = this.#counter;
-    this.inner.setHandlers({
-      onData: (chunk) => {
-        counter.bytesIn += chunk.byteLength;
-        counter.messagesIn += this.#in.count(chunk);
-        const start = performance.now();
-        handlers.onData?.(chunk);
-        counter.handled((performance.now() - start) / 1000);
-      },
-      onDrain: handlers.onDrain && (() => handlers.onDrain!()),
-      onEnd: handlers.onEnd && (() => handlers.onEnd!()),
-      onClose: (error) => {
-        counter.closed(this, error ?? this.#in.error);
-        handlers.onClose?.(error);
-      },
-    });
+    counter.bytesIn += chunk.byteLength;
+    if (this.#in === undefined) counter.messagesIn += this.#inError === undefined ? 1 : 0;
+    else {
+      const counted = countMessages(this.#in, chunk);
+      if (typeof counted === "number") counter.messagesIn += counted;
+      else {
+        this.#in = undefined;
+        this.#inError = counted;
+        counter.messagesIn += counted.frames?.length ?? 0;
+      }
+    }
+    const start = performance.now();
+    this.#handlers.onData?.(chunk);
+    counter.handled((performance.now() - start) / 1000);
+  }
+
+  onDrain(): void {
+    this.#handlers.onDrain?.();
+  }
+
+  onEnd(): void {
+    this.#handlers.onEnd?.();
+  }
+
+  onClose(error?: NetError): void {
+    this.#counter.closed(this, error ?? this.#inError);
+    this.#handlers.onClose?.(error);
   }
 
   override write(bytes: Uint8Array): boolean {
     const result = this.inner.write(bytes);
-    this.#counter.bytesOut += bytes.byteLength;
-    this.#counter.messagesOut += bytes.byteLength === 0 ? 0 : this.#out.count(bytes);
+    const counter = this.#counter;
+    counter.bytesOut += bytes.byteLength;
+    if (bytes.byteLength === 0 || this.#outBroken) return result;
+    if (this.#out === undefined) counter.messagesOut++;
+    else {
+      const counted = countMessages(this.#out, bytes);
+      if (typeof counted === "number") counter.messagesOut += counted;
+      else {
+        this.#out = undefined;
+        this.#outBroken = true;
+        counter.messagesOut += counted.frames?.length ?? 0;
+      }
+    }
     return result;
   }
 }

@@ -9,7 +9,7 @@
 import { ByteQueue } from "../_internal/byte_queue.ts";
 import { Ring } from "../_internal/ring.ts";
 import { NetError } from "../runtime/errors.ts";
-import type { Listener, ListenOptions, Stream, Transport } from "../runtime/types.ts";
+import type { Listener, ListenOptions, Stream, StreamHandlers, Transport } from "../runtime/types.ts";
 
 /** The default receive buffer, like SO_RCVBUF: reading from the OS pauses when it is full. */
 export const DEFAULT_RECEIVE_BUFFER = 64 * 1024;
@@ -63,6 +63,9 @@ export interface Watchable {
 }
 
 let lastCoreId = 0;
+
+/** The handlers a core sets on its stream (defined in SocketCore, which they update). */
+let CoreStreamHandlers: new (core: SocketCore, stream: Stream) => StreamHandlers;
 
 function checkSize(value: number | undefined, fallback: number, what: string): number {
   const v = value ?? fallback;
@@ -203,27 +206,42 @@ export class SocketCore implements Watchable {
   #attach(stream: Stream): void {
     this.#stream = stream;
     if (this.#held) stream.pause();
-    stream.setHandlers({
-      onData: (chunk) => {
-        this.#received.write(chunk);
-        if (this.#received.bytes >= this.receiveBufferSize && !this.#paused) {
-          this.#paused = true;
-          stream.pause();
+    stream.setHandlers(new CoreStreamHandlers(this, stream));
+  }
+
+  static {
+    // One object per stream, with its callbacks on the prototype: a core costs no closures.
+    CoreStreamHandlers = class implements StreamHandlers {
+      readonly #core: SocketCore;
+      readonly #stream: Stream;
+      constructor(core: SocketCore, stream: Stream) {
+        this.#core = core;
+        this.#stream = stream;
+      }
+      onData(chunk: Uint8Array): void {
+        const core = this.#core;
+        core.#received.write(chunk);
+        if (core.#received.bytes >= core.receiveBufferSize && !core.#paused) {
+          core.#paused = true;
+          this.#stream.pause();
         }
-        this.#watchers.notify();
-      },
-      onDrain: () => this.#watchers.notify(),
-      onEnd: () => {
-        this.#eof = true;
-        this.#watchers.notify();
-      },
-      onClose: (error) => {
-        this.#streamClosed = true;
-        if (error) this.#error ??= error;
-        this.#eof = true;
-        this.#watchers.notify();
-      },
-    });
+        core.#watchers.notify();
+      }
+      onDrain(): void {
+        this.#core.#watchers.notify();
+      }
+      onEnd(): void {
+        this.#core.#eof = true;
+        this.#core.#watchers.notify();
+      }
+      onClose(error?: NetError): void {
+        const core = this.#core;
+        core.#streamClosed = true;
+        if (error) core.#error ??= error;
+        core.#eof = true;
+        core.#watchers.notify();
+      }
+    };
   }
 
   /**

@@ -42,10 +42,12 @@ export interface ConnectionGuardOptions {
   onAcceptError?(error: NetError): void;
 }
 
-class GuardedStream extends DelegatingStream {
+/** A guarded connection; it is its inner stream's handlers, so that it costs no closures. */
+class GuardedStream extends DelegatingStream implements StreamHandlers {
   lastActivity = 0;
   idleError: NetError | undefined;
   #released = false;
+  #handlers: StreamHandlers = {};
   readonly #onRelease: (stream: GuardedStream) => void;
   readonly #tracksActivity: boolean;
 
@@ -57,18 +59,26 @@ class GuardedStream extends DelegatingStream {
   }
 
   override setHandlers(handlers: StreamHandlers): void {
-    const { onData, onClose } = handlers;
-    super.setHandlers({
-      ...handlers,
-      onData: onData && this.#tracksActivity && ((chunk) => {
-            this.lastActivity = Date.now();
-            onData(chunk);
-          }) || onData,
-      onClose: (error) => {
-        this.release();
-        onClose?.(this.idleError ?? error);
-      },
-    });
+    this.#handlers = handlers;
+    super.setHandlers(this);
+  }
+
+  onData(chunk: Uint8Array): void {
+    if (this.#tracksActivity) this.lastActivity = Date.now();
+    this.#handlers.onData?.(chunk);
+  }
+
+  onDrain(): void {
+    this.#handlers.onDrain?.();
+  }
+
+  onEnd(): void {
+    this.#handlers.onEnd?.();
+  }
+
+  onClose(error?: NetError): void {
+    this.release();
+    this.#handlers.onClose?.(this.idleError ?? error);
   }
 
   release(): void {
