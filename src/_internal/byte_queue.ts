@@ -6,6 +6,8 @@
  */
 
 const EMPTY = new Uint8Array(0);
+
+const trySendOf = (sender: { trySend(bytes: Uint8Array): number | symbol }, bytes: Uint8Array) => sender.trySend(bytes);
 /** Emptied slots at the front are cut off once there are more than this, and over half. */
 const TRIM_AFTER = 64;
 
@@ -126,11 +128,23 @@ export class ByteQueue {
    * the next change. Errors of `trySend` propagate, and the bytes stay queued.
    */
   drain(sender: { trySend(bytes: Uint8Array): number | symbol }, untilWouldBlock = false): boolean {
+    return this.drainWith(trySendOf, sender, untilWouldBlock);
+  }
+
+  /**
+   * {@linkcode drain} with `trySend(context, bytes)` in place of `sender.trySend(bytes)`, so
+   * that one function serves every queue.
+   */
+  drainWith<C>(
+    trySend: (context: C, bytes: Uint8Array) => number | symbol,
+    context: C,
+    untilWouldBlock = false,
+  ): boolean {
     while (this.#bytes > 0) {
       const chunk = this.#parts[this.#head];
       const start = this.#headOffset;
       const rest = chunk.byteLength - start;
-      const sent = sender.trySend(start === 0 ? chunk : chunk.subarray(start));
+      const sent = trySend(context, start === 0 ? chunk : chunk.subarray(start));
       if (typeof sent !== "number") return false;
       this.#consume(sent, chunk.byteLength);
       if (sent < rest && !untilWouldBlock) return false;

@@ -22,35 +22,38 @@ import type { Peer, PeerApp } from "./types.ts";
 export const DEFAULT_HIGH_WATER_MARK: number = 1024 * 1024;
 
 /**
- * What a {@linkcode SocketPeer} needs from its host's socket.
+ * What a {@linkcode SocketPeer} needs from its host's socket. A host has one for all its
+ * peers: each call gets the peer's `handle` (its socket, or the host's record of the client).
  *
  * @example
  * ```ts
  * import type { NonBlockingSocket } from "sockmodels/nonblocking";
- * declare const sock: NonBlockingSocket;
- * const io: SocketPeerIo = {
- *   trySend: (bytes) => sock.trySend(bytes),
- *   socketQueued: () => sock.core.sendQueued,
- *   finish: (peer, abort) => (abort ? sock.reset() : void sock.close()),
- *   resetSocket: () => sock.reset(),
- *   holdReading: (hold) => sock.core.holdReading(hold),
+ * const io: SocketPeerIo<NonBlockingSocket> = {
+ *   trySend: (sock, bytes) => sock.trySend(bytes),
+ *   socketQueued: (sock) => sock.core.sendQueued,
+ *   finish: (peer, abort) => (abort ? peer.handle.reset() : void peer.handle.close()),
+ *   resetSocket: (sock) => sock.reset(),
+ *   holdReading: (sock, hold) => sock.core.holdReading(hold),
  * };
  * ```
  */
-export interface SocketPeerIo {
+export interface SocketPeerIo<H> {
   /** A non-blocking send: a count (possibly partial), or WOULD_BLOCK. Throws on a dead socket. */
-  trySend(bytes: Uint8Array): number | WouldBlock;
+  trySend(handle: H, bytes: Uint8Array): number | WouldBlock;
   /** Bytes the socket itself holds, not yet taken by the OS. */
-  socketQueued(): number;
+  socketQueued(handle: H): number;
   /** Takes the peer off the host's loop and closes its socket: gracefully, or at once. */
-  finish(peer: SocketPeer, abort: boolean): void;
+  finish(peer: SocketPeer<H>, abort: boolean): void;
   /** Aborts the socket of a peer that finished gracefully but is still sending. */
-  resetSocket(): void;
+  resetSocket(handle: H): void;
   /** Holds reading from the socket (true), or lets it go on (false). */
-  holdReading(hold: boolean): void;
+  holdReading(handle: H, hold: boolean): void;
 }
 
 let lastPeerId = 0;
+
+/** Sends through a peer's io (set in SocketPeer, which owns the io). */
+let trySendOf: <H>(peer: SocketPeer<H>, bytes: Uint8Array) => number | WouldBlock;
 
 /**
  * Pushes bytes a client sent through its decoder and hands the frames they complete to the
@@ -72,8 +75,8 @@ export function deliverBytes(peer: Peer, decoder: FrameDecoder, app: PeerApp, by
 }
 
 /** The client sent FIN: a trailing partial frame is dropped, and the peer closes. */
-export function deliverEnd(peer: Peer, decoder: FrameDecoder): void {
-  if (!peer.closing) {
+export function deliverEnd(peer: Peer, decoder: FrameDecoder | undefined): void {
+  if (!peer.closing && decoder !== undefined) {
     try {
       decoder.end();
     } catch {
@@ -95,15 +98,17 @@ export function deliverEnd(peer: Peer, decoder: FrameDecoder): void {
  * declare const sock: NonBlockingSocket;
  * declare const codec: FrameCodec;
  * declare const app: PeerApp;
- * declare const io: SocketPeerIo;
+ * declare const io: SocketPeerIo<NonBlockingSocket>;
  * declare const bytes: Uint8Array;
- * const peer = new SocketPeer(sock.remoteAddr, codec, app, io, 1024 * 1024);
+ * const peer = new SocketPeer(sock, sock.remoteAddr, codec, app, io, 1024 * 1024);
  * app.onOpen?.(peer);
  * peer.receive(bytes); // on FD_READ: frames go to app.onFrame
  * peer.flush(); // on FD_WRITE
  * ```
  */
-export class SocketPeer implements Peer {
+export class SocketPeer<H = unknown> implements Peer {
+  /** What the host's {@linkcode SocketPeerIo} is given for this peer. */
+  readonly handle: H;
   /** A process-unique id. */
   readonly id: number = ++lastPeerId;
   /** The client's address (set by the host once it knows it). */
@@ -113,9 +118,10 @@ export class SocketPeer implements Peer {
   /** The bytes the socket could not take yet. */
   readonly out: ByteQueue = new ByteQueue();
   readonly #codec: FrameCodec;
-  readonly #decoder: FrameDecoder;
+  /** Made at the first bytes: a host that cuts frames itself (poll's READ_LEN) needs none. */
+  #decoder: FrameDecoder | undefined;
   readonly #app: PeerApp;
-  readonly #io: SocketPeerIo;
+  readonly #io: SocketPeerIo<H>;
   readonly #highWaterMark: number;
   /** The codec is raw chunks: a frame is the bytes themselves, with nothing to cut or add. */
   readonly #raw: boolean;
@@ -129,15 +135,16 @@ export class SocketPeer implements Peer {
    * empty again (Infinity: never).
    */
   constructor(
+    handle: H,
     remoteAddr: Addr | undefined,
     codec: FrameCodec,
     app: PeerApp,
-    io: SocketPeerIo,
+    io: SocketPeerIo<H>,
     highWaterMark: number,
   ) {
+    this.handle = handle;
     this.remoteAddr = remoteAddr;
     this.#codec = codec;
-    this.#decoder = codec.decoder();
     this.#app = app;
     this.#io = io;
     this.#highWaterMark = highWaterMark;
@@ -156,7 +163,7 @@ export class SocketPeer implements Peer {
 
   /** Bytes waiting here and in the socket. */
   get unsentBytes(): number {
-    return this.out.bytes + this.#io.socketQueued();
+    return this.out.bytes + this.#io.socketQueued(this.handle);
   }
 
   /** Queues one frame and sends what the socket takes now. */
@@ -169,7 +176,7 @@ export class SocketPeer implements Peer {
     }
     if (!this.#heldForOutput && !this.#finished && this.unsentBytes > this.#highWaterMark) {
       this.#heldForOutput = true;
-      this.#io.holdReading(true);
+      this.#io.holdReading(this.handle, true);
     }
   }
 
@@ -178,7 +185,7 @@ export class SocketPeer implements Peer {
     if (this.#finished) return;
     let empty: boolean;
     try {
-      empty = this.out.drain(this.#io);
+      empty = this.out.drainWith(trySendOf, this);
     } catch (error) {
       this.fail(error as Error);
       return;
@@ -189,9 +196,9 @@ export class SocketPeer implements Peer {
       return;
     }
     if (this.#closing) this.#finish(false);
-    else if (this.#heldForOutput && this.#io.socketQueued() <= this.#highWaterMark) {
+    else if (this.#heldForOutput && this.#io.socketQueued(this.handle) <= this.#highWaterMark) {
       this.#heldForOutput = false;
-      if (!this.#pausedByApp) this.#io.holdReading(false);
+      if (!this.#pausedByApp) this.#io.holdReading(this.handle, false);
     }
   }
 
@@ -199,7 +206,7 @@ export class SocketPeer implements Peer {
   #sendNow(bytes: Uint8Array): void {
     let sent: number | WouldBlock;
     try {
-      sent = this.#io.trySend(bytes);
+      sent = this.#io.trySend(this.handle, bytes);
     } catch (error) {
       this.fail(error as Error);
       return;
@@ -220,20 +227,20 @@ export class SocketPeer implements Peer {
   /** Aborts at once, also a socket that is still sending after a graceful close. */
   reset(): void {
     this.#closing = true;
-    if (this.#finished) this.#io.resetSocket();
+    if (this.#finished) this.#io.resetSocket(this.handle);
     else this.#finish(true);
   }
 
   /** Stops reading the client's socket; what was read is still delivered. */
   pause(): void {
     this.#pausedByApp = true;
-    this.#io.holdReading(true);
+    this.#io.holdReading(this.handle, true);
   }
 
   /** Reads the client's socket again. */
   resume(): void {
     this.#pausedByApp = false;
-    if (!this.#heldForOutput) this.#io.holdReading(false);
+    if (!this.#heldForOutput) this.#io.holdReading(this.handle, false);
   }
 
   /** The socket failed (a reset, a send or recv error): aborts and reports the error. */
@@ -244,7 +251,7 @@ export class SocketPeer implements Peer {
 
   /** Bytes arrived: the frames they complete go to the application, until the peer is closing. */
   receive(bytes: Uint8Array): void {
-    if (!this.#raw) deliverBytes(this, this.#decoder, this.#app, bytes);
+    if (!this.#raw) deliverBytes(this, this.#decoder ??= this.#codec.decoder(), this.#app, bytes);
     else if (!this.#closing) this.#app.onFrame(this, bytes);
   }
 
@@ -263,6 +270,10 @@ export class SocketPeer implements Peer {
   /** The client sent FIN: a trailing partial frame is dropped, and the peer closes. */
   receiveEnd(): void {
     deliverEnd(this, this.#decoder);
+  }
+
+  static {
+    trySendOf = (peer, bytes) => peer.#io.trySend(peer.handle, bytes);
   }
 
   #finish(abort: boolean, error?: Error): void {

@@ -14,7 +14,7 @@ import { closePeers } from "./_close_peers.ts";
 import type { PeerApp, PeerHost, PeerHostOptions } from "./types.ts";
 import type { FrameCodec } from "../framing/types.ts";
 import { ReceiveSlab } from "./_receive_slab.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 
 /** The listening socket; it owns the clients. */
@@ -50,26 +50,29 @@ class HostListenSocket extends AsyncSocket {
   }
 }
 
+/** What every client's peer does to its socket. */
+const clientIo: SocketPeerIo<HostClientSocket> = {
+  trySend: (client, bytes) => client.send(bytes),
+  socketQueued: (client) => (client.socket as NonBlockingSocket | undefined)?.core.sendQueued ?? 0,
+  finish: (peer, abort) => peer.handle.server.release(peer.handle, abort),
+  resetSocket: (client) => (client.socket as NonBlockingSocket | undefined)?.reset(),
+  holdReading: (client, hold) => (client.socket as NonBlockingSocket | undefined)?.core.holdReading(hold),
+};
+
 /** One connected client. */
 class HostClientSocket extends AsyncSocket {
-  readonly peer: SocketPeer;
-  readonly #server: HostListenSocket;
+  readonly peer: SocketPeer<HostClientSocket>;
+  readonly server: HostListenSocket;
 
   constructor(loop: MessageLoop, server: HostListenSocket) {
     super(loop);
-    this.#server = server;
-    this.peer = new SocketPeer(undefined, server.codec, server.app, {
-      trySend: (bytes) => this.send(bytes),
-      socketQueued: () => (this.socket as NonBlockingSocket | undefined)?.core.sendQueued ?? 0,
-      finish: (_peer, abort) => server.release(this, abort),
-      resetSocket: () => (this.socket as NonBlockingSocket | undefined)?.reset(),
-      holdReading: (hold) => (this.socket as NonBlockingSocket | undefined)?.core.holdReading(hold),
-    }, server.highWaterMark);
+    this.server = server;
+    this.peer = new SocketPeer(this, undefined, server.codec, server.app, clientIo, server.highWaterMark);
   }
 
   override onReceive(errorCode: number): void {
     if (errorCode !== 0) return this.peer.fail((this.socket as NonBlockingSocket | undefined)?.core.error);
-    const slab = this.#server.slab;
+    const slab = this.server.slab;
     try {
       // Receive until WSAEWOULDBLOCK; 0 means onClose follows.
       while (!this.peer.closing) {

@@ -12,7 +12,7 @@ import { defaultTransport } from "../runtime/detect.ts";
 import { closePeers } from "./_close_peers.ts";
 import { ByteQueue } from "../_internal/byte_queue.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
 
 /** The sending task of one client and what waits for it. */
 class Sender {
@@ -20,13 +20,12 @@ class Sender {
   #sending = 0;
   #running: Promise<void> | undefined;
   readonly #sock: BlockingSocket;
-  readonly #onError: (error: Error) => void;
-  readonly #onDrained: () => void;
+  /** Fails when a send fails, and goes on (flush) once everything queued was sent. */
+  readonly #peer: SocketPeer<BlockingClient>;
 
-  constructor(sock: BlockingSocket, onError: (error: Error) => void, onDrained: () => void) {
+  constructor(sock: BlockingSocket, peer: SocketPeer<BlockingClient>) {
     this.#sock = sock;
-    this.#onError = onError;
-    this.#onDrained = onDrained;
+    this.#peer = peer;
   }
 
   /** Bytes queued or being sent. */
@@ -59,17 +58,27 @@ class Sender {
     } catch (error) {
       this.#queue.clear();
       this.#sending = 0;
-      this.#onError(error as Error);
+      this.#peer.fail(error as Error);
       return;
     } finally {
       this.#running = undefined;
     }
-    this.#onDrained();
+    this.#peer.flush();
   }
 }
 
+/** A client of the blocking host, as its peer's io sees it. */
+interface BlockingClient {
+  sock: BlockingSocket;
+  sender: Sender;
+  /** The peer was reset: the client's task ends with an error, so the socket is reset. */
+  aborted: boolean;
+  /** Ends the client's task (once its sends are done). */
+  finished: () => void;
+}
+
 /** The reading task of one client: recv, and hand what arrived to the peer, until it closes. */
-async function readUntilClosing(sock: BlockingSocket, peer: SocketPeer): Promise<void> {
+async function readUntilClosing(sock: BlockingSocket, peer: SocketPeer<BlockingClient>): Promise<void> {
   // recvChunk hands over the bytes that arrived, so a client waiting in it holds no buffer.
   try {
     while (!peer.closing) {
@@ -100,38 +109,41 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
   const highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   const transport = options.transport ?? await defaultTransport();
   const listener = await listen({ transport, hostname: options.hostname ?? "127.0.0.1", port: options.port ?? 0 });
-  const open = new Set<SocketPeer>();
+  const open = new Set<SocketPeer<BlockingClient>>();
   // Clients closed gracefully whose sending task is still at work.
-  const draining = new Set<SocketPeer>();
+  const draining = new Set<SocketPeer<BlockingClient>>();
+
+  const io: SocketPeerIo<BlockingClient> = {
+    trySend(c, bytes) {
+      c.sender.push(bytes);
+      return bytes.byteLength;
+    },
+    socketQueued: (c) => c.sender.bytes + c.sock.core.sendQueued,
+    finish(peer, abort) {
+      const c = peer.handle;
+      open.delete(peer);
+      if (abort) {
+        c.aborted = true;
+        c.sock.reset();
+      } else {
+        draining.add(peer);
+      }
+      c.finished();
+    },
+    resetSocket(c) {
+      c.aborted = true;
+      c.sock.reset();
+    },
+    holdReading: (c, hold) => c.sock.core.holdReading(hold),
+  };
 
   const serving = serveBlocking(listener, async (sock) => {
-    let aborted = false;
     let finished!: () => void;
     const done = new Promise<void>((resolve) => (finished = resolve));
-    const peer: SocketPeer = new SocketPeer(sock.remoteAddr, codec, app, {
-      trySend(bytes) {
-        sender.push(bytes);
-        return bytes.byteLength;
-      },
-      socketQueued: () => sender.bytes + sock.core.sendQueued,
-      finish(finishing, abort) {
-        open.delete(finishing);
-        if (abort) {
-          aborted = true;
-          sock.reset();
-        } else {
-          draining.add(finishing);
-        }
-        finished();
-      },
-      resetSocket() {
-        aborted = true;
-        sock.reset();
-      },
-      holdReading: (hold) => sock.core.holdReading(hold),
-    }, highWaterMark);
-    // The peer calls trySend only after this line: the sender exists by then.
-    const sender = new Sender(sock, (error) => peer.fail(error), () => peer.flush());
+    const c: BlockingClient = { sock, sender: undefined as unknown as Sender, aborted: false, finished };
+    const peer = new SocketPeer(c, sock.remoteAddr, codec, app, io, highWaterMark);
+    // The peer calls trySend only once the application has it: the sender exists by then.
+    c.sender = new Sender(sock, peer);
     open.add(peer);
     app.onOpen?.(peer);
     // The reading task may still wait in recv after the peer finished (a graceful close while
@@ -139,9 +151,9 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
     // then is dropped.
     void readUntilClosing(sock, peer);
     await done;
-    await sender.drained();
+    await c.sender.drained();
     draining.delete(peer);
-    if (aborted) throw new Error("The client was reset"); // serveBlocking resets the socket
+    if (c.aborted) throw new Error("The client was reset"); // serveBlocking resets the socket
     // Returning closes the socket gracefully.
   }, { onError: () => {} });
 

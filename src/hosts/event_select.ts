@@ -28,14 +28,14 @@ import { listenAt } from "./_listen_at.ts";
 import { closePeers } from "./_close_peers.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 import { ReceiveSlab } from "./_receive_slab.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 
 /** The seed's SOCKETINFO: the socket, its event, and the peer it carries. */
 interface SocketInfo {
   sock: NonBlockingSocket;
   event: WsaEvent;
-  peer: SocketPeer;
+  peer: SocketPeer<SocketInfo>;
 }
 
 /**
@@ -62,6 +62,14 @@ export async function startEventSelectHost(options: PeerHostOptions): Promise<Pe
   let closed = false;
 
   // May run from another group's loop (a broadcast to a client that failed).
+  const io: SocketPeerIo<SocketInfo> = {
+    trySend: (info, bytes) => info.sock.trySend(bytes),
+    socketQueued: (info) => info.sock.core.sendQueued,
+    finish: (peer, abort) => removeSocketInfo(peer.handle, abort),
+    resetSocket: (info) => info.sock.reset(),
+    holdReading: (info, hold) => info.sock.core.holdReading(hold),
+  };
+
   const removeSocketInfo = (info: SocketInfo, abort: boolean): void => {
     clients.delete(info);
     groups.remove(info);
@@ -70,17 +78,8 @@ export async function startEventSelectHost(options: PeerHostOptions): Promise<Pe
   };
 
   const addSocketInfo = (sock: NonBlockingSocket): void => {
-    const info: SocketInfo = {
-      sock,
-      event: createEvent(),
-      peer: new SocketPeer(sock.remoteAddr, codec, app, {
-        trySend: (bytes) => sock.trySend(bytes),
-        socketQueued: () => sock.core.sendQueued,
-        finish: (_peer, abort) => removeSocketInfo(info, abort),
-        resetSocket: () => sock.reset(),
-        holdReading: (hold) => sock.core.holdReading(hold),
-      }, highWaterMark),
-    };
+    const info: SocketInfo = { sock, event: createEvent(), peer: undefined as unknown as SocketPeer<SocketInfo> };
+    info.peer = new SocketPeer(info, sock.remoteAddr, codec, app, io, highWaterMark);
     clients.add(info);
     groups.add(info);
     eventSelect(sock, info.event, FD_READ | FD_WRITE | FD_CLOSE);

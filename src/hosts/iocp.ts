@@ -25,13 +25,13 @@ import { listenAt } from "./_listen_at.ts";
 import { ReceiveBuffer } from "./_receive_buffer.ts";
 import { closePeers } from "./_close_peers.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 
 /** The completion key of a client. */
 interface Client {
   socket: OverlappedSocket;
-  peer: SocketPeer;
+  peer: SocketPeer<Client>;
   /** The buffer of the client's WSARecv (the port owns it while the recv is posted), sized by what came. */
   receive: ReceiveBuffer;
   recvPosted: boolean;
@@ -109,6 +109,35 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
     toFlush.length = 0;
   };
 
+  const io: SocketPeerIo<Client> = {
+    trySend(c) {
+      // The bytes stay queued in the peer; they are posted once this completion is handled.
+      if (c.sending === 0 && !c.flushScheduled) {
+        c.flushScheduled = true;
+        if (toFlush.push(c) === 1) queueMicrotask(flushScheduled);
+      }
+      return WOULD_BLOCK;
+    },
+    socketQueued: (c) => c.sending,
+    finish({ handle: c }, abort) {
+      clients.delete(c);
+      if (abort) c.socket.reset();
+      else if (c.sending === 0) closeSocket(c);
+      else {
+        c.closeWhenSent = true;
+        draining.add(c);
+      }
+    },
+    resetSocket(c) {
+      draining.delete(c);
+      c.socket.reset();
+    },
+    holdReading(c, hold) {
+      c.held = hold;
+      if (!hold) postRecv(c);
+    },
+  };
+
   const addClient = (socket: OverlappedSocket): void => {
     const c: Client = {
       socket,
@@ -118,35 +147,9 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
       sending: 0,
       flushScheduled: false,
       closeWhenSent: false,
-      peer: new SocketPeer(socket.remoteAddr, codec, app, {
-        trySend() {
-          // The bytes stay queued in the peer; they are posted once this completion is handled.
-          if (c.sending === 0 && !c.flushScheduled) {
-            c.flushScheduled = true;
-            if (toFlush.push(c) === 1) queueMicrotask(flushScheduled);
-          }
-          return WOULD_BLOCK;
-        },
-        socketQueued: () => c.sending,
-        finish(_peer, abort) {
-          clients.delete(c);
-          if (abort) socket.reset();
-          else if (c.sending === 0) closeSocket(c);
-          else {
-            c.closeWhenSent = true;
-            draining.add(c);
-          }
-        },
-        resetSocket() {
-          draining.delete(c);
-          socket.reset();
-        },
-        holdReading(hold) {
-          c.held = hold;
-          if (!hold) postRecv(c);
-        },
-      }, highWaterMark),
+      peer: undefined as unknown as SocketPeer<Client>,
     };
+    c.peer = new SocketPeer(c, socket.remoteAddr, codec, app, io, highWaterMark);
     clients.add(c);
     port.associate(socket, c);
     app.onOpen?.(c.peer);

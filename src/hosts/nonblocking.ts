@@ -18,16 +18,13 @@ import { closePeers } from "./_close_peers.ts";
 import { listenAt } from "./_listen_at.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 import { ReceiveSlab } from "./_receive_slab.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 
 /** How long a pass that found nothing to do waits before the next. */
 const IDLE_PASS_WAIT_MS = 1;
 
-interface Client {
-  sock: NonBlockingSocket;
-  peer: SocketPeer;
-}
+type Client = SocketPeer<NonBlockingSocket>;
 
 /**
  * Starts a host on non-blocking sockets polled in turn.
@@ -50,21 +47,24 @@ export async function startNonBlockingHost(options: PeerHostOptions): Promise<Pe
   let accepting = true;
   let stopped = false;
 
+  const io: SocketPeerIo<NonBlockingSocket> = {
+    trySend: (sock, bytes) => sock.trySend(bytes),
+    socketQueued: (sock) => sock.core.sendQueued,
+    // The loop drops a finished client from its list on its next pass.
+    finish: ({ handle: sock }, abort) => (abort ? sock.reset() : closing.close(sock)),
+    resetSocket: (sock) => sock.reset(),
+    holdReading: (sock, hold) => sock.core.holdReading(hold),
+  };
+
   const addClient = (sock: NonBlockingSocket): void => {
-    const peer = new SocketPeer(sock.remoteAddr, codec, app, {
-      trySend: (bytes) => sock.trySend(bytes),
-      socketQueued: () => sock.core.sendQueued,
-      // The loop drops a finished client from its list on its next pass.
-      finish: (_peer, abort) => (abort ? sock.reset() : closing.close(sock)),
-      resetSocket: () => sock.reset(),
-      holdReading: (hold) => sock.core.holdReading(hold),
-    }, highWaterMark);
-    clients.push({ sock, peer });
+    const peer = new SocketPeer(sock, sock.remoteAddr, codec, app, io, highWaterMark);
+    clients.push(peer);
     app.onOpen?.(peer);
   };
 
   /** recv until it would block, then send until it would block; true when it did any work. */
-  const service = ({ sock, peer }: Client): boolean => {
+  const service = (peer: Client): boolean => {
+    const sock = peer.handle;
     let worked = false;
     try {
       while (!peer.closing) {
@@ -97,8 +97,8 @@ export async function startNonBlockingHost(options: PeerHostOptions): Promise<Pe
       }
       for (let i = 0; i < clients.length; i++) {
         const c = clients[i];
-        if (!c.peer.finished && service(c)) worked = true;
-        if (c.peer.finished) {
+        if (!c.finished && service(c)) worked = true;
+        if (c.finished) {
           clients[i] = clients[clients.length - 1];
           clients.pop();
           i--;
@@ -116,7 +116,7 @@ export async function startNonBlockingHost(options: PeerHostOptions): Promise<Pe
       if (!accepting) return;
       accepting = false;
       await listener.close();
-      await closePeers(() => clients.filter((c) => !c.peer.finished).map((c) => c.peer));
+      await closePeers(() => clients.filter((c) => !c.finished));
       stopped = true;
       await loop;
       await closing.settled();

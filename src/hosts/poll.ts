@@ -36,7 +36,7 @@ import { closePeers } from "./_close_peers.ts";
 import { listenAt } from "./_listen_at.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 import { ReceiveSlab } from "./_receive_slab.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 
 type State = "READ_LEN" | "READ_BODY" | "READ_FRAMES" | "WRITE_BODY";
@@ -51,13 +51,13 @@ interface PlainHeader {
 
 interface Conn {
   sock: NonBlockingSocket;
-  peer: SocketPeer;
+  peer: SocketPeer<Conn>;
   pfd: PollFd<Sock>; // this client's entry in the pollfd array
   state: State;
   /** The read state to go back to once WRITE_BODY is done. */
   resumeState: State;
-  // READ_LEN: the length field and how much of it has arrived.
-  header: Uint8Array;
+  // READ_LEN: the value of the length field's bytes that have arrived, and their count.
+  headerValue: number;
   headerRead: number;
   // READ_BODY: the frame being filled.
   body: Uint8Array;
@@ -77,10 +77,11 @@ function plainHeader(codec: FrameCodec): PlainHeader | undefined {
   return { size, littleEndian: o.byteOrder === "le", maxFrameLength: o.maxFrameLength };
 }
 
-/** The length field's value. */
-function fieldValue(header: Uint8Array, littleEndian: boolean): number {
-  let value = 0;
-  for (let i = 0; i < header.length; i++) value = value * 256 + header[littleEndian ? header.length - 1 - i : i];
+/** Adds the length field's bytes that arrived (`bytes`, from byte `at` of the field) to `value`. */
+function addFieldBytes(value: number, bytes: Uint8Array, at: number, littleEndian: boolean): number {
+  for (let i = 0; i < bytes.length; i++) {
+    value = littleEndian ? value + bytes[i] * 2 ** (8 * (at + i)) : value * 256 + bytes[i];
+  }
   return value;
 }
 
@@ -123,6 +124,29 @@ export async function startPollHost(options: PeerHostOptions): Promise<PeerHost>
     if (!handling) pass.abort();
   };
 
+  const io: SocketPeerIo<Conn> = {
+    trySend(c, bytes) {
+      const sent = c.sock.trySend(bytes);
+      if (sent === WOULD_BLOCK || sent < bytes.byteLength) startWrite(c);
+      return sent;
+    },
+    socketQueued: (c) => c.sock.core.sendQueued,
+    finish({ handle: c }, abort) {
+      conns.delete(c.sock);
+      c.pfd.socket = null; // poll skips it; the array is compacted after this pass
+      removed = true;
+      if (!handling) pass.abort();
+      if (abort) return c.sock.reset();
+      closing.close(c.sock);
+    },
+    resetSocket: (c) => c.sock.reset(),
+    holdReading: (c, hold) => c.sock.core.holdReading(hold),
+  };
+
+  // READ_LEN receives the rest of a length field here: its views for each length that can be left.
+  const headerSpace = new Uint8Array(plain?.size ?? 0);
+  const headerViews = Array.from({ length: headerSpace.length + 1 }, (_, n) => headerSpace.subarray(0, n));
+
   const addClient = (sock: NonBlockingSocket): void => {
     const pfd: PollFd<Sock> = { socket: sock, events: POLLIN, revents: 0 };
     const c: Conn = {
@@ -130,29 +154,13 @@ export async function startPollHost(options: PeerHostOptions): Promise<PeerHost>
       pfd,
       state: readState,
       resumeState: readState,
-      header: plain ? new Uint8Array(plain.size) : EMPTY,
+      headerValue: 0,
       headerRead: 0,
       body: EMPTY,
       bodyRead: 0,
-      peer: new SocketPeer(sock.remoteAddr, codec, app, {
-        trySend(bytes) {
-          const sent = sock.trySend(bytes);
-          if (sent === WOULD_BLOCK || sent < bytes.byteLength) startWrite(c);
-          return sent;
-        },
-        socketQueued: () => sock.core.sendQueued,
-        finish(_peer, abort) {
-          conns.delete(sock);
-          pfd.socket = null; // poll skips it; the array is compacted after this pass
-          removed = true;
-          if (!handling) pass.abort();
-          if (abort) return sock.reset();
-          closing.close(sock);
-        },
-        resetSocket: () => sock.reset(),
-        holdReading: (hold) => sock.core.holdReading(hold),
-      }, highWaterMark),
+      peer: undefined as unknown as SocketPeer<Conn>,
     };
+    c.peer = new SocketPeer(c, sock.remoteAddr, codec, app, io, highWaterMark);
     pfds.push(pfd);
     conns.set(sock, c);
     app.onOpen?.(c.peer);
@@ -178,16 +186,19 @@ export async function startPollHost(options: PeerHostOptions): Promise<PeerHost>
         continue;
       }
       if (c.state === "READ_LEN") {
-        const n = sock.tryRecv(c.headerRead === 0 ? c.header : c.header.subarray(c.headerRead));
+        const size = plain!.size;
+        const n = sock.tryRecv(headerViews[size - c.headerRead]);
         if (n === WOULD_BLOCK) return;
         if (n === 0) return peer.receiveEnd(); // mid-header, the partial frame is dropped
+        c.headerValue = addFieldBytes(c.headerValue, headerViews[n], c.headerRead, plain!.littleEndian);
         c.headerRead += n;
-        if (c.headerRead < c.header.length) continue;
-        const length = fieldValue(c.header, plain!.littleEndian);
-        if (c.header.length + length > plain!.maxFrameLength) {
-          return peer.receiveError(new FrameTooLargeError(c.header.length + length, plain!.maxFrameLength));
+        if (c.headerRead < size) continue;
+        const length = c.headerValue;
+        if (size + length > plain!.maxFrameLength) {
+          return peer.receiveError(new FrameTooLargeError(size + length, plain!.maxFrameLength));
         }
         c.headerRead = 0;
+        c.headerValue = 0;
         c.body = new Uint8Array(length);
         c.bodyRead = 0;
         c.state = "READ_BODY";

@@ -22,7 +22,7 @@ import { FdSet, select } from "../models/select.ts";
 import { listenAt } from "./_listen_at.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 import { ReceiveSlab } from "./_receive_slab.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
 import { closePeers } from "./_close_peers.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 
@@ -95,26 +95,28 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
   // timer of the application), can wake the wait; once aborted, the next pass takes a new one.
   let pass = new AbortController();
 
+  const io: SocketPeerIo<NonBlockingSocket> = {
+    trySend(sock, bytes) {
+      const sent = sock.trySend(bytes);
+      // Output that waits must be in the next write set: wake a wait that does not hold it.
+      if (!handling && (sent === WOULD_BLOCK || sent < bytes.byteLength)) pass.abort();
+      return sent;
+    },
+    socketQueued: (sock) => sock.core.sendQueued,
+    finish: ({ handle: sock }, abort) => {
+      peers.delete(sock);
+      // A socket closed while select waits on it is not a socket any more (WSAENOTSOCK):
+      // end the wait first, and the next pass rebuilds the sets without it.
+      pass.abort();
+      if (abort) return sock.reset();
+      closing.close(sock);
+    },
+    resetSocket: (sock) => sock.reset(),
+    holdReading: (sock, hold) => sock.core.holdReading(hold),
+  };
+
   const addClient = (sock: NonBlockingSocket): void => {
-    const peer = new SocketPeer(sock.remoteAddr, codec, app, {
-      trySend(bytes) {
-        const sent = sock.trySend(bytes);
-        // Output that waits must be in the next write set: wake a wait that does not hold it.
-        if (!handling && (sent === WOULD_BLOCK || sent < bytes.byteLength)) pass.abort();
-        return sent;
-      },
-      socketQueued: () => sock.core.sendQueued,
-      finish: (_peer, abort) => {
-        peers.delete(sock);
-        // A socket closed while select waits on it is not a socket any more (WSAENOTSOCK):
-        // end the wait first, and the next pass rebuilds the sets without it.
-        pass.abort();
-        if (abort) return sock.reset();
-        closing.close(sock);
-      },
-      resetSocket: () => sock.reset(),
-      holdReading: (hold) => sock.core.holdReading(hold),
-    }, highWaterMark);
+    const peer = new SocketPeer(sock, sock.remoteAddr, codec, app, io, highWaterMark);
     peers.set(sock, peer);
     app.onOpen?.(peer);
   };

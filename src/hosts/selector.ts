@@ -23,17 +23,14 @@ import { closePeers } from "./_close_peers.ts";
 import { listenAt } from "./_listen_at.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 import { ReceiveSlab } from "./_receive_slab.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 
 const WAIT_OPTIONS = { maxEvents: 256 };
 
 type Sock = NonBlockingSocket | NonBlockingListener;
 
-interface Client {
-  sock: NonBlockingSocket;
-  peer: SocketPeer;
-}
+type Client = SocketPeer<NonBlockingSocket>;
 
 /**
  * Starts a host on the edge-triggered Selector.
@@ -58,38 +55,38 @@ export async function startSelectorHost(options: PeerHostOptions): Promise<PeerH
 
   selector.register(listener, POLLIN);
 
+  const io: SocketPeerIo<NonBlockingSocket> = {
+    // Until WOULD_BLOCK: only a send that would block arms the next POLLOUT edge.
+    trySend: (sock, bytes) => {
+      let sent = 0;
+      while (sent < bytes.byteLength) {
+        const n = sock.trySend(sent === 0 ? bytes : bytes.subarray(sent));
+        if (n === WOULD_BLOCK) return sent === 0 ? WOULD_BLOCK : sent;
+        sent += n;
+      }
+      return sent;
+    },
+    socketQueued: (sock) => sock.core.sendQueued,
+    finish(peer, abort) {
+      clients.delete(peer);
+      selector.unregister(peer.handle);
+      if (abort) return peer.handle.reset();
+      closing.close(peer.handle);
+    },
+    resetSocket: (sock) => sock.reset(),
+    holdReading: (sock, hold) => sock.core.holdReading(hold),
+  };
+
   const addClient = (sock: NonBlockingSocket): void => {
-    const c: Client = {
-      sock,
-      peer: new SocketPeer(sock.remoteAddr, codec, app, {
-        // Until WOULD_BLOCK: only a send that would block arms the next POLLOUT edge.
-        trySend: (bytes) => {
-          let sent = 0;
-          while (sent < bytes.byteLength) {
-            const n = sock.trySend(sent === 0 ? bytes : bytes.subarray(sent));
-            if (n === WOULD_BLOCK) return sent === 0 ? WOULD_BLOCK : sent;
-            sent += n;
-          }
-          return sent;
-        },
-        socketQueued: () => sock.core.sendQueued,
-        finish(_peer, abort) {
-          clients.delete(c);
-          selector.unregister(sock);
-          if (abort) return sock.reset();
-          closing.close(sock);
-        },
-        resetSocket: () => sock.reset(),
-        holdReading: (hold) => sock.core.holdReading(hold),
-      }, highWaterMark),
-    };
-    clients.add(c);
-    selector.register(sock, POLLIN | POLLOUT, c);
-    app.onOpen?.(c.peer);
+    const peer = new SocketPeer(sock, sock.remoteAddr, codec, app, io, highWaterMark);
+    clients.add(peer);
+    selector.register(sock, POLLIN | POLLOUT, peer);
+    app.onOpen?.(peer);
   };
 
   /** recv until WOULD_BLOCK, handing the bytes to the peer as they come. */
-  const drainRead = ({ sock, peer }: Client): void => {
+  const drainRead = (peer: Client): void => {
+    const sock = peer.handle;
     while (!peer.closing) {
       const n = sock.tryRecv(slab.space);
       if (n === WOULD_BLOCK) return;
@@ -98,15 +95,15 @@ export async function startSelectorHost(options: PeerHostOptions): Promise<PeerH
     }
   };
 
-  const onClientEvent = (c: Client, events: number): void => {
+  const onClientEvent = (peer: Client, events: number): void => {
     try {
-      if (events & POLLIN || (events & (POLLERR | POLLHUP) && !c.peer.closing)) drainRead(c);
+      if (events & POLLIN || (events & (POLLERR | POLLHUP) && !peer.closing)) drainRead(peer);
     } catch (error) {
-      c.peer.fail(error as Error); // a reset: this client only
+      peer.fail(error as Error); // a reset: this client only
       return;
     }
     // A failed socket fails the send, which ends the client.
-    if (events & (POLLOUT | POLLERR | POLLHUP) || c.peer.out.bytes > 0) c.peer.flush();
+    if (events & (POLLOUT | POLLERR | POLLHUP) || peer.out.bytes > 0) peer.flush();
   };
 
   const loop = (async () => {
@@ -137,7 +134,7 @@ export async function startSelectorHost(options: PeerHostOptions): Promise<PeerH
       accepting = false;
       selector.unregister(listener);
       await listener.close();
-      await closePeers(() => [...clients].map((c) => c.peer));
+      await closePeers(() => [...clients]);
       selector.close(); // the pending wait rejects, and the loop ends
       await loop;
       await closing.settled();

@@ -9,13 +9,13 @@ import { WOULD_BLOCK, type WouldBlock } from "../../src/models/nonblocking.ts";
 import type { FrameCodec } from "../../src/framing/types.ts";
 
 /** A socket that takes `room` bytes, then would block until `room` is raised. */
-class FakeSocket implements SocketPeerIo {
+class FakeSocket implements SocketPeerIo<undefined> {
   room = Infinity;
   sent: number[] = [];
   held = false;
   finished: boolean | undefined; // abort flag of finish()
   failWith: Error | undefined;
-  trySend(bytes: Uint8Array): number | WouldBlock {
+  trySend(_handle: undefined, bytes: Uint8Array): number | WouldBlock {
     if (this.failWith) throw this.failWith;
     if (this.room === 0) return WOULD_BLOCK;
     const n = Math.min(this.room, bytes.byteLength);
@@ -26,11 +26,11 @@ class FakeSocket implements SocketPeerIo {
   socketQueued(): number {
     return 0;
   }
-  finish(_peer: SocketPeer, abort: boolean): void {
+  finish(_peer: SocketPeer<undefined>, abort: boolean): void {
     this.finished = abort;
   }
   resetSocket(): void {}
-  holdReading(hold: boolean): void {
+  holdReading(_handle: undefined, hold: boolean): void {
     this.held = hold;
   }
 }
@@ -39,6 +39,7 @@ function peerOn(codec: FrameCodec, app: PeerApp, highWaterMark = 1024 * 1024) {
   const io = new FakeSocket();
   const closes: (Error | undefined)[] = [];
   const peer = new SocketPeer(
+    undefined,
     undefined,
     codec,
     {
