@@ -4,8 +4,11 @@
  * per client one WSARecv and at most one WSASend outstanding, each with its own per-IO
  * context. The rules it follows:
  *
- * - The recv buffer belongs to the posted WSARecv until its completion comes back; the next
- *   recv is posted after the application has seen the bytes (seed 002).
+ * - Each client's WSARecv is a zero-byte receive: it pins no buffer while the client is quiet,
+ *   which is how IOCP servers hold many idle connections. Its completion says that something
+ *   came; the worker then reads it with non-blocking recvs into one slab all clients share,
+ *   until WSAEWOULDBLOCK, and posts the next zero-byte receive after the application has seen
+ *   the bytes (seed 002's order).
  * - What the application sends while one completion is handled leaves in one WSASend; what
  *   it sends while a WSASend is in flight leaves in the next, once that one completes.
  * - A client with more than `highWaterMark` bytes unsent gets no new WSARecv until its sends
@@ -22,7 +25,7 @@ import { CompletionPort, type CompletionStatus, OverlappedListener, type Overlap
 import { WOULD_BLOCK } from "../models/nonblocking.ts";
 import { availableParallelism } from "../runtime/detect.ts";
 import { listenAt } from "./_listen_at.ts";
-import { ReceiveBuffer } from "./_receive_buffer.ts";
+import { ReceiveSlab } from "./_receive_slab.ts";
 import { closePeers } from "./_close_peers.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
@@ -32,8 +35,7 @@ import { PendingCloses } from "./_pending_closes.ts";
 interface Client {
   socket: OverlappedSocket;
   peer: SocketPeer<Client>;
-  /** The buffer of the client's WSARecv (the port owns it while the recv is posted), sized by what came. */
-  receive: ReceiveBuffer;
+  /** A zero-byte WSARecv is posted. */
   recvPosted: boolean;
   /** Reading is held: no new WSARecv. */
   held: boolean;
@@ -56,6 +58,8 @@ export const ACCEPT_PIPELINE = 16;
 const ACCEPT: PerIo = { op: "accept" };
 const RECV: PerIo = { op: "recv" };
 const SEND: PerIo = { op: "send" };
+/** The buffer of a zero-byte WSARecv. */
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * Starts a host on IOCP.
@@ -78,6 +82,7 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
   // Clients closed gracefully whose send is still in flight.
   const draining = new Set<Client>();
   const closing = new PendingCloses();
+  const slab = new ReceiveSlab();
   // Clients whose queued bytes are to be posted as one WSASend.
   const toFlush: Client[] = [];
   let accepting = true;
@@ -91,7 +96,7 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
   const postRecv = (c: Client): void => {
     if (c.recvPosted || c.held || c.peer.closing) return;
     c.recvPosted = true;
-    port.postRecv(c.socket, c.receive.buffer, RECV);
+    port.postRecv(c.socket, NO_BYTES, RECV);
   };
 
   /** Posts everything the application queued for a client as one WSASend. */
@@ -141,7 +146,6 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
   const addClient = (socket: OverlappedSocket): void => {
     const c: Client = {
       socket,
-      receive: new ReceiveBuffer(),
       recvPosted: false,
       held: false,
       sending: 0,
@@ -187,9 +191,17 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
     c.recvPosted = false;
     if (c.peer.finished) return;
     if (!s.ok) return c.peer.fail(s.error);
-    if (s.bytesTransferred === 0) return c.peer.receiveEnd();
-    c.peer.receive(c.receive.buffer.slice(0, s.bytesTransferred));
-    c.receive.received(s.bytesTransferred);
+    // The zero-byte receive completed: read what came, then post the next one.
+    try {
+      while (!c.peer.closing && !c.held) {
+        const n = c.socket.tryRecv(slab.space);
+        if (n === WOULD_BLOCK) break;
+        if (n === 0) return c.peer.receiveEnd();
+        c.peer.receive(slab.take(n));
+      }
+    } catch (error) {
+      return c.peer.fail(error as Error);
+    }
     postRecv(c);
   };
 

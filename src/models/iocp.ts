@@ -14,6 +14,7 @@ import { ListenerCore, SocketCore, type SocketCoreOptions } from "../core/socket
 import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
 import type { Addr, DatagramSocket, Transport } from "../runtime/types.ts";
 import { WAIT_TIMEOUT } from "./event_select.ts";
+import { tryRecvFrom, type WouldBlock } from "./nonblocking.ts";
 import { aborted, OverlappedHandle, type PendingOp, removeOps, WSA_OPERATION_ABORTED } from "./_overlapped_handle.ts";
 
 export { OverlappedHandle };
@@ -134,6 +135,15 @@ export class OverlappedSocket extends OverlappedHandle {
     return this.core.stream?.remoteAddr;
   }
 
+  /**
+   * A non-blocking recv (the socket put in non-blocking mode with `ioctlsocket(FIONBIO)`): the
+   * count copied into `buffer`, 0 at end of stream, or `WOULD_BLOCK`. A server reads this way
+   * after a zero-byte WSARecv completes. Throws the connection's error.
+   */
+  tryRecv(buffer: Uint8Array): number | WouldBlock {
+    return tryRecvFrom(this.core, buffer);
+  }
+
   /** @internal */
   _postRecv(port: CompletionPort, buffer: Uint8Array, overlapped: Overlapped): void {
     if (this.#closed) throw new NetError("ENOTCONN", "Cannot post a receive: the socket is closed");
@@ -150,7 +160,8 @@ export class OverlappedSocket extends OverlappedHandle {
     while (this.#recvs.length > 0) {
       if (core.available > 0) {
         const op = this.#recvs.shift()!;
-        const n = core.read(op.buffer);
+        // A zero-byte receive only says that data is there; it takes none.
+        const n = op.buffer.byteLength === 0 ? 0 : core.read(op.buffer);
         op.complete({ ok: true, bytesTransferred: n, errorCode: 0 });
       } else if (core.error) {
         const op = this.#recvs.shift()!;
@@ -568,10 +579,14 @@ export class CompletionPort {
   /**
    * WSARecv: completes once bytes arrive, with `bytesTransferred` bytes written into
    * `buffer` (0 at end of stream). `buffer` belongs to the operation until then.
+   *
+   * An empty `buffer` posts a zero-byte receive: it completes with 0 bytes once data, the end
+   * of the stream or an error is there, and takes nothing, so that no buffer is pinned while
+   * the client is quiet. The server then reads what came with {@linkcode OverlappedSocket.tryRecv}
+   * into a buffer all clients share, and tells data from the end of the stream by its result.
    */
   postRecv(socket: OverlappedSocket, buffer: Uint8Array, overlapped: Overlapped): void {
     socket._requirePort("post a receive");
-    if (buffer.byteLength === 0) throw new RangeError("The receive buffer must not be empty, got 0 bytes");
     socket._postRecv(this, buffer, overlapped);
   }
 

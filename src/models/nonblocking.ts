@@ -38,6 +38,26 @@ export const WOULD_BLOCK: unique symbol = Symbol("WSAEWOULDBLOCK");
 export type WouldBlock = typeof WOULD_BLOCK;
 
 /**
+ * A non-blocking recv on a core: the count copied into `buffer`, 0 at end of stream, or
+ * {@linkcode WOULD_BLOCK}; throws the connection's error, or ENOTCONN on a closed socket.
+ *
+ * @example
+ * ```ts
+ * import type { SocketCore } from "sockmodels/core";
+ * declare const core: SocketCore;
+ * const n = tryRecvFrom(core, new Uint8Array(1024));
+ * ```
+ */
+export function tryRecvFrom(core: SocketCore, buffer: Uint8Array): number | WouldBlock {
+  if (core.isClosed) throw new NetError("ENOTCONN", "Cannot recv: the socket is closed", { syscall: "recv" });
+  if (buffer.byteLength === 0) return 0;
+  if (core.available > 0) return core.read(buffer);
+  if (core.error) throw core.error;
+  if (core.eof) return 0;
+  return WOULD_BLOCK;
+}
+
+/**
  * Options for non-blocking sockets.
  *
  * @example
@@ -86,13 +106,7 @@ export class NonBlockingSocket extends CoreSocket {
    * NetError.
    */
   tryRecv(buffer: Uint8Array): number | WouldBlock {
-    const core = this.core;
-    if (core.isClosed) throw new NetError("ENOTCONN", "Cannot recv: the socket is closed", { syscall: "recv" });
-    if (buffer.byteLength === 0) return 0;
-    if (core.available > 0) return core.read(buffer);
-    if (core.error) throw core.error;
-    if (core.eof) return 0;
-    return WOULD_BLOCK;
+    return tryRecvFrom(this.core, buffer);
   }
 
   /**

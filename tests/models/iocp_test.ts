@@ -11,6 +11,7 @@ import {
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
 import { defaultTransport } from "../../src/runtime/detect.ts";
 import type { Transport } from "../../src/runtime/types.ts";
+import { WOULD_BLOCK } from "../../src/models/nonblocking.ts";
 import { sleep, within } from "../helpers/net.ts";
 
 describe("completion port queueing", () => {
@@ -168,6 +169,34 @@ for (
       const eof = await port.getQueuedCompletionStatus();
       assert.deepEqual([eof.ok, eof.bytesTransferred], [true, 0]);
       await Promise.all([client.close(), server.close()]);
+      await listener.close();
+      port.close();
+    });
+
+    test("a zero-byte WSARecv completes when data comes and takes none; tryRecv reads it, then EOF", async () => {
+      const transport = await make();
+      const port = new CompletionPort();
+      const { listener, server, client } = await connectedPair(port, transport);
+      const scratch = new Uint8Array(16);
+      assert.equal(server.tryRecv(scratch), WOULD_BLOCK);
+      port.postRecv(server, new Uint8Array(0), { op: "zero" });
+      const early = await port.getQueuedCompletionStatus({ timeoutMs: 30 });
+      assert.equal(early.timedOut, true, "nothing came yet");
+      port.postSend(client, Uint8Array.of(7, 8, 9), { op: "send" });
+      const statuses = [await port.getQueuedCompletionStatus(), await port.getQueuedCompletionStatus()];
+      const zero = statuses.find((s) => s.key === "server")!;
+      assert.deepEqual([zero.ok, zero.bytesTransferred, zero.overlapped], [true, 0, { op: "zero" }]);
+      assert.equal(server.core.available, 3, "the zero-byte receive took nothing");
+      assert.equal(server.tryRecv(scratch), 3);
+      assert.deepEqual(Array.from(scratch.subarray(0, 3)), [7, 8, 9]);
+      assert.equal(server.tryRecv(scratch), WOULD_BLOCK);
+      client.shutdown();
+      port.postRecv(server, new Uint8Array(0), { op: "zero" });
+      const end = await port.getQueuedCompletionStatus();
+      assert.deepEqual([end.ok, end.bytesTransferred], [true, 0]);
+      assert.equal(server.tryRecv(scratch), 0, "the end of the stream");
+      await Promise.all([client.close(), server.close()]);
+      await assert.rejects(async () => server.tryRecv(scratch), /socket is closed/);
       await listener.close();
       port.close();
     });
