@@ -1,5 +1,5 @@
 /**
- * The host on `select` (seed 003's SelectServer): one loop, non-blocking sockets, and sets
+ * The host on `select` (seed 003's SelectServer): a loop, non-blocking sockets, and sets
  * rebuilt from the client list on every pass (`fd_set readSet = masterSet`). The rules it
  * follows:
  *
@@ -11,8 +11,9 @@
  * - FD_SETSIZE: Winsock's default is 64 sockets per set, and a program may `#define
  *   FD_SETSIZE` higher before including winsock2.h. The host takes `setSize` (default
  *   {@linkcode SELECT_HOST_SET_SIZE}); with more sockets than that, it splits them into
- *   groups of `setSize` and selects on every group at once, handling whichever are ready, as
- *   Windows servers run one select per FD_SETSIZE sockets.
+ *   groups of `setSize`, each with a loop of its own, as Windows servers run one select per
+ *   FD_SETSIZE sockets in a thread each. A new client joins the first group with room, and a
+ *   client that leaves frees its place; only that group's wait is woken and its sets rebuilt.
  *
  * @module
  */
@@ -57,10 +58,23 @@ export interface SelectHostOptions extends PeerHostOptions {
 
 type Sock = NonBlockingSocket | NonBlockingListener;
 
+/** Up to `setSize` sockets, selected on by a loop of their own, like one Windows thread. */
 interface Group {
+  /** The sockets of the group, in the order they joined (the listener is in the first). */
+  members: Set<Sock>;
   readSet: FdSet<Sock>;
   writeSet: FdSet<Sock>;
   exceptSet: FdSet<Sock>;
+  /**
+   * The group's select waits on this signal, so that a member that comes or goes, or output
+   * queued outside the loop (by a timer of the application), can wake it; once aborted, the
+   * next pass takes a new one.
+   */
+  wake: AbortController;
+  /** The group's loop is handling what its select returned (a wake is not needed then). */
+  handling: boolean;
+  /** The group's loop, while it has members. */
+  running: Promise<void> | undefined;
 }
 
 /**
@@ -84,30 +98,30 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
   }
   const highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   const listenSocket = await NonBlockingListener.listen(listenAt(options));
-  const peers = new Map<NonBlockingSocket, SocketPeer>();
+  const peers = new Map<NonBlockingSocket, SocketPeer<NonBlockingSocket>>();
+  const groupOf = new Map<Sock, Group>();
   const closing = new PendingCloses();
   const slab = new ReceiveSlab();
   const groups: Group[] = [];
   let accepting = true;
   let stopped = false;
-  let handling = false;
-  // A pass waits on this signal, so that closing, or output queued outside the loop (by a
-  // timer of the application), can wake the wait; once aborted, the next pass takes a new one.
-  let pass = new AbortController();
+
+  /** Ends the group's wait, unless its loop is at work (it builds its sets again after). */
+  const wake = (group: Group | undefined): void => {
+    if (group !== undefined && !group.handling) group.wake.abort();
+  };
 
   const io: SocketPeerIo<NonBlockingSocket> = {
     trySend(sock, bytes) {
       const sent = sock.trySend(bytes);
-      // Output that waits must be in the next write set: wake a wait that does not hold it.
-      if (!handling && (sent === WOULD_BLOCK || sent < bytes.byteLength)) pass.abort();
+      // Output that waits must be in the group's next write set.
+      if (sent === WOULD_BLOCK || sent < bytes.byteLength) wake(groupOf.get(sock));
       return sent;
     },
     socketQueued: (sock) => sock.core.sendQueued,
     finish: ({ handle: sock }, abort) => {
       peers.delete(sock);
-      // A socket closed while select waits on it is not a socket any more (WSAENOTSOCK):
-      // end the wait first, and the next pass rebuilds the sets without it.
-      pass.abort();
+      leave(sock);
       if (abort) return sock.reset();
       closing.close(sock);
     },
@@ -115,80 +129,72 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
     holdReading: (sock, hold) => sock.core.holdReading(hold),
   };
 
+  /** Puts a socket in the first group with room, starting a new group when all are full. */
+  const join = (sock: Sock): void => {
+    let group = groups.find((g) => g.members.size < setSize);
+    if (group === undefined) {
+      group = {
+        members: new Set(),
+        readSet: new FdSet<Sock>({ setSize }),
+        writeSet: new FdSet<Sock>({ setSize }),
+        exceptSet: new FdSet<Sock>({ setSize }),
+        wake: new AbortController(),
+        handling: false,
+        running: undefined,
+      };
+      groups.push(group);
+    }
+    group.members.add(sock);
+    groupOf.set(sock, group);
+    if (group.running === undefined) group.running = runGroup(group);
+    else wake(group);
+  };
+
+  /**
+   * Takes a socket out of its group. A socket closed while select waits on it is not a socket
+   * any more (WSAENOTSOCK): its group's wait ends first, and the next pass goes without it.
+   */
+  const leave = (sock: Sock): void => {
+    const group = groupOf.get(sock);
+    if (group === undefined) return;
+    groupOf.delete(sock);
+    group.members.delete(sock);
+    group.wake.abort();
+  };
+
   const addClient = (sock: NonBlockingSocket): void => {
     const peer = new SocketPeer(sock, sock.remoteAddr, codec, app, io, highWaterMark);
     peers.set(sock, peer);
+    join(sock);
     app.onOpen?.(peer);
   };
 
   /** One recv per readable socket, as the seed does. */
-  const onReadable = (peer: SocketPeer, sock: NonBlockingSocket): void => {
+  const onReadable = (peer: SocketPeer<NonBlockingSocket>, sock: NonBlockingSocket): void => {
     const n = sock.tryRecv(slab.space);
     if (n === WOULD_BLOCK) return;
     if (n === 0) peer.receiveEnd();
     else peer.receive(slab.take(n));
   };
 
-  /** Rebuilds the sets: the listener and the clients, in groups of at most setSize sockets. */
-  const buildSets = (): Group[] => {
-    let g = -1;
-    let inGroup = setSize;
-    const add = (sock: Sock, read: boolean, write: boolean): void => {
-      if (inGroup === setSize) {
-        g++;
-        inGroup = 0;
-        const group = groups[g] ??= {
-          readSet: new FdSet<Sock>({ setSize }),
-          writeSet: new FdSet<Sock>({ setSize }),
-          exceptSet: new FdSet<Sock>({ setSize }),
-        };
-        group.readSet.clear(); // FD_ZERO
-        group.writeSet.clear();
-        group.exceptSet.clear();
+  /** Rebuilds the group's sets from its members (FD_ZERO, then FD_SET); false when empty. */
+  const buildSets = (group: Group): boolean => {
+    const { readSet, writeSet, exceptSet } = group;
+    readSet.clear();
+    writeSet.clear();
+    exceptSet.clear();
+    for (const sock of group.members) {
+      if (sock === listenSocket) {
+        if (accepting) readSet.add(sock);
+        continue;
       }
-      const group = groups[g];
-      if (read) group.readSet.add(sock); // FD_SET
-      else group.exceptSet.add(sock);
-      if (write) group.writeSet.add(sock);
-      inGroup++;
-    };
-    if (accepting) add(listenSocket, true, false);
-    for (const [sock, peer] of peers) add(sock, !peer.closing, peer.out.bytes > 0);
-    groups.length = g + 1;
-    return groups;
-  };
-
-  /** One select per group, all at once; the first to return ends the others' wait. */
-  const selectGroups = async (used: Group[], signal: AbortSignal): Promise<Group[]> => {
-    if (used.length === 1) {
-      await selectGroup(used[0], signal);
-      return used;
+      const peer = peers.get(sock as NonBlockingSocket)!;
+      if (!peer.closing) readSet.add(sock);
+      else exceptSet.add(sock); // a reset of a closing client is still noticed
+      if (peer.out.bytes > 0) writeSet.add(sock);
     }
-    const first = new AbortController();
-    const onAbort = () => first.abort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    const settled = await Promise.allSettled(used.map(async (group) => {
-      try {
-        await selectGroup(group, first.signal);
-      } finally {
-        first.abort();
-      }
-    }));
-    signal.removeEventListener("abort", onAbort);
-    const ready: Group[] = [];
-    for (let i = 0; i < settled.length; i++) {
-      const s = settled[i];
-      if (s.status === "fulfilled") ready.push(used[i]);
-      else if (signal.aborted) throw s.reason;
-      else if ((s.reason as { code?: string }).code !== "ECANCELED") throw s.reason;
-    }
-    return ready;
+    return readSet.size + writeSet.size + exceptSet.size > 0;
   };
-
-  const selectGroup = (g: Group, signal: AbortSignal): Promise<number> =>
-    select(g.readSet, g.writeSet.size > 0 ? g.writeSet : null, g.exceptSet.size > 0 ? g.exceptSet : null, {
-      signal,
-    });
 
   const handle = (group: Group): void => {
     for (const sock of group.readSet) {
@@ -212,37 +218,44 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
     }
   };
 
-  const loop = (async () => {
-    while (!stopped && (accepting || peers.size > 0)) {
-      const used = buildSets();
-      if (pass.signal.aborted) pass = new AbortController();
-      let ready: Group[];
+  /** A group's loop: select on its sets, handle what is ready, again, while it has members. */
+  const runGroup = async (group: Group): Promise<void> => {
+    // Let the one who started it finish first (the accept that made the group, say).
+    await Promise.resolve();
+    while (!stopped && buildSets(group)) {
+      if (group.wake.signal.aborted) group.wake = new AbortController();
+      const { readSet, writeSet, exceptSet } = group;
       try {
-        ready = await selectGroups(used, pass.signal);
+        await select(readSet, writeSet.size > 0 ? writeSet : null, exceptSet.size > 0 ? exceptSet : null, {
+          signal: group.wake.signal,
+        });
       } catch (error) {
-        if (pass.signal.aborted) continue;
+        if (group.wake.signal.aborted) continue;
         throw error;
       }
-      handling = true;
+      group.handling = true;
       try {
-        for (const group of ready) handle(group);
+        handle(group);
       } finally {
-        handling = false;
+        group.handling = false;
       }
     }
-  })();
+    group.running = undefined;
+  };
+
+  join(listenSocket);
 
   return {
     addr: listenSocket.addr,
     async close() {
       if (!accepting) return;
       accepting = false;
-      pass.abort();
+      leave(listenSocket);
       await listenSocket.close();
       await closePeers(() => [...peers.values()]);
       stopped = true;
-      pass.abort();
-      await loop;
+      for (const group of groups) group.wake.abort();
+      await Promise.all(groups.map((group) => group.running));
       await closing.settled();
     },
   };

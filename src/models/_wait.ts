@@ -121,6 +121,12 @@ export function cancelDeferred(d: Deferred): void {
   else clearTimeout(d as ReturnType<typeof setTimeout>);
 }
 
+type WatchList = (Watchable | (() => void) | undefined)[];
+const spareWatchLists: WatchList[] = [];
+const MAX_SPARE_WATCH_LISTS = 32;
+/** Longer lists (a wait on tens of thousands of sockets) are left to the collector. */
+const MAX_SPARE_WATCH_LIST_LENGTH = 16_384;
+
 /**
  * One pending wait: a timer, an abort listener, watch subscriptions and a deferred check, all
  * released by `finish` exactly once. The timer and the abort listener are set up by `arm`,
@@ -136,8 +142,12 @@ export class PendingWait {
   #onAbort: () => void;
   #deferred: Deferred | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** Per watch: the core and its callback (SocketCore, ListenerCore), or an unwatch function. */
-  #unwatch: (Watchable | (() => void))[] | undefined;
+  /**
+   * Per watch: the core and its callback (SocketCore, ListenerCore), or an unwatch function;
+   * `#watched` entries are in use. The array comes from a pool and goes back to it.
+   */
+  #unwatch: WatchList | undefined;
+  #watched = 0;
 
   constructor(
     timeoutMs: number | undefined,
@@ -173,11 +183,12 @@ export class PendingWait {
   }
 
   watch(core: Watchable, fn: () => void): void {
-    const unwatch = this.#unwatch ??= [];
+    const unwatch = this.#unwatch ??= spareWatchLists.pop() ?? [];
     if (core instanceof SocketCore || core instanceof ListenerCore) {
       core.addWatcher(fn);
-      unwatch.push(core, fn);
-    } else unwatch.push(core.watch(fn));
+      unwatch[this.#watched++] = core;
+      unwatch[this.#watched++] = fn;
+    } else unwatch[this.#watched++] = core.watch(fn);
   }
 
   /** True once `watch` was called. */
@@ -204,13 +215,21 @@ export class PendingWait {
     if (this.#armed && this.#signal) this.#signal.removeEventListener("abort", this.#onAbort);
     const unwatch = this.#unwatch;
     if (unwatch) {
-      for (let i = 0; i < unwatch.length; i++) {
+      const watched = this.#watched;
+      for (let i = 0; i < watched; i++) {
         const entry = unwatch[i];
         if (typeof entry === "function") entry();
         else (entry as SocketCore | ListenerCore).unwatch(unwatch[++i] as () => void);
       }
+      // Back to the pool with its room kept, so that a loop of waits on thousands of sockets
+      // does not leave an array behind each time.
+      unwatch.fill(undefined, 0, watched);
+      if (spareWatchLists.length < MAX_SPARE_WATCH_LISTS && unwatch.length <= MAX_SPARE_WATCH_LIST_LENGTH) {
+        spareWatchLists.push(unwatch);
+      }
     }
     this.#unwatch = undefined;
+    this.#watched = 0;
     return true;
   }
 }

@@ -26,7 +26,7 @@ import { type EchoFraming, type EchoServer, type EchoServerOptions, startEcho } 
 const startSelectEcho = (options: EchoServerOptions) => startEcho("select", options);
 const startPollEcho = (options: EchoServerOptions) => startEcho("poll", options);
 const startSelectorEcho = (options: EchoServerOptions) => startEcho("selector", options);
-import { concat, observe, randomBytes, sleep, within } from "../helpers/net.ts";
+import { concat, observe, randomBytes, sleep, until, within } from "../helpers/net.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -781,6 +781,34 @@ describe("the select, poll and Selector echo examples", () => {
       } finally {
         await within(server.close(), 10_000, "the server to close");
       }
+    }
+  });
+  test("a select group whose clients all left starts again when a new client joins it", async () => {
+    const transport = await defaultTransport();
+    // setSize 2: the first group holds the listener and one client, the second two clients.
+    const server = await startSelectEcho({ transport, hostname: "127.0.0.1", port: 0, framing: "lp4", setSize: 2 });
+    const echoOnce = async (stream: Stream, size: number): Promise<void> => {
+      const side = observe(stream);
+      const wire = frame(randomBytes(size));
+      stream.write(wire);
+      await within(until(() => side.bytes >= wire.byteLength, "the echo"), 10_000, "the echo");
+      assert.deepEqual(concat(side.chunks), wire);
+    };
+    try {
+      const connect = () => transport.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      const [first, second, third] = [await connect(), await connect(), await connect()];
+      await echoOnce(first, 10);
+      await echoOnce(second, 20);
+      await echoOnce(third, 30);
+      await second.close();
+      await third.close();
+      await sleep(50); // the second group empties, and its loop ends
+      const fourth = await connect();
+      await echoOnce(fourth, 40);
+      await echoOnce(first, 50);
+      await Promise.all([first.close(), fourth.close()]);
+    } finally {
+      await within(server.close(), 10_000, "the server to close");
     }
   });
 });
