@@ -34,6 +34,11 @@ const startEcho = (options: EchoServerOptions) => startModelEcho("event-select",
 const startChat = (options: EchoServerOptions) => startBroadcastChat("event-select", options);
 import { concat, observe, randomBytes, sleep, within } from "../helpers/net.ts";
 
+/** The subscriptions an event holds: one entry per entry of an array waited on that names it. */
+function subscribers(event: WsaEvent) {
+  return stateOf(event, "event").subscribers;
+}
+
 async function waitFor(condition: () => boolean, what: string, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   while (!condition()) {
@@ -112,22 +117,25 @@ describe("event objects and waitForMultipleEvents", () => {
     assert.equal(await pending, WAIT_OBJECT_0);
   });
 
-  test("a quiet event keeps a bounded list of waits however often a busy one ends them", async () => {
+  test("a quiet event keeps one subscription however often a busy one ends the waits", async () => {
     const quiet = createEvent();
     const busy = createEvent();
     const ac = new AbortController();
     for (let i = 0; i < 5000; i++) {
+      // A new array of the same events each time, as `waitForMultipleEvents([a, b])` makes.
       const pending = waitForMultipleEvents([quiet, busy], { signal: ac.signal, timeoutMs: 5000 });
       setEvent(busy);
       assert.equal(await pending, WAIT_OBJECT_0 + 1);
       resetEvent(busy);
     }
-    assert.ok(stateOf(quiet, "quiet").waiters.length <= 16, `${stateOf(quiet, "quiet").waiters.length} waits kept`);
+    assert.equal(subscribers(quiet).length, 1, "the waits share one subscription");
+    assert.equal(subscribers(busy).length, 1);
     // The waits that ended are not woken again: a later set wakes only the wait pending now.
     const last = waitForMultipleEvents([quiet], { timeoutMs: 5000 });
+    assert.equal(subscribers(busy).length, 0, "a wait on other events released the idle subscription");
     setEvent(quiet);
     assert.equal(await last, WAIT_OBJECT_0);
-    assert.equal(stateOf(quiet, "quiet").waiters.length, 0);
+    assert.deepEqual(subscribers(quiet).map((s) => s.waiting), [false], "kept, idle, for the next wait");
   });
 
   test("a wait on the same event twice ends once, and a waitAll stays until all are set", async () => {
@@ -136,7 +144,7 @@ describe("event objects and waitForMultipleEvents", () => {
     const all = waitForMultipleEvents([a, b], { waitAll: true, timeoutMs: 5000 });
     setEvent(a);
     assert.equal(await twice, WAIT_OBJECT_0);
-    assert.equal(stateOf(a, "a").waiters.length, 1, "the waitAll stays on the set event");
+    assert.equal(subscribers(a).filter((s) => s.waiting).length, 1, "the waitAll stays on the set event");
     setEvent(b);
     assert.equal(await all, WAIT_OBJECT_0);
   });
@@ -185,6 +193,155 @@ describe("event objects and waitForMultipleEvents", () => {
     });
   });
 });
+
+describe("the subscriptions kept between waits", () => {
+  test("waiting again and again on one array subscribes each event once", async () => {
+    const events = Array.from({ length: WSA_MAXIMUM_WAIT_EVENTS }, () => createEvent());
+    const first = waitForMultipleEvents(events);
+    const kept = subscribers(events[0])[0];
+    setEvent(events[7]);
+    assert.equal(await first, WAIT_OBJECT_0 + 7);
+    resetEvent(events[7]);
+    for (let i = 0; i < 1000; i++) {
+      const pending = waitForMultipleEvents(events, { timeoutMs: 5000 });
+      setEvent(events[(i * 13) % events.length]);
+      assert.equal(await pending, WAIT_OBJECT_0 + (i * 13) % events.length);
+      resetEvent(events[(i * 13) % events.length]);
+    }
+    for (const event of events) assert.deepEqual(subscribers(event), [kept], `event ${event.id}`);
+    assert.equal(kept.waiting, false);
+  });
+
+  test("a signal between two waits is not lost, nor a reset between them ignored", async () => {
+    const events = [createEvent(), createEvent(), createEvent(), createEvent()];
+    const first = waitForMultipleEvents(events);
+    setEvent(events[1]);
+    assert.equal(await first, WAIT_OBJECT_0 + 1);
+    resetEvent(events[1]);
+    // While nobody waits, the subscription stays; the next wait sees what was set meanwhile.
+    setEvent(events[3]);
+    setEvent(events[2]);
+    assert.equal(await waitForMultipleEvents(events, { timeoutMs: 5000 }), WAIT_OBJECT_0 + 2, "the lowest set");
+    resetEvent(events[2]);
+    resetEvent(events[3]);
+    setEvent(events[0]);
+    resetEvent(events[0]);
+    assert.equal(await waitForMultipleEvents(events, { timeoutMs: 30 }), WAIT_TIMEOUT, "a reset event is not set");
+    const late = waitForMultipleEvents(events, { timeoutMs: 5000 });
+    setEvent(events[3]);
+    assert.equal(await late, WAIT_OBJECT_0 + 3);
+  });
+
+  test("an auto-reset loop (wait, reset, wait) keeps every signal on a kept subscription", async () => {
+    const [a, b] = [createEvent(), createEvent()];
+    const events = [a, b];
+    const seen: number[] = [];
+    const loop = (async () => {
+      while (seen.length < 6) {
+        const index = (await waitForMultipleEvents(events, { timeoutMs: 5000 })) - WAIT_OBJECT_0;
+        assert.notEqual(index, WAIT_TIMEOUT - WAIT_OBJECT_0, "no signal is lost");
+        resetEvent(events[index]);
+        seen.push(index);
+      }
+    })();
+    for (let i = 0; i < 6; i++) {
+      setEvent(events[i % 2]);
+      await sleep(1);
+    }
+    await loop;
+    assert.deepEqual(seen, [0, 1, 0, 1, 0, 1]);
+  });
+
+  test("closing an event drops its subscriptions; the next wait drops the events left out", async () => {
+    const [a, b, c] = [createEvent(), createEvent(), createEvent()];
+    const events = [a, b, c];
+    const pending = waitForMultipleEvents(events);
+    const kept = subscribers(a)[0];
+    closeEvent(b);
+    await assert.rejects(pending, {
+      name: "TypeError",
+      message: `The event at index 1 (event ${b.id}) was closed during the wait`,
+    });
+    assert.equal(subscribers(b).length, 0, "a closed event holds no subscription");
+    events.splice(1, 1);
+    const next = waitForMultipleEvents(events, { timeoutMs: 5000 });
+    assert.deepEqual([subscribers(a), subscribers(c)], [[kept], [kept]], "the same subscription, moved along");
+    setEvent(c);
+    assert.equal(await next, WAIT_OBJECT_0 + 1);
+    resetEvent(c);
+    events.pop();
+    assert.equal(await waitForMultipleEvents(events, { timeoutMs: 1 }), WAIT_TIMEOUT);
+    assert.equal(subscribers(c).length, 0, "an event no longer waited on is released at the next wait");
+    assert.deepEqual(subscribers(a), [kept]);
+    closeEvent(a);
+    assert.equal(subscribers(a).length, 0);
+  });
+
+  test("arrays that share an event keep one idle subscription on it, not one per array", async () => {
+    const shared = createEvent();
+    for (let i = 0; i < 200; i++) {
+      const other = createEvent();
+      assert.equal(await waitForMultipleEvents([shared, other], { timeoutMs: 1 }), WAIT_TIMEOUT);
+      closeEvent(other);
+    }
+    assert.equal(subscribers(shared).length, 1);
+    const fixed = [shared, createEvent()];
+    for (let i = 0; i < 50; i++) {
+      assert.equal(await waitForMultipleEvents(fixed, { timeoutMs: 1 }), WAIT_TIMEOUT);
+      assert.equal(await waitForMultipleEvents([shared], { timeoutMs: 1 }), WAIT_TIMEOUT);
+    }
+    assert.equal(subscribers(shared).length, 1);
+    assert.equal(subscribers(fixed[1]).length, 0, "the other array's idle subscription was released");
+  });
+
+  test("a second wait on a busy array gets a subscription of its own, released when it ends", async () => {
+    const [a, b] = [createEvent(), createEvent()];
+    const events = [a, b];
+    const one = waitForMultipleEvents(events, { timeoutMs: 5000 });
+    const two = waitForMultipleEvents(events, { timeoutMs: 5000 });
+    assert.equal(subscribers(a).length, 2);
+    setEvent(b);
+    assert.deepEqual(await Promise.all([one, two]), [WAIT_OBJECT_0 + 1, WAIT_OBJECT_0 + 1]);
+    await sleep(0);
+    assert.equal(subscribers(a).length, 1);
+    assert.equal(subscribers(b).length, 1);
+  });
+
+  test("every wait removes its abort listener when it ends, however it ends", async () => {
+    const controller = new AbortController();
+    const listening = countAbortListeners(controller.signal);
+    const event = createEvent();
+    for (let i = 0; i < 20; i++) {
+      const pending = waitForMultipleEvents([event], { signal: controller.signal, timeoutMs: i % 2 === 0 ? 1 : 5000 });
+      assert.equal(listening(), 1);
+      if (i % 2 === 1) setEvent(event);
+      assert.equal(await pending, i % 2 === 0 ? WAIT_TIMEOUT : WAIT_OBJECT_0);
+      resetEvent(event);
+      assert.equal(listening(), 0, `after wait ${i}`);
+    }
+    const closing = createEvent();
+    const closed = waitForMultipleEvents([closing], { signal: controller.signal });
+    closeEvent(closing);
+    await assert.rejects(closed, TypeError);
+    assert.equal(listening(), 0, "after a wait on a closed event");
+  });
+});
+
+/** The number of abort listeners that waits have on `signal` now. */
+function countAbortListeners(signal: AbortSignal): () => number {
+  let count = 0;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = (...args: Parameters<typeof add>) => {
+    if (args[0] === "abort") count++;
+    return add(...args);
+  };
+  signal.removeEventListener = (...args: Parameters<typeof remove>) => {
+    if (args[0] === "abort") count--;
+    return remove(...args);
+  };
+  return () => count;
+}
 
 for (const [name, make] of transports) {
   describe(`WSAEventSelect re-enabling rules over the ${name} transport`, () => {
