@@ -23,6 +23,7 @@ import {
   type WsaEvent,
 } from "../../src/models/event_select.ts";
 import { stateOf } from "../../src/models/_wsa_event.ts";
+import { EventWaitGroups } from "../../src/hosts/_event_wait_groups.ts";
 import { NonBlockingListener, NonBlockingSocket, WOULD_BLOCK } from "../../src/models/nonblocking.ts";
 import { defaultTransport } from "../../src/runtime/detect.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
@@ -324,6 +325,49 @@ describe("the subscriptions kept between waits", () => {
     closeEvent(closing);
     await assert.rejects(closed, TypeError);
     assert.equal(listening(), 0, "after a wait on a closed event");
+  });
+
+  test("the waiting groups hold at most one abort listener per signal, and closed members no subscription", async () => {
+    const listenEvent = createEvent();
+    const counts = new Map<AbortSignal, number>();
+    const proto = AbortSignal.prototype as unknown as Record<string, unknown>;
+    const add = EventTarget.prototype.addEventListener;
+    const remove = EventTarget.prototype.removeEventListener;
+    proto.addEventListener = function (this: AbortSignal, ...args: Parameters<typeof add>) {
+      if (args[0] === "abort") counts.set(this, (counts.get(this) ?? 0) + 1);
+      return add.apply(this, args);
+    };
+    proto.removeEventListener = function (this: AbortSignal, ...args: Parameters<typeof remove>) {
+      if (args[0] === "abort") counts.set(this, (counts.get(this) ?? 0) - 1);
+      return remove.apply(this, args);
+    };
+    try {
+      const groups = new EventWaitGroups<{ event: WsaEvent }>(listenEvent, {
+        onListenerEvent: () => resetEvent(listenEvent),
+        onMemberEvent: (member) => resetEvent(member.event),
+        isRemoved: () => false,
+      });
+      // 12 groups: Node warns (MaxListenersExceededWarning) at 11 listeners on one signal.
+      const members = Array.from({ length: 12 * WSA_MAXIMUM_WAIT_EVENTS }, () => ({ event: createEvent() }));
+      for (const member of members) groups.add(member);
+      for (let round = 0; round < 3; round++) {
+        await sleep(5);
+        for (const member of members) setEvent(member.event);
+      }
+      await sleep(5);
+      assert.ok([...counts.values()].every((n) => n <= 1), `abort listeners per signal: ${[...counts.values()]}`);
+      for (const member of members.slice(0, 100)) groups.remove(member);
+      await sleep(5);
+      for (const member of members.slice(0, 100)) assert.equal(subscribers(member.event).length, 0);
+      for (const member of members.slice(100)) assert.equal(subscribers(member.event).length, 1);
+      await within(groups.stop(), 5000, "the loops to stop");
+      closeEvent(listenEvent);
+      for (const member of members.slice(100)) closeEvent(member.event);
+      for (const member of members) assert.equal(subscribers(member.event).length, 0);
+    } finally {
+      delete proto.addEventListener;
+      delete proto.removeEventListener;
+    }
   });
 });
 
