@@ -119,12 +119,15 @@ function readyIndex(states: readonly EventState[], count: number, waitAll: boole
 /** Adds `sub` to the event's subscribers, first dropping the idle subscriptions of other arrays. */
 function subscribe(state: EventState, sub: Subscription): void {
   const subs = state.subscribers;
-  if (subs.length > 0) {
-    // An idle subscription of another array is only a cache: dropping it bounds how many an
-    // event holds, whatever arrays it is waited in (a waiting one stays until its wait ends).
-    for (const other of subs.slice()) if (other !== sub && !other.waiting) other.dispose();
+  // An idle subscription of another array is only a cache: dropping it bounds how many an
+  // event holds, whatever arrays it is waited in (a waiting one stays until its wait ends).
+  for (let i = subs.length - 1; i >= 0; i--) {
+    const other = subs[i];
+    if (other === sub || other.waiting) continue;
+    other.dispose(); // takes its entries out of `subs`: look again from the end
+    i = subs.length;
   }
-  state.subscribers.push(sub);
+  subs.push(sub);
 }
 
 /** Takes one entry of `sub` out of the event's subscribers, if it is there. */
