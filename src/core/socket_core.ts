@@ -549,33 +549,69 @@ export function waitUntil(
   operation = "wait",
 ): Promise<void> {
   if (ready()) return Promise.resolve();
-  const { signal, timeoutMs } = options;
+  const signal = options.signal;
   if (signal?.aborted) {
     return Promise.reject(new NetError("ECANCELED", `The ${operation} was cancelled`, { cause: signal.reason }));
   }
-  return new Promise<void>((resolve, reject) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const cleanup = () => {
-      unwatch();
-      if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    };
-    const onAbort = () => {
-      cleanup();
-      reject(new NetError("ECANCELED", `The ${operation} was cancelled`, { cause: signal?.reason }));
-    };
-    const unwatch = target.watch(() => {
-      if (ready()) {
-        cleanup();
-        resolve();
-      }
-    });
-    signal?.addEventListener("abort", onAbort, { once: true });
+  return new Promise<void>((resolve, reject) => new ReadyWait(target, ready, operation, options, resolve, reject));
+}
+
+/**
+ * One pending {@linkcode waitUntil}: a watcher, and a timer and an abort listener if asked for.
+ * A task that waits in a blocking recv for a long time holds one of these, so it is one object
+ * and one callback, not a closure per part.
+ */
+class ReadyWait {
+  readonly #target: Watchable;
+  readonly #ready: () => boolean;
+  readonly #operation: string;
+  readonly #signal: AbortSignal | undefined;
+  readonly #resolve: () => void;
+  readonly #reject: (error: NetError) => void;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #unwatch: (() => void) | undefined;
+  readonly #check = (): void => {
+    if (this.#ready()) {
+      this.#end();
+      this.#resolve();
+    }
+  };
+  readonly #onAbort = (): void => {
+    this.#end();
+    this.#reject(new NetError("ECANCELED", `The ${this.#operation} was cancelled`, { cause: this.#signal?.reason }));
+  };
+
+  constructor(
+    target: Watchable,
+    ready: () => boolean,
+    operation: string,
+    options: WaitOptions,
+    resolve: () => void,
+    reject: (error: NetError) => void,
+  ) {
+    this.#target = target;
+    this.#ready = ready;
+    this.#operation = operation;
+    this.#signal = options.signal;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    if (target instanceof SocketCore || target instanceof ListenerCore) target.addWatcher(this.#check);
+    else this.#unwatch = target.watch(this.#check);
+    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    const timeoutMs = options.timeoutMs;
     if (timeoutMs !== undefined) {
-      timer = setTimeout(() => {
-        cleanup();
+      this.#timer = setTimeout(() => {
+        this.#end();
         reject(new NetError("ETIMEDOUT", `The ${operation} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
     }
-  });
+  }
+
+  #end(): void {
+    const target = this.#target;
+    if (this.#unwatch !== undefined) this.#unwatch();
+    else (target as SocketCore | ListenerCore).unwatch(this.#check);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+  }
 }
