@@ -387,7 +387,10 @@ class LengthPrefixedDecoder extends DecoderBase {
       this.#state = DISCARD;
       return -1;
     }
-    if (avail >= rest && strip >= before) {
+    // A view when the delivered bytes all lie in this chunk. After a split header, the chunk
+    // begins with the header's last `pos` bytes; its first `before - pos` are only in the
+    // scratch, and must all be stripped.
+    if (avail >= rest && pos + strip >= before) {
       out.push(view(chunk, pos + strip - before, total - strip));
       return pos + rest;
     }
