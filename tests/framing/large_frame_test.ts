@@ -217,12 +217,18 @@ describe("large frames across chunks", () => {
         assert.equal(copied, copies, `${what}: bytes copied`);
         // A chunk wholly inside a large frame's body, after its prefix, is copied by one `set`
         // of the chunk itself: no view of it, no growth copy.
+        const setsByPush = new Map<number, typeof got.sets>();
+        for (const s of got.sets) {
+          const list = setsByPush.get(s.push);
+          if (list) list.push(s);
+          else setsByPush.set(s.push, [s]);
+        }
         let at = 0;
         for (let c = 0; c < chunks.length; c++) {
           const chunkStart = at;
           at += chunks[c].length;
           if (!LARGE.some((i) => frames[i].start + frames[i].header <= chunkStart && at <= frames[i].end)) continue;
-          const calls = got.sets.filter((s) => s.push === c);
+          const calls = setsByPush.get(c) ?? [];
           assert.equal(calls.length, 1, `${what}: one copy for chunk ${c}`);
           assert.ok(calls[0].source === chunks[c], `${what}: chunk ${c} copied without a view`);
         }
