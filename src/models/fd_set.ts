@@ -68,6 +68,7 @@ export let retainReady: (set: FdSet, ready: Uint8Array, offset: number) => void;
  * ```
  */
 export class FdSet<T extends Selectable = Selectable> implements Iterable<T> {
+  /** The capacity (FD_SETSIZE). */
   readonly setSize: number;
   // The members are the first #size slots of #items and #cores. The arrays and the map keep
   // their storage across clear(), so that a set rebuilt on every pass (FD_ZERO, then FD_SET
@@ -108,6 +109,11 @@ export class FdSet<T extends Selectable = Selectable> implements Iterable<T> {
     return ++this.#generation;
   }
 
+  /**
+   * An empty set (`new FdSet({ setSize })`), or one holding `init`'s sockets
+   * (`new FdSet([a, b], { setSize })`). Copying another FdSet keeps its `setSize` unless
+   * `options` gives one.
+   */
   constructor(init?: Iterable<T> | FdSetOptions, options?: FdSetOptions) {
     let items: Iterable<T> | undefined;
     let opts = options;
