@@ -221,8 +221,17 @@ export interface TrafficEvents {
 }
 
 /** Counts messages in one direction of one connection; stops at bad bytes and keeps why. */
-/** Counts the messages of one direction of a stream with the server's codec. */
-function countMessages(decoder: FrameDecoder, bytes: Uint8Array): number | FramingError {
+/**
+ * The messages `bytes` complete in one direction of a stream: by the server's codec, or one per
+ * chunk for raw (no decoder); none once the direction's bytes broke the codec. A framing error
+ * is returned, with the frames before it.
+ */
+function countMessages(
+  decoder: FrameDecoder | undefined,
+  broken: FramingError | undefined,
+  bytes: Uint8Array,
+): number | FramingError {
+  if (decoder === undefined) return broken === undefined ? 1 : 0;
   try {
     return decoder.push(bytes).length;
   } catch (error) {
@@ -239,7 +248,7 @@ class CountedStream extends DelegatingStream implements StreamHandlers {
   #out: FrameDecoder | undefined;
   /** What the bytes received broke, if they did; the server closes such a connection. */
   #inError: FramingError | undefined;
-  #outBroken = false;
+  #outError: FramingError | undefined;
 
   constructor(inner: Stream, counter: TrafficCounter, codec: FrameCodec | undefined) {
     super(inner);
@@ -256,15 +265,12 @@ class CountedStream extends DelegatingStream implements StreamHandlers {
   onData(chunk: Uint8Array): void {
     const counter = this.#counter;
     counter.bytesIn += chunk.byteLength;
-    if (this.#in === undefined) counter.messagesIn += this.#inError === undefined ? 1 : 0;
+    const counted = countMessages(this.#in, this.#inError, chunk);
+    if (typeof counted === "number") counter.messagesIn += counted;
     else {
-      const counted = countMessages(this.#in, chunk);
-      if (typeof counted === "number") counter.messagesIn += counted;
-      else {
-        this.#in = undefined;
-        this.#inError = counted;
-        counter.messagesIn += counted.frames?.length ?? 0;
-      }
+      this.#in = undefined;
+      this.#inError = counted;
+      counter.messagesIn += counted.frames?.length ?? 0;
     }
     const start = performance.now();
     this.#handlers.onData?.(chunk);
@@ -288,16 +294,13 @@ class CountedStream extends DelegatingStream implements StreamHandlers {
     const result = this.inner.write(bytes);
     const counter = this.#counter;
     counter.bytesOut += bytes.byteLength;
-    if (bytes.byteLength === 0 || this.#outBroken) return result;
-    if (this.#out === undefined) counter.messagesOut++;
+    if (bytes.byteLength === 0) return result;
+    const counted = countMessages(this.#out, this.#outError, bytes);
+    if (typeof counted === "number") counter.messagesOut += counted;
     else {
-      const counted = countMessages(this.#out, bytes);
-      if (typeof counted === "number") counter.messagesOut += counted;
-      else {
-        this.#out = undefined;
-        this.#outBroken = true;
-        counter.messagesOut += counted.frames?.length ?? 0;
-      }
+      this.#out = undefined;
+      this.#outError = counted;
+      counter.messagesOut += counted.frames?.length ?? 0;
     }
     return result;
   }
