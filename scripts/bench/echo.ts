@@ -7,8 +7,12 @@
  * of every echoed frame, and measures round-trip latency. The server's CPU time (user + system,
  * from /proc) per echoed message is the figure to compare; ratios are taken within one run.
  *
+ * `--pieces` adds the raw echo with each of the adapter's pieces on its own and with all of them
+ * (`raw_echo_server.ts --with copy|fifo|hop`): what the consumer-owned read buffer, the write
+ * queue and the microtask before each write cost, measured in the same rounds.
+ *
  * Usage: deno run -A scripts/bench/echo.ts [--runtime deno,bun,node] [--connections 100]
- *        [--in-flight 16] [--payload 64] [--seconds 5] [--rounds 2] [--json out.json]
+ *        [--in-flight 16] [--payload 64] [--seconds 5] [--rounds 2] [--json out.json] [--pieces]
  */
 import { writeFileSync } from "node:fs";
 import process from "node:process";
@@ -25,15 +29,23 @@ const jsonPath = process.argv.includes("--json") ? process.argv[process.argv.ind
 
 interface Result extends LoadResult {
   runtime: Runtime;
-  server: "raw" | "adapter";
+  server: string;
 }
+
+/** The servers: the raw echo, with the adapter's pieces if asked, and the adapter. */
+const servers: [string, string, string[]][] = [["raw", "scripts/bench/raw_echo_server.ts", []]];
+if (process.argv.includes("--pieces")) {
+  for (const pieces of ["copy", "fifo", "hop", "copy,fifo,hop"]) {
+    servers.push([`raw+${pieces.replaceAll(",", "+")}`, "scripts/bench/raw_echo_server.ts", ["--with", pieces]]);
+  }
+}
+servers.push(["adapter", "examples/raw_echo.ts", []]);
 
 const results: Result[] = [];
 for (let round = 0; round < rounds; round++) {
   for (const runtime of runtimes) {
-    for (const server of ["raw", "adapter"] as const) {
-      const file = server === "raw" ? "scripts/bench/raw_echo_server.ts" : "examples/raw_echo.ts";
-      const r = await loadServer(commandFor(runtime, file, ["--port", "0"]), {
+    for (const [server, file, extra] of servers) {
+      const r = await loadServer(commandFor(runtime, file, ["--port", "0", ...extra]), {
         connections,
         seconds,
         inFlight,
@@ -53,19 +65,19 @@ console.log(
     `${seconds} s x ${rounds} rounds (median); server CPU from /proc\n`,
 );
 console.log(
-  "| runtime | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU ratio adapter/raw | byte errors |",
+  "| runtime | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU vs raw | byte errors |",
 );
 console.log("|---|---|---:|---:|---:|---:|---:|---:|");
 for (const runtime of runtimes) {
   const pick = (server: string) => results.filter((r) => r.runtime === runtime && r.server === server);
   const rawCpu = median(pick("raw").map((r) => r.cpuUsPerMsg));
-  for (const server of ["raw", "adapter"]) {
+  for (const [server] of servers) {
     const rs = pick(server);
     const cpu = median(rs.map((r) => r.cpuUsPerMsg));
     console.log(
       `| ${runtime} | ${server} | ${Math.round(median(rs.map((r) => r.msgsPerSec)))} | ` +
         `${median(rs.map((r) => r.p50us)).toFixed(0)} | ${median(rs.map((r) => r.p99us)).toFixed(0)} | ` +
-        `${cpu.toFixed(2)} | ${server === "adapter" ? (cpu / rawCpu).toFixed(3) + "x" : "1x"} | ` +
+        `${cpu.toFixed(2)} | ${(cpu / rawCpu).toFixed(3)}x | ` +
         `${rs.reduce((a, r) => a + r.byteErrors, 0)} |`,
     );
   }

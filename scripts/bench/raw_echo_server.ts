@@ -13,13 +13,22 @@
  * With `--tls-cert FILE --tls-key FILE` it serves TLS on the same API's TLS form
  * (`Bun.listen({ tls })`, `Deno.listenTls`, `node:tls`): the floor of a TLS echo.
  *
+ * `--with copy,fifo,hop` (raw framing, no TLS) adds the adapter's pieces one at a time, to
+ * measure what each costs (scripts/bench/echo.ts --pieces):
+ *
+ * - `copy`: every chunk read is copied into a buffer of its own before it is echoed, as the
+ *   adapter does on Deno so that its consumer owns what it is handed;
+ * - `fifo`: writes go through the adapter's write queue (`ByteQueue`, small chunks joined);
+ * - `hop`: the queue is written out in a microtask, as the adapter's pump is.
+ *
  * Usage: <runtime> scripts/bench/raw_echo_server.ts [--port 0] [--read-buffer 65536]
- *        [--framing raw|lp4] [--tls-cert FILE --tls-key FILE]
+ *        [--framing raw|lp4] [--tls-cert FILE --tls-key FILE] [--with copy,fifo,hop]
  */
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import * as net from "node:net";
 import * as tls from "node:tls";
+import { ByteQueue } from "../../src/_internal/byte_queue.ts";
 
 const { values } = parseArgs({
   options: {
@@ -29,6 +38,7 @@ const { values } = parseArgs({
     framing: { type: "string", default: "raw" },
     "tls-cert": { type: "string" },
     "tls-key": { type: "string" },
+    with: { type: "string", default: "" },
   },
 });
 const tlsFiles = values["tls-cert"] && values["tls-key"]
@@ -39,6 +49,55 @@ const port = Number(values.port);
 const framed = values.framing === "lp4";
 if (!framed && values.framing !== "raw") throw new Error(`Framing must be raw or lp4, got ${values.framing}`);
 const g = globalThis as Record<string, any>;
+const pieces = new Set(values.with!.split(",").filter((p) => p !== ""));
+for (const piece of pieces) {
+  if (!["copy", "fifo", "hop"].includes(piece)) throw new Error(`Pieces are copy, fifo and hop, got ${piece}`);
+}
+if (pieces.size > 0 && (framed || tlsFiles)) throw new Error("--with works with --framing raw and no TLS");
+
+/** The adapter's write queue's joining limits (src/runtime/stream_base.ts). */
+const JOIN_BELOW = 16 * 1024;
+const JOIN_MAX = 64 * 1024;
+
+/**
+ * Wraps a connection's echo of one chunk with the pieces asked for: `write` is the runtime's
+ * own write of bytes (which must not be called twice at once on Deno: `flush` serializes it).
+ */
+function withPieces(write: (bytes: Uint8Array) => void | Promise<void>): (chunk: Uint8Array) => void | Promise<void> {
+  const copy = pieces.has("copy");
+  if (!pieces.has("fifo") && !pieces.has("hop")) return copy ? (chunk) => write(chunk.slice()) : write;
+  const queue = pieces.has("fifo") ? new ByteQueue() : undefined;
+  const held: Uint8Array[] = [];
+  let scheduled = false;
+  const pump = async (): Promise<void> => {
+    scheduled = false;
+    if (queue) {
+      for (
+        let chunk = queue.shiftJoined(JOIN_BELOW, JOIN_MAX);
+        chunk;
+        chunk = queue.shiftJoined(JOIN_BELOW, JOIN_MAX)
+      ) {
+        await write(chunk);
+      }
+    } else {
+      for (let chunk = held.shift(); chunk; chunk = held.shift()) await write(chunk);
+    }
+  };
+  const hop = pieces.has("hop");
+  let pumped: Promise<void> | undefined;
+  // The promise settles once the chunk is written (Deno reuses its read buffer until then).
+  return (chunk) => {
+    const bytes = copy ? chunk.slice() : chunk;
+    if (queue) queue.write(bytes);
+    else held.push(bytes);
+    if (!hop) return pump();
+    if (!scheduled) {
+      scheduled = true;
+      pumped = new Promise<void>((resolve) => queueMicrotask(() => pump().then(resolve)));
+    }
+    return pumped;
+  };
+}
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   const joined = new Uint8Array(a.byteLength + b.byteLength);
@@ -111,10 +170,15 @@ if (g.Bun) {
     ...(tlsFiles ? { tls: tlsFiles } : {}),
     socket: {
       open(socket: any) {
-        socket.data = { echo: framed ? lp4Echo(true) : undefined, unsent: undefined };
+        socket.data = {
+          echo: framed ? lp4Echo(true) : undefined,
+          unsent: undefined,
+          raw: pieces.size > 0 ? withPieces((bytes) => send(socket, bytes)) : undefined,
+        };
       },
       data(socket: any, data: Uint8Array) {
         const echo = socket.data.echo;
+        if (socket.data.raw !== undefined) return void socket.data.raw(data);
         if (echo === undefined) return send(socket, data);
         const out = echo(data);
         if (out !== undefined) send(socket, out);
@@ -146,10 +210,16 @@ if (g.Bun) {
     const buffer = new Uint8Array(size);
     // Each write is awaited before the next read, so the batch is reused.
     const echo = framed ? lp4Echo(true) : undefined;
+    const raw = pieces.size > 0 ? withPieces((bytes) => writeAll(conn, bytes)) : undefined;
     try {
       while (true) {
         const n = await conn.read(buffer);
         if (n === null) break;
+        if (raw !== undefined) {
+          // The read buffer is reused: without copy, the echo must be out before the next read.
+          await raw(buffer.subarray(0, n));
+          continue;
+        }
         if (echo === undefined) {
           await writeAll(conn, buffer.subarray(0, n));
           continue;
@@ -176,6 +246,9 @@ if (g.Bun) {
         const out = echo(data);
         if (out !== undefined) socket.write(out);
       });
+    } else if (pieces.size > 0) {
+      const raw = withPieces((bytes) => void socket.write(bytes));
+      socket.on("data", (data: Uint8Array) => raw(data));
     } else {
       socket.on("data", (data) => socket.write(data));
     }
