@@ -222,25 +222,30 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
   const runGroup = async (group: Group): Promise<void> => {
     // Let the one who started it finish first (the accept that made the group, say).
     await Promise.resolve();
-    while (!stopped && buildSets(group)) {
-      if (group.wake.signal.aborted) group.wake = new AbortController();
-      const { readSet, writeSet, exceptSet } = group;
-      try {
-        await select(readSet, writeSet.size > 0 ? writeSet : null, exceptSet.size > 0 ? exceptSet : null, {
-          signal: group.wake.signal,
-        });
-      } catch (error) {
-        if (group.wake.signal.aborted) continue;
-        throw error;
+    try {
+      while (!stopped && buildSets(group)) {
+        if (group.wake.signal.aborted) group.wake = new AbortController();
+        const { readSet, writeSet, exceptSet } = group;
+        try {
+          await select(readSet, writeSet.size > 0 ? writeSet : null, exceptSet.size > 0 ? exceptSet : null, {
+            signal: group.wake.signal,
+          });
+        } catch (error) {
+          if (group.wake.signal.aborted) continue;
+          throw error;
+        }
+        group.handling = true;
+        try {
+          handle(group);
+        } finally {
+          group.handling = false;
+        }
       }
-      group.handling = true;
-      try {
-        handle(group);
-      } finally {
-        group.handling = false;
-      }
+    } finally {
+      // Ended or failed, in the same step as the last check: a client that joins after it
+      // starts the loop again.
+      group.running = undefined;
     }
-    group.running = undefined;
   };
 
   join(listenSocket);

@@ -79,6 +79,8 @@ export class FdSet<T extends Selectable = Selectable> implements Iterable<T> {
   /** Core to the generation it was added in; a member is a core of the current generation. */
   #members = new Map<Watchable, number>();
   #generation = 0;
+  /** About the most members the set held lately: it rises with every add and decays by a tenth per generation. */
+  #held = 0;
 
   static {
     coresOf = (set) => set.#cores as Watchable[];
@@ -86,7 +88,7 @@ export class FdSet<T extends Selectable = Selectable> implements Iterable<T> {
       const items = set.#items;
       const cores = set.#cores;
       const size = set.#size;
-      const generation = set.#nextGeneration(size);
+      const generation = set.#nextGeneration();
       let kept = 0;
       for (let i = 0; i < size; i++) {
         if (ready[offset + i]) {
@@ -101,11 +103,13 @@ export class FdSet<T extends Selectable = Selectable> implements Iterable<T> {
     };
   }
 
-  /** Starts a new generation, in which nothing is a member yet; `members` were in the last. */
-  #nextGeneration(members: number): number {
-    // Entries of earlier generations are dropped now and then, so that sockets that left the
-    // set are not kept alive by it.
-    if (this.#members.size > 2 * members + 64) this.#members = new Map();
+  /** Starts a new generation, in which nothing is a member yet. */
+  #nextGeneration(): number {
+    // Entries of earlier generations are dropped once they far outnumber what the set holds,
+    // so that sockets that left it are not kept alive by it; a set refilled on every pass keeps
+    // its map.
+    if (this.#members.size > 2 * this.#held + 64) this.#members = new Map();
+    this.#held = Math.floor(this.#held * 0.9);
     return ++this.#generation;
   }
 
@@ -154,6 +158,7 @@ export class FdSet<T extends Selectable = Selectable> implements Iterable<T> {
     this.#members.set(core, this.#generation);
     this.#items[this.#size] = socket;
     this.#cores[this.#size++] = core;
+    if (this.#size > this.#held) this.#held = this.#size;
     return this;
   }
 
@@ -180,7 +185,7 @@ export class FdSet<T extends Selectable = Selectable> implements Iterable<T> {
   clear(): void {
     this.#items.fill(undefined, 0, this.#size);
     this.#cores.fill(undefined, 0, this.#size);
-    this.#nextGeneration(this.#size);
+    this.#nextGeneration();
     this.#size = 0;
   }
 
