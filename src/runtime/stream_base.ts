@@ -137,6 +137,10 @@ export abstract class StreamBase implements Stream {
 
   readonly #queue = new ByteQueue();
   #pumpScheduled = false;
+  /** Whether `onData` is running: its writes are pumped when it returns, not in a microtask. */
+  #delivering = false;
+  /** A write made during `onData` is waiting for it to return. */
+  #pumpWhenDelivered = false;
   #needDrain = false;
   #flushWaiters: Waiter[] | undefined;
   #closeWaiters: (() => void)[] | undefined;
@@ -286,10 +290,19 @@ export abstract class StreamBase implements Stream {
   }
 
   #dispatchData(chunk: Uint8Array): void {
+    // The replies a handler writes while it handles a chunk are one batch already; they go to
+    // the OS as soon as it returns, which saves the microtask that other writes wait for.
+    const outer = this.#delivering;
+    this.#delivering = true;
     try {
       this.handlers.onData?.(chunk);
     } catch (error) {
       this.#handlerFailed("onData", error);
+    }
+    this.#delivering = outer;
+    if (!outer && this.#pumpWhenDelivered) {
+      this.#pumpWhenDelivered = false;
+      this.#runPump();
     }
   }
 
@@ -439,7 +452,8 @@ export abstract class StreamBase implements Stream {
       this.#queue.write(bytes);
       if (!this.#pumpScheduled) {
         this.#pumpScheduled = true;
-        queueMicrotask(this.#runPump);
+        if (this.#delivering) this.#pumpWhenDelivered = true;
+        else queueMicrotask(this.#runPump);
       }
     }
     if (this.bufferedAmount > this.highWaterMark) {
