@@ -126,6 +126,40 @@ for (const { name, tls } of variants) {
       await listener.close();
     });
 
+    // Moving `chunk.buffer` is tested only on Deno's transport, where a chunk's buffer holds no
+    // other bytes. node:net and Bun hand out views of shared buffers, whose move detaches other
+    // bytes too (`ownBytes` is the safe way to move a chunk).
+    const receivers = name === "deno" ? ["keeps", "moves the buffer of"] : ["keeps"];
+    for (const receiver of receivers) {
+      test(`a receiver that ${receiver} every chunk gets every byte, and no chunk changes later`, async () => {
+        const pieces = Array.from({ length: 120 }, (_, i) => randomBytes(1 + ((i * 7919) % 3000)));
+        const listener = await listenAccepting(transport, async (s) => {
+          // Batches a few milliseconds apart, so that reads come in many sizes.
+          for (let i = 0; i < pieces.length; i += 4) {
+            for (const piece of pieces.slice(i, i + 4)) s.write(piece);
+            await sleep(2);
+          }
+          s.end();
+        });
+        const client = await transport.connect({ hostname: HOST, port: listener.addr.port });
+        const copies: Uint8Array[] = [];
+        const kept: Uint8Array[] = [];
+        const side = observe(client, {
+          onData(chunk) {
+            copies.push(chunk.slice());
+            if (receiver === "keeps") kept.push(chunk);
+            else structuredClone(chunk.buffer, { transfer: [chunk.buffer as ArrayBuffer] });
+          },
+        });
+        await within(side.ended, 15_000, "the server's end");
+        client.end();
+        assert.equal(await within(side.closed, 5_000, "close"), undefined);
+        await listener.close();
+        assert.equal(await sha256(copies), await sha256(pieces));
+        kept.forEach((chunk, i) => assert.deepEqual(chunk, copies[i], `chunk ${i} changed after delivery`));
+      });
+    }
+
     test("pause holds data and resume delivers it in order", async () => {
       const listener = await listenAccepting(transport, (s) => {
         s.setHandlers({ onData: (c) => s.write(c), onEnd: () => s.end() });
