@@ -46,6 +46,8 @@ class EngineConnection implements Connection {
   writeEnded = false;
   out: Uint8Array | undefined;
   outLength = 0;
+  /** The batch buffer this connection allocated for itself, once its batches outgrew the slab. */
+  ownBatch: Uint8Array | undefined;
   /**
    * The stream's bufferedAmount right after the engine last wrote to it. Only the engine
    * writes to the stream and the OS only takes bytes away, so this is an upper bound of what
@@ -440,6 +442,11 @@ class Engine {
         { syscall: "send" },
       );
     }
+    // Once the stream holds none of the bytes it was given, the connection's own batch buffer
+    // is filled again from its start instead of going on in its rest or being replaced.
+    if (conn.outLength === 0 && conn.ownBatch !== undefined && conn.out !== conn.ownBatch) {
+      if (conn.stream.bufferedAmount === 0) conn.out = conn.ownBatch;
+    }
     if (this.canEncodeInto && frame.byteLength <= BATCH_FRAME_LIMIT) {
       // The codec writes header, payload and trailer straight into the batch buffer.
       const framer = this.framer;
@@ -493,7 +500,7 @@ class Engine {
     // every connection, and gives back what it did not use when the batch is written: an idle
     // connection keeps no buffer, and a reply costs no allocation of its own.
     if (length <= FIRST_BATCH_SIZE) return conn.out = this.#carve(length);
-    return conn.out = new Uint8Array(length);
+    return conn.out = conn.ownBatch = new Uint8Array(length);
   }
 
   /** `length` bytes of the shared slab, or of a new one when it is used up. */

@@ -73,7 +73,10 @@ export interface Stream extends AsyncDisposable {
   readonly localAddr: Addr;
   /** The peer's address. */
   readonly remoteAddr: Addr;
-  /** Bytes accepted by `write` that the OS has not taken yet. */
+  /**
+   * Bytes accepted by `write` that the OS has not taken yet. While it is 0, the stream holds
+   * none of the buffers it was given, and the caller may fill them again.
+   */
   readonly bufferedAmount: number;
   /** True once `onClose` has fired. */
   readonly closed: boolean;

@@ -160,6 +160,34 @@ for (const { name, tls } of variants) {
       });
     }
 
+    test("a buffer written and flushed (bufferedAmount 0) may be filled again", async () => {
+      const sizes = [1000, 65_536, 300_000, 7, 4096];
+      const blocks = Array.from({ length: 60 }, (_, i) => sizes[i % sizes.length]);
+      let serverSide!: ReturnType<typeof observe>;
+      const listener = await listenAccepting(transport, (s) => (serverSide = observe(s)));
+      const client = await transport.connect({ hostname: HOST, port: listener.addr.port });
+      const reused = new Uint8Array(Math.max(...sizes));
+      for (const [i, size] of blocks.entries()) {
+        const block = reused.subarray(0, size);
+        block.fill(i + 1);
+        client.write(block);
+        await client.flush();
+        assert.equal(client.bufferedAmount, 0);
+      }
+      client.end();
+      while (!serverSide) await sleep(5);
+      await within(serverSide.ended, 15_000, "the client's end");
+      await listener.close();
+      const received = concat(serverSide.chunks);
+      assert.equal(received.byteLength, blocks.reduce((a, b) => a + b, 0));
+      let at = 0;
+      for (const [i, size] of blocks.entries()) {
+        const wrong = received.subarray(at, at + size).findIndex((b) => b !== i + 1);
+        assert.equal(wrong, -1, `block ${i} (${size} bytes) changed at byte ${wrong}`);
+        at += size;
+      }
+    });
+
     test("pause holds data and resume delivers it in order", async () => {
       const listener = await listenAccepting(transport, (s) => {
         s.setHandlers({ onData: (c) => s.write(c), onEnd: () => s.end() });
