@@ -3,8 +3,9 @@
  *
  * Reading uses `conn.read()` in a loop that pushes (never `conn.readable`, whose end closes the
  * whole connection). The read buffer is sized adaptively: it starts small, grows fourfold
- * while reads fill it, and shrinks to fit after a short read, so an idle connection pins a small
- * buffer while its read is pending. Each chunk handed out is a copy of exactly the bytes read.
+ * while reads fill it, and after several reads that used at most half of it shrinks to twice the
+ * largest of them, so an idle connection pins a small buffer while its read is pending, and a
+ * busy one is not made to split its reads. Each chunk handed out is a copy of exactly the bytes read.
  *
  * Deno has no way to send an RST, so `reset()` closes the socket (the peer sees a clean close).
  * `reusePort` and `Deno.listenDatagram` need `--unstable-net`; without it `reusePort` is refused
@@ -141,6 +142,8 @@ class DenoStream extends StreamBase {
   #conn: DenoConn;
   #readBuffer: Uint8Array | undefined;
   #shortReads = 0;
+  /** The largest of the short reads in a row. */
+  #shortReadPeak = 0;
   #reading = false;
   #wantRead = false;
   #writing = false;
@@ -274,16 +277,20 @@ class DenoStream extends StreamBase {
         this._deliver(buffer.slice(0, n));
         if (n === buffer.byteLength) {
           this.#shortReads = 0;
+          this.#shortReadPeak = 0;
           if (buffer.byteLength < MAX_READ) buffer = new Uint8Array(buffer.byteLength * 4);
         } else if (n * 2 <= buffer.byteLength && buffer.byteLength > MIN_READ) {
-          // Shrink only after several short reads in a row, so that a steady stream of
-          // medium-sized reads does not make the buffer bounce between sizes.
+          // Shrink only after several short reads in a row, and to twice the largest of them,
+          // so that a steady stream of reads of varying sizes is not split in two.
+          if (n > this.#shortReadPeak) this.#shortReadPeak = n;
           if (++this.#shortReads >= SHRINK_AFTER) {
+            buffer = new Uint8Array(fitReadSize(2 * this.#shortReadPeak));
             this.#shortReads = 0;
-            buffer = new Uint8Array(fitReadSize(n));
+            this.#shortReadPeak = 0;
           }
         } else {
           this.#shortReads = 0;
+          this.#shortReadPeak = 0;
         }
         this.#readBuffer = buffer;
       }

@@ -188,6 +188,36 @@ for (const { name, tls } of variants) {
       }
     });
 
+    test("writes of 300 to 1,024 bytes, each sent alone, are not split across reads", async () => {
+      const sizes = [300, 1000, 500, 1024];
+      const count = 80;
+      const received: number[] = [];
+      let serverSide!: ReturnType<typeof observe>;
+      const listener = await listenAccepting(transport, (s) => {
+        serverSide = observe(s, { onData: (chunk) => received.push(chunk.byteLength) });
+      });
+      const client = await transport.connect({ hostname: HOST, port: listener.addr.port });
+      client.setNoDelay(true);
+      for (let i = 0; i < count; i++) {
+        client.write(new Uint8Array(sizes[i % sizes.length]).fill(i));
+        await client.flush();
+        await sleep(3);
+      }
+      client.end();
+      while (!serverSide) await sleep(5);
+      await within(serverSide.ended, 10_000, "the client's end");
+      await listener.close();
+      // A read may hold several writes when the sender runs late, but a read that ends inside
+      // a write means the reader's buffer was too small for it.
+      const boundaries = new Set<number>();
+      let at = 0;
+      for (let i = 0; i < count; i++) boundaries.add(at += sizes[i % sizes.length]);
+      let end = 0;
+      const splits = received.slice(0, -1).filter((n) => !boundaries.has(end += n)).length;
+      assert.equal(end + received[received.length - 1], at);
+      assert.ok(splits <= 3, `${splits} of ${received.length} reads ended inside a write`);
+    });
+
     test("pause holds data and resume delivers it in order", async () => {
       const listener = await listenAccepting(transport, (s) => {
         s.setHandlers({ onData: (c) => s.write(c), onEnd: () => s.end() });
