@@ -5,12 +5,15 @@
  */
 
 const INITIAL_CAPACITY = 16;
+/** The storage of every empty ring that has not grown: nothing is ever written into it. */
+const NO_ITEMS: never[] = [];
 /** An emptied ring larger than this goes back to its initial capacity. */
 const SHRINK_ABOVE = 1024;
 
 /**
  * A FIFO queue on a power-of-two ring: O(1) push and shift, growing by doubling, and back to
- * its initial size once emptied after growing large.
+ * no storage once emptied after growing large. A ring allocates nothing until its first push,
+ * so an object that keeps one for the rare case costs little while it stays empty.
  *
  * @example
  * ```ts
@@ -22,7 +25,7 @@ const SHRINK_ABOVE = 1024;
  * ```
  */
 export class Ring<T> {
-  #items: (T | undefined)[] = new Array(INITIAL_CAPACITY);
+  #items: (T | undefined)[] = NO_ITEMS;
   #head = 0;
   #length = 0;
 
@@ -56,14 +59,14 @@ export class Ring<T> {
 
   /** Drops every item. */
   clear(): void {
-    this.#items = new Array(INITIAL_CAPACITY);
+    this.#items = NO_ITEMS;
     this.#head = 0;
     this.#length = 0;
   }
 
   #grow(): void {
     const old = this.#items;
-    const items = new Array<T | undefined>(old.length * 2);
+    const items = new Array<T | undefined>(Math.max(INITIAL_CAPACITY, old.length * 2));
     for (let i = 0; i < this.#length; i++) items[i] = old[(this.#head + i) & (old.length - 1)];
     this.#items = items;
     this.#head = 0;

@@ -16,7 +16,7 @@
 import { NetError } from "../runtime/errors.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
 import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
-import type { Addr, Listener, Stream, TlsInfo } from "../runtime/types.ts";
+import type { Addr, Listener, Stream, StreamHandlers, TlsInfo } from "../runtime/types.ts";
 import type { ProxyHeader } from "../runtime/proxy_header.ts";
 import { ownBytes, ThreadPool } from "./thread_pool.ts";
 import { Ring } from "../_internal/ring.ts";
@@ -108,6 +108,9 @@ class EngineConnection implements Connection {
     this.#engine.resume(this);
   }
 }
+
+/** The handlers the engine sets on a connection's stream (defined in Engine, whose state they update). */
+let ConnectionHandlers: new (engine: Engine, conn: EngineConnection) => StreamHandlers;
 
 class Engine {
   readonly stats: ServerStats = {
@@ -211,33 +214,51 @@ class Engine {
     this.connections.add(conn);
     this.stats.connections++;
     this.stats.connectionsTotal++;
-    stream.setHandlers({
-      onData: (chunk) => this.#onData(conn, chunk),
-      onDrain: () => {
-        if (conn.pausedBySlowReader) {
-          conn.pausedBySlowReader = false;
-          this.#resumeReading(conn);
-        }
-      },
-      onEnd: () => {
-        conn.peerEnded = true;
-        if (conn.closeReason) return;
-        try {
-          conn.decoder.end();
-        } catch (error) {
-          this.#protocolError(conn, error as Error);
-          return;
-        }
-        this.#endIfDone(conn);
-      },
-      onClose: (error) => this.#onClose(conn, error),
-    });
+    stream.setHandlers(new ConnectionHandlers(this, conn));
     this.event({ type: "open", connectionId: conn.id });
     try {
       this.options.onOpen?.(conn);
     } catch (error) {
       this.#handlerError(conn, error);
     }
+  }
+
+  static {
+    // One object per connection, with its callbacks on the prototype: a connection costs no
+    // closures.
+    ConnectionHandlers = class implements StreamHandlers {
+      readonly #engine: Engine;
+      readonly #conn: EngineConnection;
+      constructor(engine: Engine, conn: EngineConnection) {
+        this.#engine = engine;
+        this.#conn = conn;
+      }
+      onData(chunk: Uint8Array): void {
+        this.#engine.#onData(this.#conn, chunk);
+      }
+      onDrain(): void {
+        const conn = this.#conn;
+        if (conn.pausedBySlowReader) {
+          conn.pausedBySlowReader = false;
+          this.#engine.#resumeReading(conn);
+        }
+      }
+      onEnd(): void {
+        const conn = this.#conn;
+        conn.peerEnded = true;
+        if (conn.closeReason) return;
+        try {
+          conn.decoder.end();
+        } catch (error) {
+          this.#engine.#protocolError(conn, error as Error);
+          return;
+        }
+        this.#engine.#endIfDone(conn);
+      }
+      onClose(error?: NetError): void {
+        this.#engine.#onClose(this.#conn, error);
+      }
+    };
   }
 
   #onData(conn: EngineConnection, chunk: Uint8Array): void {

@@ -40,4 +40,17 @@ describe("Ring", () => {
     assert.equal(ring.length, 0);
     assert.equal(ring.shift(), undefined);
   });
+
+  test("rings that never grew share no storage: each keeps its own items", () => {
+    const a = new Ring<number>();
+    const b = new Ring<number>();
+    assert.equal(a.shift(), undefined);
+    assert.equal(b.peek(), undefined);
+    a.push(1);
+    b.push(2);
+    a.clear();
+    a.push(3);
+    assert.deepEqual([a.shift(), b.shift(), a.length, b.length], [3, 2, 0, 0]);
+    assert.deepEqual([new Ring<number>().peek(), new Ring<number>().length], [undefined, 0]);
+  });
 });
