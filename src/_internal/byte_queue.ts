@@ -6,6 +6,11 @@
  */
 
 const EMPTY = new Uint8Array(0);
+/**
+ * The chunk array of every empty queue: nothing is ever stored in it. A queue that empties lets
+ * its own array go, so an idle connection's queues hold no storage.
+ */
+const NO_PARTS: Uint8Array[] = [];
 
 const trySendOf = (sender: { trySend(bytes: Uint8Array): number | symbol }, bytes: Uint8Array) => sender.trySend(bytes);
 /** Emptied slots at the front are cut off once there are more than this, and over half. */
@@ -26,7 +31,7 @@ const TRIM_AFTER = 64;
  * ```
  */
 export class ByteQueue {
-  #parts: Uint8Array[] = [];
+  #parts: Uint8Array[] = NO_PARTS;
   #head = 0;
   /** Bytes of the head chunk already taken. */
   #headOffset = 0;
@@ -42,7 +47,8 @@ export class ByteQueue {
   /** Appends bytes and returns true; the queue keeps the array, so the caller must not modify it. */
   write(bytes: Uint8Array): boolean {
     if (bytes.byteLength === 0) return true;
-    this.#parts.push(bytes);
+    if (this.#parts === NO_PARTS) this.#parts = [bytes];
+    else this.#parts.push(bytes);
     this.#bytes += bytes.byteLength;
     return true;
   }
@@ -52,6 +58,7 @@ export class ByteQueue {
     if (bytes.byteLength === 0) return;
     this.#settleHead();
     if (this.#head > 0) this.#parts[--this.#head] = bytes;
+    else if (this.#parts === NO_PARTS) this.#parts = [bytes];
     else this.#parts.unshift(bytes);
     this.#compacted = this.#head;
     this.#bytes += bytes.byteLength;
@@ -190,7 +197,7 @@ export class ByteQueue {
 
   /** Drops everything. */
   clear(): void {
-    this.#parts.length = 0;
+    this.#parts = NO_PARTS;
     this.#head = 0;
     this.#headOffset = 0;
     this.#bytes = 0;
@@ -218,7 +225,7 @@ export class ByteQueue {
   #trim(): void {
     const parts = this.#parts;
     if (this.#head === parts.length) {
-      parts.length = 0;
+      this.#parts = NO_PARTS;
       this.#head = 0;
       this.#compacted = 0;
     } else if (this.#head > TRIM_AFTER && this.#head * 2 > parts.length) {

@@ -190,4 +190,20 @@ describe("ByteQueue", () => {
     assert.equal(queue.bytes, 0);
     assert.equal(queue.drain(sender(1)), true);
   });
+
+  test("queues that empty keep no storage of their own, and share none with other queues", () => {
+    const a = new ByteQueue();
+    const b = new ByteQueue();
+    a.write(Uint8Array.of(1, 2));
+    assert.deepEqual(Array.from(a.shift()!), [1, 2]);
+    a.unshift(Uint8Array.of(3));
+    b.unshift(Uint8Array.of(4));
+    b.write(Uint8Array.of(5));
+    a.clear();
+    a.write(Uint8Array.of(6));
+    assert.deepEqual(Array.from(a.takeAll()!), [6]);
+    assert.deepEqual(Array.from(b.takeAll()!), [4, 5]);
+    const fresh = new ByteQueue();
+    assert.deepEqual([fresh.bytes, fresh.shift(), a.bytes, b.bytes], [0, undefined, 0, 0]);
+  });
 });
