@@ -532,7 +532,9 @@ export interface WaitOptions {
 }
 
 /**
- * Waits until `ready()` is true, checking after every change `target` reports.
+ * Waits until `ready(target)` is true, checking after every change `target` reports. A
+ * predicate that reads only its argument can be one function for every wait, so a wait that
+ * lasts long (a blocking recv on an idle connection) holds no closure of its own.
  *
  * @example
  * ```ts
@@ -542,18 +544,20 @@ export interface WaitOptions {
  * await waitUntil(core, () => core.readiness().readable, { timeoutMs: 5000 }, "recv");
  * ```
  */
-export function waitUntil(
-  target: Watchable,
-  ready: () => boolean,
+export function waitUntil<T extends Watchable>(
+  target: T,
+  ready: (target: T) => boolean,
   options: WaitOptions = {},
   operation = "wait",
 ): Promise<void> {
-  if (ready()) return Promise.resolve();
+  if (ready(target)) return Promise.resolve();
   const signal = options.signal;
   if (signal?.aborted) {
     return Promise.reject(new NetError("ECANCELED", `The ${operation} was cancelled`, { cause: signal.reason }));
   }
-  return new Promise<void>((resolve, reject) => new ReadyWait(target, ready, operation, options, resolve, reject));
+  return new Promise<void>((resolve, reject) =>
+    new ReadyWait(target, ready as (target: Watchable) => boolean, operation, options, resolve, reject)
+  );
 }
 
 /**
@@ -563,7 +567,7 @@ export function waitUntil(
  */
 class ReadyWait {
   readonly #target: Watchable;
-  readonly #ready: () => boolean;
+  readonly #ready: (target: Watchable) => boolean;
   readonly #operation: string;
   readonly #signal: AbortSignal | undefined;
   readonly #resolve: () => void;
@@ -571,19 +575,17 @@ class ReadyWait {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #unwatch: (() => void) | undefined;
   readonly #check = (): void => {
-    if (this.#ready()) {
+    if (this.#ready(this.#target)) {
       this.#end();
       this.#resolve();
     }
   };
-  readonly #onAbort = (): void => {
-    this.#end();
-    this.#reject(new NetError("ECANCELED", `The ${this.#operation} was cancelled`, { cause: this.#signal?.reason }));
-  };
+  /** Made only for a wait with a signal. */
+  #onAbort: (() => void) | undefined;
 
   constructor(
     target: Watchable,
-    ready: () => boolean,
+    ready: (target: Watchable) => boolean,
     operation: string,
     options: WaitOptions,
     resolve: () => void,
@@ -597,7 +599,13 @@ class ReadyWait {
     this.#reject = reject;
     if (target instanceof SocketCore || target instanceof ListenerCore) target.addWatcher(this.#check);
     else this.#unwatch = target.watch(this.#check);
-    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    if (this.#signal !== undefined) {
+      this.#onAbort = () => {
+        this.#end();
+        reject(new NetError("ECANCELED", `The ${operation} was cancelled`, { cause: this.#signal?.reason }));
+      };
+      this.#signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
     const timeoutMs = options.timeoutMs;
     if (timeoutMs !== undefined) {
       this.#timer = setTimeout(() => {
@@ -612,6 +620,6 @@ class ReadyWait {
     if (this.#unwatch !== undefined) this.#unwatch();
     else (target as SocketCore | ListenerCore).unwatch(this.#check);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#onAbort !== undefined) this.#signal?.removeEventListener("abort", this.#onAbort);
   }
 }

@@ -73,25 +73,8 @@ interface BlockingClient {
   sender: Sender;
   /** The peer was reset: the client's task ends with an error, so the socket is reset. */
   aborted: boolean;
-  /** Ends the client's task (once its sends are done). */
-  finished: () => void;
-}
-
-/** The reading task of one client: recv, and hand what arrived to the peer, until it closes. */
-async function readUntilClosing(sock: BlockingSocket, peer: SocketPeer<BlockingClient>): Promise<void> {
-  // recvChunk hands over the bytes that arrived, so a client waiting in it holds no buffer.
-  try {
-    while (!peer.closing) {
-      const bytes = await sock.recvChunk();
-      if (bytes.byteLength === 0) {
-        peer.receiveEnd();
-        return;
-      }
-      peer.receive(bytes);
-    }
-  } catch (error) {
-    if (!peer.finished) peer.fail(error as Error);
-  }
+  /** Wakes the client's task if it waits for the peer to finish; set only while it does. */
+  wake: (() => void) | undefined;
 }
 
 /**
@@ -127,8 +110,12 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
         c.sock.reset();
       } else {
         draining.add(peer);
+        // A task waiting in recv leaves it when the socket closes, once the replies are sent.
+        void c.sender.drained().then(() => {
+          if (!c.aborted) void c.sock.close();
+        });
       }
-      c.finished();
+      c.wake?.();
     },
     resetSocket(c) {
       c.aborted = true;
@@ -138,19 +125,29 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
   };
 
   const serving = serveBlocking(listener, async (sock) => {
-    let finished!: () => void;
-    const done = new Promise<void>((resolve) => (finished = resolve));
-    const c: BlockingClient = { sock, sender: undefined as unknown as Sender, aborted: false, finished };
+    const c: BlockingClient = { sock, sender: undefined as unknown as Sender, aborted: false, wake: undefined };
     const peer = new SocketPeer(c, sock.remoteAddr, codec, app, io, highWaterMark);
     // The peer calls trySend only once the application has it: the sender exists by then.
     c.sender = new Sender(sock, peer);
     open.add(peer);
     app.onOpen?.(peer);
-    // The reading task may still wait in recv after the peer finished (a graceful close while
-    // replies are still going out); closing the socket ends that recv, and what it returns
-    // then is dropped.
-    void readUntilClosing(sock, peer);
-    await done;
+    // The client's thread: recv, and hand what arrived to the peer, until the peer closes; then
+    // wait until its replies are sent. recvChunk hands over the bytes that arrived, so a client
+    // waiting in it holds no buffer. A peer that finishes while its thread waits in recv gets
+    // its socket closed (at once, or once its replies are sent), which ends the recv.
+    try {
+      while (!peer.closing) {
+        const bytes = await sock.recvChunk();
+        if (bytes.byteLength === 0) {
+          peer.receiveEnd();
+          break;
+        }
+        peer.receive(bytes);
+      }
+    } catch (error) {
+      if (!peer.finished) peer.fail(error as Error);
+    }
+    if (!peer.finished) await new Promise<void>((resolve) => (c.wake = resolve));
     await c.sender.drained();
     draining.delete(peer);
     if (c.aborted) throw new Error("The client was reset"); // serveBlocking resets the socket

@@ -24,6 +24,12 @@ export interface BlockingOptions extends SocketCoreOptions {
   transport?: Transport;
 }
 
+// The conditions the waits below wait for: one function each, shared by every wait.
+const readableOrClosed = (core: SocketCore): boolean => core.readiness().readable || core.isClosed;
+const sendRoomOrFailed = (core: SocketCore): boolean =>
+  core.sendQueued < core.sendBufferSize || core.error !== undefined || core.streamClosed;
+const pendingOrClosed = (core: ListenerCore): boolean => core.pending > 0 || core.isClosed;
+
 /**
  * A connected socket whose calls wait.
  *
@@ -46,7 +52,7 @@ export class BlockingSocket extends CoreSocket {
     const core = this.core;
     if (buffer.byteLength === 0) return 0;
     if (core.isClosed) throw new NetError("ENOTCONN", "Cannot recv: the socket is closed", { syscall: "recv" });
-    await waitUntil(core, () => core.readiness().readable || core.isClosed, options, "recv");
+    await waitUntil(core, readableOrClosed, options, "recv");
     if (core.available > 0) return core.read(buffer);
     if (core.error) throw core.error;
     return 0;
@@ -73,7 +79,7 @@ export class BlockingSocket extends CoreSocket {
     }
     const core = this.core;
     if (core.isClosed) throw new NetError("ENOTCONN", "Cannot recv: the socket is closed", { syscall: "recv" });
-    await waitUntil(core, () => core.readiness().readable || core.isClosed, options, "recv");
+    await waitUntil(core, readableOrClosed, options, "recv");
     const chunk = core.readChunk(maxBytes);
     if (chunk !== undefined) return chunk;
     if (core.error) throw core.error;
@@ -111,12 +117,7 @@ export class BlockingSocket extends CoreSocket {
   async send(bytes: Uint8Array, options: WaitOptions = {}): Promise<number> {
     const core = this.core;
     core.write(bytes.slice());
-    await waitUntil(
-      core,
-      () => core.sendQueued < core.sendBufferSize || core.error !== undefined || core.streamClosed,
-      options,
-      "send",
-    );
+    await waitUntil(core, sendRoomOrFailed, options, "send");
     if (core.error) throw core.error;
     return bytes.byteLength;
   }
@@ -136,7 +137,7 @@ export class BlockingListener extends CoreListener {
   /** Waits for the next connection. Throws ENOTCONN once the listener is closed. */
   async accept(options: WaitOptions = {}): Promise<BlockingSocket> {
     const core = this.core;
-    await waitUntil(core, () => core.pending > 0 || core.isClosed, options, "accept");
+    await waitUntil(core, pendingOrClosed, options, "accept");
     const accepted = core.accept();
     if (!accepted) throw new NetError("ENOTCONN", "Cannot accept: the listener is closed", { syscall: "accept" });
     return new BlockingSocket(accepted);
@@ -198,7 +199,25 @@ export async function serveBlocking(
   handler: (sock: BlockingSocket) => Promise<void>,
   options: { signal?: AbortSignal; onError?: (error: unknown, sock: BlockingSocket) => void } = {},
 ): Promise<void> {
-  const running = new Set<Promise<void>>();
+  // A client's task costs one async call: it counts itself out, with no promise chained to it.
+  let running = 0;
+  let allEnded: (() => void) | undefined;
+  const serveClient = async (sock: BlockingSocket): Promise<void> => {
+    try {
+      try {
+        await handler(sock);
+      } catch (error) {
+        options.onError?.(error, sock);
+        sock.reset();
+        return;
+      }
+      await sock.close();
+    } catch (error) {
+      options.onError?.(error, sock);
+    } finally {
+      if (--running === 0) allEnded?.();
+    }
+  };
   const onAbort = () => void listener.close();
   options.signal?.addEventListener("abort", onAbort, { once: true });
   if (options.signal?.aborted) await listener.close();
@@ -211,20 +230,10 @@ export async function serveBlocking(
         if (listener.core.isClosed) break;
         throw error;
       }
-      const task = (async () => {
-        try {
-          await handler(sock);
-        } catch (error) {
-          if (options.onError) options.onError(error, sock);
-          sock.reset();
-          return;
-        }
-        await sock.close();
-      })();
-      running.add(task);
-      task.finally(() => running.delete(task));
+      running++;
+      void serveClient(sock);
     }
-    await Promise.all(running);
+    if (running > 0) await new Promise<void>((resolve) => (allEnded = resolve));
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
   }
