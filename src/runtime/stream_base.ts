@@ -7,7 +7,7 @@
  */
 
 import { ByteQueue } from "../_internal/byte_queue.ts";
-import { NetError } from "./errors.ts";
+import { NetError, toNetError } from "./errors.ts";
 import { checkTlsClientOptions, checkTlsServerOptions } from "./_tls.ts";
 import type {
   Addr,
@@ -453,7 +453,7 @@ export abstract class StreamBase implements Stream {
       if (!this.#pumpScheduled) {
         this.#pumpScheduled = true;
         if (this.#delivering) this.#pumpWhenDelivered = true;
-        else queueMicrotask(this.#runPump);
+        else StreamBase.#schedulePump(this);
       }
     }
     if (this.bufferedAmount > this.highWaterMark) {
@@ -466,10 +466,33 @@ export abstract class StreamBase implements Stream {
     return true;
   }
 
-  #runPump = (): void => {
+  #runPump(): void {
     this.#pumpScheduled = false;
     if (this.#closed || this.#releasing) return;
     this._pump();
+  }
+
+  /** Streams whose pump runs in the next microtask, in the order they asked. */
+  static #pumpsDue: StreamBase[] = [];
+
+  /** Pumps `stream` in a microtask shared by every stream, so that no stream keeps a closure. */
+  static #schedulePump(stream: StreamBase): void {
+    const due = StreamBase.#pumpsDue;
+    due.push(stream);
+    if (due.length === 1) queueMicrotask(StreamBase.#runDuePumps);
+  }
+
+  static #runDuePumps = (): void => {
+    const due = StreamBase.#pumpsDue;
+    StreamBase.#pumpsDue = [];
+    for (const stream of due) {
+      try {
+        stream.#runPump();
+      } catch (error) {
+        // A transport's pump reports its own failures; one that throws ends its stream only.
+        stream._fail(toNetError(error, { syscall: "write" }));
+      }
+    }
   };
 
   /** Resolves when every queued byte was handed to the OS. */
@@ -530,7 +553,7 @@ export abstract class StreamBase implements Stream {
     } else if (!this.#pumpScheduled) {
       if (this.#queue.bytes > 0) {
         this.#pumpScheduled = true;
-        queueMicrotask(this.#runPump);
+        StreamBase.#schedulePump(this);
       } else {
         this._requestProgress();
       }
@@ -714,7 +737,7 @@ export abstract class StreamBase implements Stream {
       this._progress(); // Settles flushes and sends a deferred FIN.
     } else if (!this.#pumpScheduled) {
       this.#pumpScheduled = true;
-      queueMicrotask(this.#runPump);
+      StreamBase.#schedulePump(this);
     }
     if (this.#started && !this.#paused && !this.#closed && !this.#peerEnded) this._startReading();
   }
