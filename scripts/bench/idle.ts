@@ -3,16 +3,18 @@
  * idle connections (10,000 by default), for the adapter echo (examples/raw_echo.ts) and the
  * runtime's own API echo (scripts/bench/raw_echo_server.ts), on each runtime.
  *
- * `--servers hosts` adds `sockmodels serve echo --framing lp4` on the host of every I/O model
- * (`src/hosts`), labelled `host:MODEL` (`--servers host:iocp` picks one); they have the same
- * targets as the engine.
+ * `--servers hosts` adds the lp4 echo on the host of every I/O model (`src/hosts`), started
+ * directly as the engine is (scripts/bench/host_echo_server.ts), labelled `host:MODEL`
+ * (`--servers host:iocp` picks one). `--servers cli` adds the same through
+ * `sockmodels serve echo --framing lp4 --model MODEL`, labelled `cli:MODEL`, which adds the
+ * connection guard and the traffic counter. All have the same targets as the engine.
  *
  * Two modes: `idle`, connections that never send anything, and `exchange`, connections that
  * each send one 4-byte-length frame of 32 bytes, read its echo, and then stay idle (what a
  * connection that has talked keeps). The default runs both.
  *
  * Usage: deno run -A scripts/bench/idle.ts [--runtime deno,bun,node] [--connections 10000]
- *        [--servers raw,adapter,engine,hosts] [--modes idle,exchange]
+ *        [--servers raw,adapter,engine,hosts,cli] [--modes idle,exchange]
  */
 import process from "node:process";
 import { defaultTransport } from "../../src/runtime/detect.ts";
@@ -54,10 +56,14 @@ const allVariants: [string, string, string[]][] = [
 ];
 const wanted = argList("servers", "raw,adapter,engine");
 const variants = allVariants.filter(([label]) => wanted.some((w) => label.startsWith(w)));
-if (wanted.some((w) => w.startsWith("host"))) {
-  for (const model of HOST_MODELS) {
-    if (!wanted.includes("hosts") && !wanted.includes(`host:${model}`)) continue;
-    variants.push([`host:${model}`, "src/cli/main.ts", [
+for (const model of HOST_MODELS) {
+  // A host started directly, as the engine row is; and the same host under the CLI, with the
+  // connection guard and the traffic counter that `serve` adds.
+  if (wanted.includes("hosts") || wanted.includes(`host:${model}`)) {
+    variants.push([`host:${model}`, "scripts/bench/host_echo_server.ts", ["--framing", "lp4", "--model", model]]);
+  }
+  if (wanted.includes("cli") || wanted.includes(`cli:${model}`)) {
+    variants.push([`cli:${model}`, "src/cli/main.ts", [
       "--framing",
       "lp4",
       "--model",
@@ -128,7 +134,8 @@ console.log("| runtime | server | mode | KiB per connection | target |");
 console.log("|---|---|---|---:|---:|");
 let ok = true;
 for (const r of rows) {
-  const target = r.server === "adapter" || r.server === "engine" || r.server.startsWith("host:")
+  const target = r.server === "adapter" || r.server === "engine" || r.server.startsWith("host:") ||
+      r.server.startsWith("cli:")
     ? targetsKiB[r.runtime]
     : undefined;
   if (target !== undefined && r.kibPerConn > target) ok = false;
