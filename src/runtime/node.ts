@@ -35,6 +35,16 @@ import {
   toPeerCertificate,
 } from "./_tls.ts";
 
+/**
+ * A socket's address. Node asks the OS again on every read of an address it could not learn,
+ * as for a connection reset while it waited to be accepted, so the port is read only when the
+ * host was there.
+ */
+function addressOf(hostname: string | undefined, socket: net.Socket, port: "localPort" | "remotePort"): Addr {
+  if (hostname === undefined) return { hostname: "", port: 0, family: familyOf("") };
+  return { hostname, port: socket[port] ?? 0, family: familyOf(hostname) };
+}
+
 class NodeStream extends StreamBase {
   readonly localAddr: Addr;
   readonly remoteAddr: Addr;
@@ -60,16 +70,8 @@ class NodeStream extends StreamBase {
     this._accepted = dialedHost === undefined;
     this.#dialedHost = dialedHost;
     if ((socket as tls.TLSSocket).encrypted) this.#tlsInfo = nodeTlsInfo(socket as tls.TLSSocket);
-    this.localAddr = {
-      hostname: socket.localAddress ?? "",
-      port: socket.localPort ?? 0,
-      family: familyOf(socket.localAddress ?? ""),
-    };
-    this.remoteAddr = {
-      hostname: socket.remoteAddress ?? "",
-      port: socket.remotePort ?? 0,
-      family: familyOf(socket.remoteAddress ?? ""),
-    };
+    this.localAddr = addressOf(socket.localAddress, socket, "localPort");
+    this.remoteAddr = addressOf(socket.remoteAddress, socket, "remotePort");
     socket.setNoDelay(options.noDelay ?? true);
     socket.pause();
     this.#listen(socket);
