@@ -284,7 +284,8 @@ class DenoStream extends StreamBase {
           // so that a steady stream of reads of varying sizes is not split in two.
           if (n > this.#shortReadPeak) this.#shortReadPeak = n;
           if (++this.#shortReads >= SHRINK_AFTER) {
-            buffer = new Uint8Array(fitReadSize(2 * this.#shortReadPeak));
+            const size = fitReadSize(2 * this.#shortReadPeak);
+            if (size < buffer.byteLength) buffer = new Uint8Array(size);
             this.#shortReads = 0;
             this.#shortReadPeak = 0;
           }
