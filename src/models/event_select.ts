@@ -330,7 +330,7 @@ export class NetworkEventRecorder {
   #core: SocketCore | ListenerCore;
   #listening: boolean;
   #sink: NetworkEventSink;
-  #unwatch: () => void;
+  readonly #onChange = (): void => this.#check();
   #active = true;
   // Events that may be recorded now; an event leaves this set when recorded and comes back
   // when its re-enabling call is made.
@@ -338,7 +338,8 @@ export class NetworkEventRecorder {
   // Set after a send that would block: FD_WRITE then waits until half the send buffer is free.
   #writeBlocked = false;
   #recorded = 0;
-  #errorCodes: number[] = new Array(FD_MAX_EVENTS).fill(0);
+  /** The error code of each recorded event; made by the first record after a `take`. */
+  #errorCodes: number[] | undefined;
 
   private constructor(socket: EventSelectSocket, mask: number, sink: NetworkEventSink) {
     this.socket = socket;
@@ -348,7 +349,7 @@ export class NetworkEventRecorder {
     this.#listening = socket instanceof NonBlockingListener;
     this.#enabled = FD_READ | FD_WRITE | FD_ACCEPT | FD_CLOSE;
     if (!this.#listening && madeByConnect(socket.core as SocketCore)) this.#enabled |= FD_CONNECT;
-    this.#unwatch = this.#core.watch(() => this.#check());
+    this.#core.addWatcher(this.#onChange);
   }
 
   /**
@@ -395,9 +396,10 @@ export class NetworkEventRecorder {
 
   /** Returns the record and clears it. */
   take(): NetworkEvents {
-    const out: NetworkEvents = { networkEvents: this.#recorded, errorCodes: this.#errorCodes };
+    const errorCodes = this.#errorCodes ?? new Array(FD_MAX_EVENTS).fill(0);
+    const out: NetworkEvents = { networkEvents: this.#recorded, errorCodes };
     this.#recorded = 0;
-    this.#errorCodes = new Array(FD_MAX_EVENTS).fill(0);
+    this.#errorCodes = undefined;
     return out;
   }
 
@@ -405,7 +407,7 @@ export class NetworkEventRecorder {
   cancel(): void {
     if (!this.#active) return;
     this.#active = false;
-    this.#unwatch();
+    this.#core.unwatch(this.#onChange);
     if (recorders.get(this.socket) === this) {
       recorders.delete(this.socket);
       NetworkEventRecorder.#unhook(this.socket);
@@ -439,7 +441,7 @@ export class NetworkEventRecorder {
     this.#enabled &= ~event;
     if (event === FD_WRITE) this.#writeBlocked = false;
     this.#recorded |= event;
-    this.#errorCodes[bitIndex(event)] = errorCode;
+    (this.#errorCodes ??= new Array(FD_MAX_EVENTS).fill(0))[bitIndex(event)] = errorCode;
     this.#sink(event, errorCode);
   }
 
@@ -455,54 +457,43 @@ export class NetworkEventRecorder {
     if (recorder) recorder.#reenable(event);
   }
 
+  // While a recorder is attached, the socket's own tryAccept, tryRecv and trySend are shadowed
+  // by these, which are shared by every socket, so that a selection costs no closures.
   static #hook(socket: EventSelectSocket): void {
-    if (socket instanceof NonBlockingListener) {
-      if (Object.hasOwn(socket, "tryAccept")) return;
-      const accept = socket.tryAccept;
-      Object.defineProperty(socket, "tryAccept", {
-        configurable: true,
-        writable: true,
-        value: (): NonBlockingSocket | WouldBlock => {
-          try {
-            return accept.call(socket);
-          } finally {
-            NetworkEventRecorder.#reenableOf(socket, FD_ACCEPT);
-          }
-        },
-      });
-      return;
+    const names = socket instanceof NonBlockingListener ? ["tryAccept"] : ["tryRecv", "trySend"];
+    if (Object.hasOwn(socket, names[0])) return;
+    for (const name of names) {
+      const value = NetworkEventRecorder.#reenablingCalls[name];
+      Object.defineProperty(socket, name, { configurable: true, writable: true, value });
     }
-    if (Object.hasOwn(socket, "tryRecv")) return;
-    const recv = socket.tryRecv;
-    const send = socket.trySend;
-    Object.defineProperties(socket, {
-      tryRecv: {
-        configurable: true,
-        writable: true,
-        value: (buffer: Uint8Array): number | WouldBlock => {
-          // Like Winsock, a recv re-enables FD_READ even when it fails or would block.
-          try {
-            return recv.call(socket, buffer);
-          } finally {
-            NetworkEventRecorder.#reenableOf(socket, FD_READ);
-          }
-        },
-      },
-      trySend: {
-        configurable: true,
-        writable: true,
-        value: (bytes: Uint8Array): number | WouldBlock => {
-          const sent = send.call(socket, bytes);
-          if (sent === WOULD_BLOCK || sent < bytes.byteLength) NetworkEventRecorder.#reenableOf(socket, FD_WRITE);
-          return sent;
-        },
-      },
-    });
   }
 
   static #unhook(socket: EventSelectSocket): void {
     for (const name of ["tryRecv", "trySend", "tryAccept"]) Reflect.deleteProperty(socket, name);
   }
+
+  static readonly #reenablingCalls: Record<string, (this: never, ...args: never[]) => unknown> = {
+    tryAccept(this: NonBlockingListener): NonBlockingSocket | WouldBlock {
+      try {
+        return Object.getPrototypeOf(this).tryAccept.call(this);
+      } finally {
+        NetworkEventRecorder.#reenableOf(this, FD_ACCEPT);
+      }
+    },
+    tryRecv(this: NonBlockingSocket, buffer: Uint8Array): number | WouldBlock {
+      // Like Winsock, a recv re-enables FD_READ even when it fails or would block.
+      try {
+        return Object.getPrototypeOf(this).tryRecv.call(this, buffer);
+      } finally {
+        NetworkEventRecorder.#reenableOf(this, FD_READ);
+      }
+    },
+    trySend(this: NonBlockingSocket, bytes: Uint8Array): number | WouldBlock {
+      const sent: number | WouldBlock = Object.getPrototypeOf(this).trySend.call(this, bytes);
+      if (sent === WOULD_BLOCK || sent < bytes.byteLength) NetworkEventRecorder.#reenableOf(this, FD_WRITE);
+      return sent;
+    },
+  };
 }
 
 // ---- WSAEventSelect -----------------------------------------------------------------------
