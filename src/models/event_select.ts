@@ -338,7 +338,7 @@ export class NetworkEventRecorder {
   // Set after a send that would block: FD_WRITE then waits until half the send buffer is free.
   #writeBlocked = false;
   #recorded = 0;
-  /** The error code of each recorded event; made by the first record after a `take`. */
+  /** The error code of each recorded event; made by the first error after a `take`. */
   #errorCodes: number[] | undefined;
 
   private constructor(socket: EventSelectSocket, mask: number, sink: NetworkEventSink) {
@@ -441,7 +441,9 @@ export class NetworkEventRecorder {
     this.#enabled &= ~event;
     if (event === FD_WRITE) this.#writeBlocked = false;
     this.#recorded |= event;
-    (this.#errorCodes ??= new Array(FD_MAX_EVENTS).fill(0))[bitIndex(event)] = errorCode;
+    if (errorCode !== 0 || this.#errorCodes !== undefined) {
+      (this.#errorCodes ??= new Array(FD_MAX_EVENTS).fill(0))[bitIndex(event)] = errorCode;
+    }
     this.#sink(event, errorCode);
   }
 
