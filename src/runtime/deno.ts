@@ -254,53 +254,72 @@ class DenoStream extends StreamBase {
 
   protected override _startReading(): void {
     this.#wantRead = true;
-    if (!this.#reading) this.#readLoop();
+    if (!this.#reading) this.#readNext();
   }
 
   protected override _stopReading(): void {
     this.#wantRead = false;
   }
 
-  async #readLoop(): Promise<void> {
-    this.#reading = true;
-    const conn = this.#conn;
-    try {
-      while (this.#wantRead && !this.#released) {
-        let buffer = this.#readBuffer ??= new Uint8Array(MIN_READ);
-        const n = await conn.read(buffer);
-        if (this.#released) return;
-        if (n === null) {
-          this.#wantRead = false;
-          this._peerEnd();
-          return;
-        }
-        this._deliver(buffer.slice(0, n));
-        if (n === buffer.byteLength) {
-          this.#shortReads = 0;
-          this.#shortReadPeak = 0;
-          if (buffer.byteLength < MAX_READ) buffer = new Uint8Array(buffer.byteLength * 4);
-        } else if (n * 2 <= buffer.byteLength && buffer.byteLength > MIN_READ) {
-          // Shrink only after several short reads in a row, and to twice the largest of them,
-          // so that a steady stream of reads of varying sizes is not split in two.
-          if (n > this.#shortReadPeak) this.#shortReadPeak = n;
-          if (++this.#shortReads >= SHRINK_AFTER) {
-            const size = fitReadSize(2 * this.#shortReadPeak);
-            if (size < buffer.byteLength) buffer = new Uint8Array(size);
-            this.#shortReads = 0;
-            this.#shortReadPeak = 0;
-          }
-        } else {
-          this.#shortReads = 0;
-          this.#shortReadPeak = 0;
-        }
-        this.#readBuffer = buffer;
-      }
-    } catch (error) {
-      if (!this.#released) this._fail(toNetError(error, { syscall: "read" }));
-    } finally {
+  // The read loop is a chain of callbacks rather than an async function: an idle connection
+  // then waits with one pending read and no suspended generator of its own.
+  #readNext(): void {
+    if (!this.#wantRead || this.#released) {
       this.#reading = false;
+      return;
     }
+    this.#reading = true;
+    const buffer = this.#readBuffer ??= new Uint8Array(MIN_READ);
+    this.#conn.read(buffer).then(this.#onRead, this.#onReadError);
   }
+
+  readonly #onRead = (n: number | null): void => {
+    try {
+      this.#afterRead(n);
+    } catch (error) {
+      this.#onReadError(error);
+    }
+  };
+
+  #afterRead(n: number | null): void {
+    if (this.#released) {
+      this.#reading = false;
+      return;
+    }
+    if (n === null) {
+      this.#reading = false;
+      this.#wantRead = false;
+      this._peerEnd();
+      return;
+    }
+    let buffer = this.#readBuffer!;
+    this._deliver(buffer.slice(0, n));
+    if (n === buffer.byteLength) {
+      this.#shortReads = 0;
+      this.#shortReadPeak = 0;
+      if (buffer.byteLength < MAX_READ) buffer = new Uint8Array(buffer.byteLength * 4);
+    } else if (n * 2 <= buffer.byteLength && buffer.byteLength > MIN_READ) {
+      // Shrink only after several short reads in a row, and to twice the largest of them,
+      // so that a steady stream of reads of varying sizes is not split in two.
+      if (n > this.#shortReadPeak) this.#shortReadPeak = n;
+      if (++this.#shortReads >= SHRINK_AFTER) {
+        const size = fitReadSize(2 * this.#shortReadPeak);
+        if (size < buffer.byteLength) buffer = new Uint8Array(size);
+        this.#shortReads = 0;
+        this.#shortReadPeak = 0;
+      }
+    } else {
+      this.#shortReads = 0;
+      this.#shortReadPeak = 0;
+    }
+    if (!this.#released) this.#readBuffer = buffer;
+    this.#readNext();
+  }
+
+  readonly #onReadError = (error: unknown): void => {
+    this.#reading = false;
+    if (!this.#released) this._fail(toNetError(error, { syscall: "read" }));
+  };
 
   protected override _shutdownWrite(): void {
     this.#conn.closeWrite().catch((error: unknown) => {
