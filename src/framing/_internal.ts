@@ -5,6 +5,7 @@
  * @module
  */
 
+import { stackless } from "../_internal/stackless.ts";
 import { FramingError } from "./errors.ts";
 import type { FrameDecoder } from "./types.ts";
 
@@ -162,7 +163,7 @@ export abstract class DecoderBase implements FrameDecoder {
   end(): void {
     if (this._error !== undefined) throw this._error;
     if (this._ended) return;
-    const error = this._atEnd();
+    const error = stackless(() => this._atEnd());
     this._ended = true;
     if (error !== undefined) {
       this._error = error;

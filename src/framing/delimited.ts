@@ -5,6 +5,7 @@
  * @module
  */
 
+import { stackless } from "../_internal/stackless.ts";
 import {
   boolOption,
   checkOptions,
@@ -182,16 +183,17 @@ interface Config {
 }
 
 function missingDelimiter(max: number, seen: number): MalformedFrameError {
-  return new MalformedFrameError(
-    "delimiter",
-    `No delimiter found within the limit of ${max} bytes (${seen} bytes without one)`,
+  return stackless(() =>
+    new MalformedFrameError(
+      "delimiter",
+      `No delimiter found within the limit of ${max} bytes (${seen} bytes without one)`,
+    )
   );
 }
 
 function bareLfError(offset: number): MalformedFrameError {
-  return new MalformedFrameError(
-    "bare-lf",
-    `Line feed without a carriage return at byte ${offset} of the frame`,
+  return stackless(() =>
+    new MalformedFrameError("bare-lf", `Line feed without a carriage return at byte ${offset} of the frame`)
   );
 }
 

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { stackless } from "../_internal/stackless.ts";
 import {
   boolOption,
   checkOptions,
@@ -177,9 +178,8 @@ function readField(c: Config, bytes: Uint8Array, at: number): number {
       const value = new DataView(bytes.buffer, bytes.byteOffset + at, 8)
         .getBigUint64(0, c.le);
       if (value > MAX_SAFE_BIG) {
-        throw new MalformedFrameError(
-          "length",
-          `Length field value ${value} exceeds the largest safe length, 2^53 - 1`,
+        throw stackless(() =>
+          new MalformedFrameError("length", `Length field value ${value} exceeds the largest safe length, 2^53 - 1`)
         );
       }
       return Number(value);
@@ -217,17 +217,18 @@ function writeField(
 function frameTotal(c: Config, value: number): number {
   const total = value + c.adjust + c.header;
   if (total < c.header) {
-    throw new MalformedFrameError(
-      "adjustment",
-      `Adjusted frame length ${total} is less than the header length of ${c.header} bytes`,
+    throw stackless(() =>
+      new MalformedFrameError(
+        "adjustment",
+        `Adjusted frame length ${total} is less than the header length of ${c.header} bytes`,
+      )
     );
   }
   if (total > c.max) {
-    if (c.failFast) throw new FrameTooLargeError(total, c.max);
+    if (c.failFast) throw stackless(() => new FrameTooLargeError(total, c.max));
   } else if (c.strip > total) {
-    throw new MalformedFrameError(
-      "adjustment",
-      `Frame length ${total} is less than initialBytesToStrip ${c.strip}`,
+    throw stackless(() =>
+      new MalformedFrameError("adjustment", `Frame length ${total} is less than initialBytesToStrip ${c.strip}`)
     );
   }
   return total;
@@ -353,7 +354,7 @@ class LengthPrefixedDecoder extends DecoderBase {
       this.#got += take;
       if (this.#got < this.#total) return -1;
       this.#state = IDLE;
-      throw new FrameTooLargeError(this.#total, c.max);
+      throw stackless(() => new FrameTooLargeError(this.#total, c.max));
     }
     this.#feed(chunk, 0, take);
     if (this.#got < this.#total) return -1;
@@ -381,7 +382,7 @@ class LengthPrefixedDecoder extends DecoderBase {
     const rest = total - before;
     if (total > c.max) {
       // Too large, and failFast is off: drop the frame's bytes without storing them.
-      if (avail >= rest) throw new FrameTooLargeError(total, c.max);
+      if (avail >= rest) throw stackless(() => new FrameTooLargeError(total, c.max));
       this.#got = before + avail;
       this.#total = total;
       this.#state = DISCARD;

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { stackless } from "../_internal/stackless.ts";
 import { checkOptions, checkPayload, DecoderBase, intOption, show } from "./_internal.ts";
 import { FramingError, MalformedFrameError } from "./errors.ts";
 import type { FramePool } from "./frame_pool.ts";
@@ -226,9 +227,11 @@ class PacketDecoder extends DecoderBase {
     for (let i = 0; i < frames.length; i++) {
       if (frames[i].length < 4) {
         this._fail(
-          new MalformedFrameError(
-            "adjustment",
-            `Packet size ${frames[i].length} is less than the packet header of 4 bytes`,
+          stackless(() =>
+            new MalformedFrameError(
+              "adjustment",
+              `Packet size ${frames[i].length} is less than the packet header of 4 bytes`,
+            )
           ),
           frames.slice(0, i),
         );

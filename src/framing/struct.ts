@@ -5,6 +5,7 @@
  * @module
  */
 
+import { stackless } from "../_internal/stackless.ts";
 import { show } from "./_internal.ts";
 import { MalformedFrameError } from "./errors.ts";
 
@@ -515,9 +516,11 @@ class StructImpl<F extends StructFields> implements Struct<F> {
       throw new TypeError(`Bytes must be a Uint8Array, got ${show(bytes)}`);
     }
     if (bytes.length - offset < this.sizeof) {
-      throw new MalformedFrameError(
-        "short",
-        `Packet of ${Math.max(0, bytes.length - offset)} bytes is shorter than the struct's ${this.sizeof} bytes`,
+      throw stackless(() =>
+        new MalformedFrameError(
+          "short",
+          `Packet of ${Math.max(0, bytes.length - offset)} bytes is shorter than the struct's ${this.sizeof} bytes`,
+        )
       );
     }
     return new DataView(bytes.buffer, bytes.byteOffset, bytes.length);

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { stackless } from "../_internal/stackless.ts";
 import { checkOptions, checkPayload, DecoderBase, EMPTY, maxFrameLengthOption, view } from "./_internal.ts";
 import { FrameTooLargeError, type FramingError, MalformedFrameError } from "./errors.ts";
 import { allocFrame, type FramePool, poolOption } from "./frame_pool.ts";
@@ -42,7 +43,7 @@ export interface VarintCodec extends FrameCodec {
 }
 
 function badVarint(message: string): MalformedFrameError {
-  return new MalformedFrameError("varint", message);
+  return stackless(() => new MalformedFrameError("varint", message));
 }
 
 /**
@@ -140,7 +141,7 @@ class VarintDecoder extends DecoderBase {
           this.#state = IDLE;
           n = value;
         }
-        if (n > max) throw new FrameTooLargeError(n, max);
+        if (n > max) throw stackless(() => new FrameTooLargeError(n, max));
         if (end - pos >= n) {
           out.push(new Uint8Array(buffer, base + pos, n));
           pos += n;
