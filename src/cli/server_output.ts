@@ -149,6 +149,8 @@ export class ServerOutput {
   #last: { at: number; in: number; out: number } | undefined;
   #ticks = 0;
   #lastLogged = "";
+  #timeAt = Number.NaN;
+  #timeText = "";
 
   constructor(options: ServerOutputOptions) {
     this.#options = options;
@@ -158,11 +160,19 @@ export class ServerOutput {
   /** Prints a record (quiet output prints only `listening`, `error` and `worker-died` records). */
   log(record: LogRecord): void {
     if (this.#options.quiet && !QUIET_EVENTS.has(record.event)) return;
-    const line = this.#options.json
-      ? JSON.stringify({ time: new Date(this.#now()).toISOString(), ...record })
-      : record.message;
+    const line = this.#options.json ? JSON.stringify({ time: this.#time(), ...record }) : record.message;
     if (this.#liveLine) this.#options.write(`${CLEAR_LINE}${line}\n${this.#liveLine}`);
     else this.#options.write(`${line}\n`);
+  }
+
+  /** The time as ISO text, formatted once per millisecond: a burst of events shares it. */
+  #time(): string {
+    const now = this.#now();
+    if (now !== this.#timeAt) {
+      this.#timeAt = now;
+      this.#timeText = new Date(now).toISOString();
+    }
+    return this.#timeText;
   }
 
   /**
