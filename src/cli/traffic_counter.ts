@@ -220,7 +220,6 @@ export interface TrafficEvents {
   onClose?(id: number, error?: NetError | FramingError): void;
 }
 
-/** Counts messages in one direction of one connection; stops at bad bytes and keeps why. */
 /**
  * The messages `bytes` complete in one direction of a stream: by the server's codec, or one per
  * chunk for raw (no decoder); none once the direction's bytes broke the codec. A framing error
@@ -243,7 +242,9 @@ function countMessages(
 class CountedStream extends DelegatingStream implements StreamHandlers {
   readonly #counter: TrafficCounter;
   #handlers: StreamHandlers = {};
-  /** The decoders of each direction; undefined for raw (every chunk is one message). */
+  /** Undefined for raw, where every chunk is one message. */
+  readonly #codec: FrameCodec | undefined;
+  /** The decoders of each direction, made when its first bytes pass. */
   #in: FrameDecoder | undefined;
   #out: FrameDecoder | undefined;
   /** What the bytes received broke, if they did; the server closes such a connection. */
@@ -253,8 +254,7 @@ class CountedStream extends DelegatingStream implements StreamHandlers {
   constructor(inner: Stream, counter: TrafficCounter, codec: FrameCodec | undefined) {
     super(inner);
     this.#counter = counter;
-    this.#in = codec?.decoder();
-    this.#out = codec?.decoder();
+    this.#codec = codec;
   }
 
   override setHandlers(handlers: StreamHandlers): void {
@@ -265,6 +265,7 @@ class CountedStream extends DelegatingStream implements StreamHandlers {
   onData(chunk: Uint8Array): void {
     const counter = this.#counter;
     counter.bytesIn += chunk.byteLength;
+    if (this.#in === undefined && this.#inError === undefined) this.#in = this.#codec?.decoder();
     const counted = countMessages(this.#in, this.#inError, chunk);
     if (typeof counted === "number") counter.messagesIn += counted;
     else {
@@ -295,6 +296,7 @@ class CountedStream extends DelegatingStream implements StreamHandlers {
     const counter = this.#counter;
     counter.bytesOut += bytes.byteLength;
     if (bytes.byteLength === 0) return result;
+    if (this.#out === undefined && this.#outError === undefined) this.#out = this.#codec?.decoder();
     const counted = countMessages(this.#out, this.#outError, bytes);
     if (typeof counted === "number") counter.messagesOut += counted;
     else {
