@@ -328,6 +328,10 @@ class DenoStream extends StreamBase {
     });
   }
 
+  protected override get _releaseSendsFin(): boolean {
+    return this.#conn.handshake === undefined;
+  }
+
   protected override _release(_abort: boolean): void {
     if (this.#released) return;
     this.#released = true;

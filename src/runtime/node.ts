@@ -182,6 +182,10 @@ class NodeStream extends StreamBase {
     this.#socket.end();
   }
 
+  protected override get _releaseSendsFin(): boolean {
+    return !(this.#socket as tls.TLSSocket).encrypted;
+  }
+
   protected override _release(abort: boolean): void {
     const socket = this.#socket;
     if (socket.destroyed) {

@@ -195,6 +195,14 @@ export abstract class StreamBase implements Stream {
   protected abstract _shutdownWrite(): void;
   /** Frees the socket (aborting it when `abort` is true) and leads to one `_transportClosed`. */
   protected abstract _release(abort: boolean): void;
+  /**
+   * Whether `_release(false)` sends the FIN itself, as closing a plain TCP socket does once
+   * its peer has ended: the stream then skips `_shutdownWrite` when it releases at once. A
+   * TLS stream must send its close_notify first, so it answers false.
+   */
+  protected get _releaseSendsFin(): boolean {
+    return false;
+  }
   /** Bytes handed to the OS layer and not yet confirmed written. */
   protected _osBufferedAmount(): number {
     return 0;
@@ -562,7 +570,9 @@ export abstract class StreamBase implements Stream {
 
   #sendFin(): void {
     this.#writeState = WRITE_FIN_SENT;
-    if (!this.#releasing) this._shutdownWrite();
+    // After the peer's FIN the socket is released right away; a shutdown first is one more
+    // call per connection for the same bytes on the wire.
+    if (!this.#releasing && !(this.#peerEnded && this._releaseSendsFin)) this._shutdownWrite();
     this.#maybeRelease();
   }
 
