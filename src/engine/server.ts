@@ -15,6 +15,7 @@
 
 import { NetError } from "../runtime/errors.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
+import { endDecoder } from "../framing/end_decoder.ts";
 import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
 import type { Addr, Listener, Stream, StreamHandlers, TlsInfo } from "../runtime/types.ts";
 import type { ProxyHeader } from "../runtime/proxy_header.ts";
@@ -247,12 +248,8 @@ class Engine {
         const conn = this.#conn;
         conn.peerEnded = true;
         if (conn.closeReason) return;
-        try {
-          conn.decoder.end();
-        } catch (error) {
-          this.#engine.#protocolError(conn, error as Error);
-          return;
-        }
+        const error = endDecoder(conn.decoder);
+        if (error !== undefined) return this.#engine.#protocolError(conn, error);
         this.#engine.#endIfDone(conn);
       }
       onClose(error?: NetError): void {

@@ -161,14 +161,17 @@ export abstract class DecoderBase implements FrameDecoder {
 
   /** Declares the end of the stream; throws on a trailing partial frame. */
   end(): void {
-    if (this._error !== undefined) throw this._error;
-    if (this._ended) return;
+    const error = this.finish();
+    if (error !== undefined) throw error;
+  }
+
+  /** Declares the end of the stream, and returns the error that `end` throws, if any. */
+  finish(): FramingError | undefined {
+    if (this._error !== undefined || this._ended) return this._error;
     const error = stackless(() => this._atEnd());
     this._ended = true;
-    if (error !== undefined) {
-      this._error = error;
-      throw error;
-    }
+    if (error !== undefined) this._error = error;
+    return error;
   }
 
   /** Returns the error to raise at the end of the stream, if the state is not a boundary. */

@@ -27,6 +27,7 @@
  */
 
 export type { ByteSink, FrameCodec, FrameDecoder } from "./types.ts";
+export { endDecoder } from "./end_decoder.ts";
 export {
   FrameTooLargeError,
   FramingError,

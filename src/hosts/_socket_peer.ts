@@ -9,6 +9,7 @@
 
 import { ByteQueue } from "../_internal/byte_queue.ts";
 import type { FrameCodec, FrameDecoder } from "../framing/types.ts";
+import { endDecoder } from "../framing/end_decoder.ts";
 import { rawChunks } from "../framing/raw.ts";
 import { writeFrame } from "../framing/write_frame.ts";
 import type { WouldBlock } from "../models/nonblocking.ts";
@@ -76,13 +77,8 @@ export function deliverBytes(peer: Peer, decoder: FrameDecoder, app: PeerApp, by
 
 /** The client sent FIN: a trailing partial frame is dropped, and the peer closes. */
 export function deliverEnd(peer: Peer, decoder: FrameDecoder | undefined): void {
-  if (!peer.closing && decoder !== undefined) {
-    try {
-      decoder.end();
-    } catch {
-      // A truncated last frame cannot be answered.
-    }
-  }
+  // A truncated last frame cannot be answered.
+  if (!peer.closing && decoder !== undefined) endDecoder(decoder);
   peer.close();
 }
 
