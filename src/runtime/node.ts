@@ -69,13 +69,14 @@ class NodeStream extends StreamBase {
     );
   readonly #onClose = () => this._transportClosed();
 
-  constructor(socket: net.Socket, options: StreamOptions, dialedHost?: string) {
+  /** `local` is the listener's address when it is bound to one, which every accepted socket shares. */
+  constructor(socket: net.Socket, options: StreamOptions, dialedHost?: string, local?: Addr) {
     super(options);
     this.#socket = socket;
     this._accepted = dialedHost === undefined;
     this.#dialedHost = dialedHost;
     if ((socket as tls.TLSSocket).encrypted) this.#tlsInfo = nodeTlsInfo(socket as tls.TLSSocket);
-    this.localAddr = addressOf(socket.localAddress, socket, "localPort");
+    this.localAddr = local ?? addressOf(socket.localAddress, socket, "localPort");
     this.remoteAddr = addressOf(socket.remoteAddress, socket, "remotePort");
     socket.setNoDelay(options.noDelay ?? true);
     socket.pause();
@@ -457,8 +458,10 @@ export const nodeTransport: Transport = {
         reject(toNetError(error, { syscall: "listen", address: hostname, port: options.port }));
       };
       server.once("error", onListenError);
+      // Asking the OS for each accepted socket's own address costs a call per connection.
+      let sharedLocal: Addr | undefined;
       server.on(options.tls ? "secureConnection" : "connection", (socket: net.Socket) => {
-        options.onAccept(new NodeStream(socket, options));
+        options.onAccept(new NodeStream(socket, options, undefined, sharedLocal));
       });
       const listenOptions: net.ListenOptions & { reusePort?: boolean } = {
         host: hostname,
@@ -468,6 +471,10 @@ export const nodeTransport: Transport = {
       if (options.reusePort) listenOptions.reusePort = true;
       server.listen(listenOptions, () => {
         server.off("error", onListenError);
+        const bound = server.address() as net.AddressInfo;
+        if (bound.address !== "0.0.0.0" && bound.address !== "::") {
+          sharedLocal = Object.freeze({ hostname: bound.address, port: bound.port, family: familyOf(bound.address) });
+        }
         server.on("error", (error: Error) => options.onError?.(toNetError(error, { syscall: "accept" })));
         resolve(new NodeListener(server));
       });
