@@ -33,7 +33,12 @@
  * descriptors of its own (`ulimit -n`), and warns when it has fewer.
  *
  * Usage: deno run -A scripts/bench/attack.ts [--runtime deno,bun,node] [--only NAME,...]
- *        [--json] [--root DIR]
+ *        [--json] [--root DIR] [--floor]
+ *
+ * `--floor` also runs the attacks that have a floor (`rst-churn`) against the runtime's own API
+ * with no library (scripts/bench/raw_echo_server.ts), right after the server's own run: a row
+ * `NAME (raw runtime)` that shows what the machine and the runtime allow. It is a reference,
+ * so it never fails the run.
  *
  * `--root DIR` runs the servers of another checkout (its node_modules/.bin and, for Node, its
  * npm/ build). The Node server is `npm/esm/src/cli/main.js`: build it first with
@@ -97,6 +102,7 @@ function defaultRoot(): string {
 
 const root = resolve(argValue("root") ?? defaultRoot());
 const jsonOutput = process.argv.includes("--json");
+const withFloor = process.argv.includes("--floor");
 
 // ---------------------------------------------------------------------------------------------
 // The server process
@@ -115,6 +121,18 @@ function countFds(pid: number): number | undefined {
     return readdirSync(`/proc/${pid}/fd`).length;
   } catch {
     return undefined;
+  }
+}
+
+/** The command that runs a script of the checkout (`scripts/...ts`), built for Node. */
+function scriptCommand(runtime: Runtime, file: string, args: string[]): string[] {
+  switch (runtime) {
+    case "deno":
+      return [join(root, "node_modules/.bin/deno"), "run", "-A", join(root, file), ...args];
+    case "bun":
+      return [join(root, "node_modules/.bin/bun"), join(root, file), ...args];
+    case "node":
+      return ["node", join(root, "npm/esm", file.replace(/\.ts$/, ".js")), ...args];
   }
 }
 
@@ -195,9 +213,8 @@ class ServerProcess {
     if (this.#stdout.length > 65_536) this.#stdout = this.#stdout.slice(-65_536);
   }
 
-  /** Starts `serve ARGS` and waits (20 s at most) for its `listening on` line. */
-  static async start(runtime: Runtime, args: string[], nofile?: number): Promise<ServerProcess> {
-    let command = serveCommand(runtime, args);
+  /** Starts `command` and waits (20 s at most) for its `listening on` line. */
+  static async start(command: string[], nofile?: number): Promise<ServerProcess> {
     if (nofile !== undefined) command = ["/usr/bin/prlimit", `--nofile=${nofile}:${nofile}`, "--", ...command];
     const server = new ServerProcess(command);
     const deadline = performance.now() + 20_000;
@@ -335,6 +352,8 @@ interface Attack {
   /** Extra serve options, given the server's --help; a note when one is missing. */
   options?(help: string): { args: string[]; note?: string };
   nofile?: number;
+  /** A server on the runtime's own API (a script and its arguments) to take it as the floor. */
+  floor?: [string, string[]];
   run(ctx: AttackContext): Promise<AttackOutcome>;
 }
 
@@ -564,6 +583,7 @@ const rstStorm: Attack = {
 const rstChurn: Attack = {
   name: "rst-churn",
   server: "echo",
+  floor: ["scripts/bench/raw_echo_server.ts", ["--framing", "lp4"]],
   async run(ctx) {
     const seconds = 3;
     const until = performance.now() + seconds * 1000;
@@ -990,9 +1010,10 @@ function exitText(server: ServerProcess): string {
   return exit.signal ? `killed by ${exit.signal} ${at}` : `exited ${exit.code} ${at}`;
 }
 
-async function runAttack(runtime: Runtime, attack: Attack): Promise<Row> {
-  const help = serveHelp(runtime, attack.server);
-  const extra = attack.options?.(help) ?? { args: [] };
+/** Runs `attack` against `serve`, or against the attack's floor server when `floor` is true. */
+async function runAttack(runtime: Runtime, attack: Attack, floor = false): Promise<Row> {
+  const help = floor ? "" : serveHelp(runtime, attack.server);
+  const extra = floor ? { args: [] } : attack.options?.(help) ?? { args: [] };
   const args = [
     attack.server,
     "--port",
@@ -1001,13 +1022,15 @@ async function runAttack(runtime: Runtime, attack: Attack): Promise<Row> {
     ...(attack.server === "echo" ? ["--framing", "lp4"] : []),
     ...extra.args,
   ];
+  const name = floor ? `${attack.name} (raw runtime)` : attack.name;
   let server: ServerProcess;
   try {
-    server = await ServerProcess.start(runtime, args, attack.nofile);
+    const command = floor ? scriptCommand(runtime, attack.floor![0], attack.floor![1]) : serveCommand(runtime, args);
+    server = await ServerProcess.start(command, attack.nofile);
   } catch (error) {
     return {
       runtime,
-      attack: attack.name,
+      attack: name,
       survived: "no (did not start)",
       probeMs: undefined,
       detail: (error as Error).message,
@@ -1075,7 +1098,7 @@ async function runAttack(runtime: Runtime, attack: Attack): Promise<Row> {
   const survivedOk = survived === "yes" || (outcome.survived !== undefined && outcome.ok === true);
   return {
     runtime,
-    attack: attack.name,
+    attack: name,
     survived,
     probeMs: probe,
     rssBeforeMiB: rssBefore / MiB,
@@ -1151,7 +1174,8 @@ function printTable(title: string, rows: Row[]): void {
 async function main(): Promise<number> {
   if (process.argv.includes("--help") || process.argv.includes("-h")) {
     console.log(
-      "Usage: deno run -A scripts/bench/attack.ts [--runtime deno,bun,node] [--only NAME,...] [--json] [--root DIR]\n" +
+      "Usage: deno run -A scripts/bench/attack.ts [--runtime deno,bun,node] [--only NAME,...] [--json] [--root DIR] " +
+        "[--floor]\n" +
         `Attacks: ${ATTACKS.map((a) => a.name).join(", ")}`,
     );
     return 0;
@@ -1214,6 +1238,14 @@ async function main(): Promise<number> {
       rows.push(row);
       if (jsonOutput) console.log(JSON.stringify({ ...row, version: title }));
       await sleep(500);
+      if (withFloor && attack.floor && row.survived !== "not run") {
+        console.error(`${runtime} ${attack.name} on the raw runtime: running`);
+        const floorRow = await runAttack(runtime, attack, true);
+        console.error(`${runtime} ${floorRow.attack}: ${floorRow.detail}`);
+        rows.push(floorRow);
+        if (jsonOutput) console.log(JSON.stringify({ ...floorRow, version: title, floor: true }));
+        await sleep(500);
+      }
     }
     if (!jsonOutput) printTable(title, rows);
   }
