@@ -49,6 +49,12 @@ export interface SocketPeerIo<H> {
   resetSocket(handle: H): void;
   /** Holds reading from the socket (true), or lets it go on (false). */
   holdReading(handle: H, hold: boolean): void;
+  /**
+   * Whether what the socket did not take now is handed to it before this turn ends (IOCP posts
+   * it once the completion has been handled). Queued slices of the receive slab are then not
+   * copied: the queue lets go of them within the turn.
+   */
+  sendsThisTurn?(handle: H): boolean;
 }
 
 let lastPeerId = 0;
@@ -188,7 +194,7 @@ export class SocketPeer<H = unknown> implements Peer {
     }
     if (!empty) {
       // What waits may be slices of the host's receive slab: copy them, not keep the slab.
-      this.out.compact();
+      if (!this.#io.sendsThisTurn?.(this.handle)) this.out.compact();
       return;
     }
     if (this.#closing) this.#finish(false);
@@ -210,7 +216,7 @@ export class SocketPeer<H = unknown> implements Peer {
     const done = typeof sent === "number" ? sent : 0;
     if (done === bytes.byteLength) return;
     this.out.write(done === 0 ? bytes : bytes.subarray(done));
-    this.out.compact();
+    if (!this.#io.sendsThisTurn?.(this.handle)) this.out.compact();
   }
 
   /** Stops reading; closes once what is queued has gone out. */

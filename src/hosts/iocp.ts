@@ -124,6 +124,7 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
       return WOULD_BLOCK;
     },
     socketQueued: (c) => c.sending,
+    sendsThisTurn: (c) => c.flushScheduled,
     finish({ handle: c }, abort) {
       clients.delete(c);
       if (abort) c.socket.reset();
