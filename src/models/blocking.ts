@@ -26,6 +26,14 @@ export interface BlockingOptions extends SocketCoreOptions {
 
 // The conditions the waits below wait for: one function each, shared by every wait.
 const readableOrClosed = (core: SocketCore): boolean => core.readiness().readable || core.isClosed;
+
+/** What a recvChunk gets once the socket is readable or closed; throws the socket's error. */
+function takeChunk(core: SocketCore, maxBytes: number): Uint8Array {
+  const chunk = core.readChunk(maxBytes);
+  if (chunk !== undefined) return chunk;
+  if (core.error) throw core.error;
+  return new Uint8Array(0);
+}
 const sendRoomOrFailed = (core: SocketCore): boolean =>
   core.sendQueued < core.sendBufferSize || core.error !== undefined || core.streamClosed;
 const pendingOrClosed = (core: ListenerCore): boolean => core.pending > 0 || core.isClosed;
@@ -73,17 +81,24 @@ export class BlockingSocket extends CoreSocket {
    * }
    * ```
    */
-  async recvChunk(maxBytes: number = 64 * 1024, options: WaitOptions = {}): Promise<Uint8Array> {
+  recvChunk(maxBytes: number = 64 * 1024, options: WaitOptions = {}): Promise<Uint8Array> {
     if (!Number.isInteger(maxBytes) || maxBytes < 1) {
-      throw new RangeError(`recvChunk maxBytes must be a positive integer, got ${maxBytes}`);
+      return Promise.reject(new RangeError(`recvChunk maxBytes must be a positive integer, got ${maxBytes}`));
     }
     const core = this.core;
-    if (core.isClosed) throw new NetError("ENOTCONN", "Cannot recv: the socket is closed", { syscall: "recv" });
-    await waitUntil(core, readableOrClosed, options, "recv");
-    const chunk = core.readChunk(maxBytes);
-    if (chunk !== undefined) return chunk;
-    if (core.error) throw core.error;
-    return new Uint8Array(0);
+    if (core.isClosed) {
+      return Promise.reject(new NetError("ENOTCONN", "Cannot recv: the socket is closed", { syscall: "recv" }));
+    }
+    // A task waits here for as long as its client is quiet, so the wait is one promise with
+    // one callback rather than a suspended async function.
+    if (readableOrClosed(core)) {
+      try {
+        return Promise.resolve(takeChunk(core, maxBytes));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return waitUntil(core, readableOrClosed, options, "recv").then(() => takeChunk(core, maxBytes));
   }
 
   /**
