@@ -11,6 +11,7 @@ import type { NetError } from "../runtime/errors.ts";
 import type { FramingError } from "../framing/errors.ts";
 import type { ProxyHeader } from "../runtime/proxy_header.ts";
 import { DelegatingStream } from "../runtime/delegating_stream.ts";
+import { NO_HANDLERS } from "../runtime/stream_base.ts";
 import type {
   Addr,
   ConnectOptions,
@@ -241,7 +242,7 @@ function countMessages(
 /** A counted connection; it is its inner stream's handlers, so that it costs no closures. */
 class CountedStream extends DelegatingStream implements StreamHandlers {
   readonly #counter: TrafficCounter;
-  #handlers: StreamHandlers = {};
+  #handlers: StreamHandlers = NO_HANDLERS;
   /** Undefined for raw, where every chunk is one message. */
   readonly #codec: FrameCodec | undefined;
   /** The decoders of each direction, made when its first bytes pass. */

@@ -16,6 +16,7 @@
 
 import { NetError } from "./errors.ts";
 import { DelegatingStream } from "./delegating_stream.ts";
+import { NO_HANDLERS } from "./stream_base.ts";
 import type { Listener, ListenOptions, Stream, StreamHandlers, Transport } from "./types.ts";
 
 /**
@@ -47,7 +48,7 @@ class GuardedStream extends DelegatingStream implements StreamHandlers {
   lastActivity = 0;
   idleError: NetError | undefined;
   #released = false;
-  #handlers: StreamHandlers = {};
+  #handlers: StreamHandlers = NO_HANDLERS;
   readonly #onRelease: (stream: GuardedStream) => void;
   readonly #tracksActivity: boolean;
 

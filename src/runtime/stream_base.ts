@@ -76,6 +76,18 @@ const WRITE_ENDING = 1;
 const WRITE_FIN_SENT = 2;
 
 /**
+ * The handlers of a stream that has none yet, or no longer: one shared object, so that a
+ * connection carries no empty object of its own.
+ *
+ * @example
+ * ```ts
+ * import { NO_HANDLERS } from "./stream_base.ts";
+ * NO_HANDLERS.onData?.(new Uint8Array(1)); // does nothing
+ * ```
+ */
+export const NO_HANDLERS: StreamHandlers = Object.freeze({});
+
+/**
  * The shared stream machinery. Transports implement the protected primitives:
  * `_pump` (hand queued bytes to the OS), `_startReading`, `_stopReading`, `_shutdownWrite`
  * (send FIN once everything queued was taken), and `_release` (free the socket, then call
@@ -127,7 +139,7 @@ export abstract class StreamBase implements Stream {
   abstract readonly remoteAddr: Addr;
 
   /** The current callbacks. */
-  protected handlers: StreamHandlers = {};
+  protected handlers: StreamHandlers = NO_HANDLERS;
   /** The high water mark of the send queue. */
   protected readonly highWaterMark: number;
   /** `onDrain` fires when the queue falls to this. */
@@ -395,7 +407,7 @@ export abstract class StreamBase implements Stream {
       }
     }
     const handlers = this.handlers;
-    this.handlers = {};
+    this.handlers = NO_HANDLERS;
     this.#closeError = err;
     this.#closeDelivered = handlers.onClose !== undefined;
     try {
