@@ -154,13 +154,14 @@ class DenoStream extends StreamBase {
   /** The name a client dialled, which `startTls` verifies by default. */
   readonly #dialedHost: string | undefined;
 
-  constructor(conn: DenoConn, options: StreamOptions, tls: TlsInfo | undefined, dialedHost?: string) {
+  /** `local` is the listener's address when it is bound to one, which every accepted conn shares. */
+  constructor(conn: DenoConn, options: StreamOptions, tls: TlsInfo | undefined, dialedHost?: string, local?: Addr) {
     super(options);
     this.#conn = conn;
     this.#tlsInfo = tls;
     this._accepted = dialedHost === undefined;
     this.#dialedHost = dialedHost;
-    this.localAddr = toAddr(conn.localAddr);
+    this.localAddr = local ?? toAddr(conn.localAddr);
     this.remoteAddr = toAddr(conn.remoteAddr);
     conn.setNoDelay?.(options.noDelay ?? true);
   }
@@ -392,10 +393,14 @@ class DenoListenerImpl implements Listener {
   #closed = false;
   #loop: Promise<void>;
   #wake: (() => void) | undefined;
+  /** The address every accepted conn has as its own, when the listener is bound to one. */
+  readonly #sharedLocal: Addr | undefined;
 
   constructor(listener: DenoListener, options: ListenOptions) {
     this.#listener = listener;
     this.addr = toAddr(listener.addr);
+    const wildcard = this.addr.hostname === "0.0.0.0" || this.addr.hostname === "::";
+    this.#sharedLocal = wildcard ? undefined : Object.freeze({ ...this.addr });
     this.#loop = this.#acceptLoop(options);
   }
 
@@ -425,7 +430,7 @@ class DenoListenerImpl implements Listener {
         return;
       }
       if (options.tls) void this.#handshake(conn, options, handshakeTimeoutOf(options.tls));
-      else options.onAccept(new DenoStream(conn, options, undefined));
+      else options.onAccept(new DenoStream(conn, options, undefined, undefined, this.#sharedLocal));
     }
   }
 
