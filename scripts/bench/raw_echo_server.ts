@@ -236,7 +236,19 @@ if (g.Bun) {
       // already closed
     }
   };
-  for await (const conn of listener) serve(conn);
+  // `for await` over the listener ends at the first failed accept, which a connection reset
+  // while it waited in the backlog causes: such an error fails that connection only.
+  while (true) {
+    let conn: any;
+    try {
+      conn = await listener.accept();
+    } catch (error) {
+      const perConnection = error instanceof Deno.errors.NotConnected || error instanceof Deno.errors.ConnectionReset;
+      if (!perConnection) await new Promise((resolve) => setTimeout(resolve, 10));
+      continue;
+    }
+    serve(conn);
+  }
 } else {
   const onSocket = (socket: net.Socket) => {
     if (framed) {
