@@ -16,7 +16,6 @@
  * @module
  */
 
-import { stackless } from "../_internal/stackless.ts";
 import { NetError, toNetError } from "./errors.ts";
 import { StreamBase, type TlsRole } from "./stream_base.ts";
 import type {
@@ -298,7 +297,7 @@ class BunStream extends StreamBase {
   }
 
   onBunError(error: Error): void {
-    this._fail(stackless(() => toNetError(error, { syscall: "read" })));
+    this._fail(toNetError(error, { syscall: "read" }));
   }
 
   onBunClose(error?: Error): void {
@@ -307,7 +306,7 @@ class BunStream extends StreamBase {
       this.#sawEnd = true;
       this._peerEnd();
     }
-    this._transportClosed(error ? stackless(() => toNetError(error, { syscall: "read" })) : undefined);
+    this._transportClosed(error ? toNetError(error, { syscall: "read" }) : undefined);
   }
 
   protected override _startReading(): void {

@@ -28,7 +28,6 @@
  * @module
  */
 
-import { stackless } from "../_internal/stackless.ts";
 import { NetError, toNetError } from "./errors.ts";
 import { StreamBase, type TlsRole } from "./stream_base.ts";
 import { bindNodeDatagram } from "./node.ts";
@@ -249,7 +248,7 @@ class DenoStream extends StreamBase {
       },
       (error: unknown) => {
         this.#writing = false;
-        if (!this.#released) this._fail(stackless(() => toNetError(error, { syscall: "write" })));
+        if (!this.#released) this._fail(toNetError(error, { syscall: "write" }));
       },
     );
   }
@@ -320,7 +319,7 @@ class DenoStream extends StreamBase {
 
   readonly #onReadError = (error: unknown): void => {
     this.#reading = false;
-    if (!this.#released) this._fail(stackless(() => toNetError(error, { syscall: "read" })));
+    if (!this.#released) this._fail(toNetError(error, { syscall: "read" }));
   };
 
   protected override _shutdownWrite(): void {

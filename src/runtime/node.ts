@@ -5,7 +5,6 @@
  * @module
  */
 
-import { stackless } from "../_internal/stackless.ts";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import * as dgram from "node:dgram";
@@ -51,7 +50,7 @@ class NodeStream extends StreamBase {
   readonly remoteAddr: Addr;
   #socket: net.Socket;
   #onWritten = (error?: Error | null): void => {
-    if (error) this._fail(stackless(() => toNetError(error, { syscall: "write" })));
+    if (error) this._fail(toNetError(error, { syscall: "write" }));
     else this._progress();
   };
 
@@ -62,11 +61,7 @@ class NodeStream extends StreamBase {
   readonly #onData = (chunk: Uint8Array) => this._deliver(chunk);
   readonly #onEnd = () => this._peerEnd();
   readonly #onError = (error: Error) =>
-    this._fail(
-      stackless(() =>
-        toNetError(error, { syscall: this.#handshaking ? "handshake" : "read", ...remoteOf(this.#socket) })
-      ),
-    );
+    this._fail(toNetError(error, { syscall: this.#handshaking ? "handshake" : "read", ...remoteOf(this.#socket) }));
   readonly #onClose = () => this._transportClosed();
 
   /** `local` is the listener's address when it is bound to one, which every accepted socket shares. */
