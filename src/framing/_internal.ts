@@ -5,12 +5,33 @@
  * @module
  */
 
-import { stackless } from "../_internal/stackless.ts";
 import { FramingError } from "./errors.ts";
 import type { FrameDecoder } from "./types.ts";
 
 /** The default `maxFrameLength` of every codec: 8 MiB. */
 export const DEFAULT_MAX_FRAME_LENGTH: number = 8 * 1024 * 1024;
+
+// `Error.stackTraceLimit` is V8's and JavaScriptCore's; a frozen `Error` keeps its stacks.
+const stackLimitWritable = Object.getOwnPropertyDescriptor(Error, "stackTraceLimit")?.writable === true;
+
+/**
+ * Returns what `make` returns; an error it builds has no stack trace. A decoder's error is about
+ * the bytes a peer sent: its stack would show only the decoder, and capturing it costs several
+ * microseconds, more than the rest of the handling of a connection that sends half a frame and
+ * resets. Under a churn of such connections that cost decides how fast a server drains its
+ * accept queue.
+ */
+export function stackless<T>(make: () => T): T {
+  if (!stackLimitWritable) return make();
+  const errorClass = Error as unknown as { stackTraceLimit: number };
+  const limit = errorClass.stackTraceLimit;
+  errorClass.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    errorClass.stackTraceLimit = limit;
+  }
+}
 
 /** An empty byte array; codecs return it as a header or trailer that has no bytes. */
 export const EMPTY: Uint8Array = new Uint8Array(0);

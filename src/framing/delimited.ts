@@ -5,7 +5,6 @@
  * @module
  */
 
-import { stackless } from "../_internal/stackless.ts";
 import {
   boolOption,
   checkOptions,
@@ -14,6 +13,7 @@ import {
   enumOption,
   maxFrameLengthOption,
   show,
+  stackless,
   view,
 } from "./_internal.ts";
 import { FrameTooLargeError, type FramingError, MalformedFrameError } from "./errors.ts";

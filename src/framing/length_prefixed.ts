@@ -10,7 +10,6 @@
  * @module
  */
 
-import { stackless } from "../_internal/stackless.ts";
 import {
   boolOption,
   checkOptions,
@@ -20,6 +19,7 @@ import {
   enumOption,
   intOption,
   maxFrameLengthOption,
+  stackless,
   view,
 } from "./_internal.ts";
 import { FrameTooLargeError, type FramingError, MalformedFrameError } from "./errors.ts";

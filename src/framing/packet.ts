@@ -6,8 +6,7 @@
  * @module
  */
 
-import { stackless } from "../_internal/stackless.ts";
-import { checkOptions, checkPayload, DecoderBase, intOption, show } from "./_internal.ts";
+import { checkOptions, checkPayload, DecoderBase, intOption, show, stackless } from "./_internal.ts";
 import { FramingError, MalformedFrameError } from "./errors.ts";
 import type { FramePool } from "./frame_pool.ts";
 import type { FrameDecoder } from "./types.ts";

@@ -5,8 +5,7 @@
  * @module
  */
 
-import { stackless } from "../_internal/stackless.ts";
-import { show } from "./_internal.ts";
+import { show, stackless } from "./_internal.ts";
 import { MalformedFrameError } from "./errors.ts";
 
 /**

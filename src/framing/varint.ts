@@ -5,8 +5,7 @@
  * @module
  */
 
-import { stackless } from "../_internal/stackless.ts";
-import { checkOptions, checkPayload, DecoderBase, EMPTY, maxFrameLengthOption, view } from "./_internal.ts";
+import { checkOptions, checkPayload, DecoderBase, EMPTY, maxFrameLengthOption, stackless, view } from "./_internal.ts";
 import { FrameTooLargeError, type FramingError, MalformedFrameError } from "./errors.ts";
 import { allocFrame, type FramePool, poolOption } from "./frame_pool.ts";
 import type { FrameCodec, FrameDecoder } from "./types.ts";

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { stackless } from "../../src/_internal/stackless.ts";
+import { stackless } from "../../src/framing/_internal.ts";
 import { FrameTooLargeError, lengthPrefixed, MalformedFrameError } from "../../src/framing/mod.ts";
 
 /** The call-site lines of a stack ("    at f (file:1:2)"). */
