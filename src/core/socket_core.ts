@@ -550,35 +550,85 @@ export function waitUntil<T extends Watchable>(
   options: WaitOptions = {},
   operation = "wait",
 ): Promise<void> {
-  if (ready(target)) return Promise.resolve();
+  return waitThenTake(target, ready, undefined, 0, options, operation);
+}
+
+/**
+ * Waits as {@linkcode waitUntil} does, then resolves with `take(target, arg)`, or rejects with
+ * what `take` throws. A blocking recv that waits in it holds one promise and one wait, with no
+ * continuation of its own: `take` and `ready` can be shared by every wait, and `arg` (a byte
+ * count, say) is kept by the wait.
+ *
+ * @example
+ * ```ts
+ * import { type SocketCore, waitThenTake } from "sockmodels/core";
+ * declare const core: SocketCore;
+ * const readable = (c: SocketCore) => c.readiness().readable;
+ * const bytes = await waitThenTake(core, readable, (c, max) => c.readChunk(max), 4096, {}, "recv");
+ * ```
+ */
+export function waitThenTake<T extends Watchable, R>(
+  target: T,
+  ready: (target: T) => boolean,
+  take: ((target: T, arg: number) => R) | undefined,
+  arg: number,
+  options: WaitOptions = {},
+  operation = "wait",
+): Promise<R> {
+  if (ready(target)) {
+    if (take === undefined) return Promise.resolve(undefined as R);
+    try {
+      return Promise.resolve(take(target, arg));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
   const signal = options.signal;
   if (signal?.aborted) {
     return Promise.reject(new NetError("ECANCELED", `The ${operation} was cancelled`, { cause: signal.reason }));
   }
-  return new Promise<void>((resolve, reject) =>
-    new ReadyWait(target, ready as (target: Watchable) => boolean, operation, options, resolve, reject)
+  return new Promise<R>((resolve, reject) =>
+    new ReadyWait(
+      target,
+      ready as (target: Watchable) => boolean,
+      take as ((target: Watchable, arg: number) => unknown) | undefined,
+      arg,
+      operation,
+      options,
+      resolve as (value: unknown) => void,
+      reject,
+    )
   );
 }
 
 /**
- * One pending {@linkcode waitUntil}: a watcher, and a timer and an abort listener if asked for.
- * A task that waits in a blocking recv for a long time holds one of these, so it is one object
- * and one callback, not a closure per part.
+ * One pending wait of {@linkcode waitThenTake}: a watcher, and a timer and an abort listener if
+ * asked for. A task that waits in a blocking recv for a long time holds one of these, so it is
+ * one object and one callback, not a closure per part.
  */
 class ReadyWait {
   readonly #target: Watchable;
   readonly #ready: (target: Watchable) => boolean;
-  readonly #operation: string;
+  readonly #take: ((target: Watchable, arg: number) => unknown) | undefined;
+  readonly #arg: number;
   readonly #signal: AbortSignal | undefined;
-  readonly #resolve: () => void;
-  readonly #reject: (error: NetError) => void;
+  readonly #resolve: (value: unknown) => void;
+  readonly #reject: (error: unknown) => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #unwatch: (() => void) | undefined;
   readonly #check = (): void => {
-    if (this.#ready(this.#target)) {
-      this.#end();
-      this.#resolve();
+    const target = this.#target;
+    if (!this.#ready(target)) return;
+    this.#end();
+    const take = this.#take;
+    if (take === undefined) return this.#resolve(undefined);
+    let value: unknown;
+    try {
+      value = take(target, this.#arg);
+    } catch (error) {
+      return this.#reject(error);
     }
+    this.#resolve(value);
   };
   /** Made only for a wait with a signal. */
   #onAbort: (() => void) | undefined;
@@ -586,14 +636,17 @@ class ReadyWait {
   constructor(
     target: Watchable,
     ready: (target: Watchable) => boolean,
+    take: ((target: Watchable, arg: number) => unknown) | undefined,
+    arg: number,
     operation: string,
     options: WaitOptions,
-    resolve: () => void,
-    reject: (error: NetError) => void,
+    resolve: (value: unknown) => void,
+    reject: (error: unknown) => void,
   ) {
     this.#target = target;
     this.#ready = ready;
-    this.#operation = operation;
+    this.#take = take;
+    this.#arg = arg;
     this.#signal = options.signal;
     this.#resolve = resolve;
     this.#reject = reject;

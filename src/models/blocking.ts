@@ -6,7 +6,14 @@
  */
 
 import { NetError } from "../runtime/errors.ts";
-import { ListenerCore, SocketCore, type SocketCoreOptions, type WaitOptions, waitUntil } from "../core/socket_core.ts";
+import {
+  ListenerCore,
+  SocketCore,
+  type SocketCoreOptions,
+  type WaitOptions,
+  waitThenTake,
+  waitUntil,
+} from "../core/socket_core.ts";
 import { CoreListener, CoreSocket } from "../core/core_socket.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import type { Transport } from "../runtime/types.ts";
@@ -89,16 +96,9 @@ export class BlockingSocket extends CoreSocket {
     if (core.isClosed) {
       return Promise.reject(new NetError("ENOTCONN", "Cannot recv: the socket is closed", { syscall: "recv" }));
     }
-    // A task waits here for as long as its client is quiet, so the wait is one promise with
-    // one callback rather than a suspended async function.
-    if (readableOrClosed(core)) {
-      try {
-        return Promise.resolve(takeChunk(core, maxBytes));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }
-    return waitUntil(core, readableOrClosed, options, "recv").then(() => takeChunk(core, maxBytes));
+    // A task waits here for as long as its client is quiet, so the wait is one promise and one
+    // wait object, which takes the chunk itself.
+    return waitThenTake(core, readableOrClosed, takeChunk, maxBytes, options, "recv");
   }
 
   /**

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ListenerCore, SocketCore, waitUntil } from "../../src/core/socket_core.ts";
+import { ListenerCore, SocketCore, waitThenTake, waitUntil } from "../../src/core/socket_core.ts";
 import { NetError } from "../../src/runtime/errors.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
 
@@ -107,6 +107,37 @@ describe("waitUntil", () => {
     await assert.rejects(
       waitUntil(server, () => false, { signal: controller.signal }),
       (e: NetError) => e.code === "ECANCELED",
+    );
+    await Promise.all([client.close(), server.close(), listener.close()]);
+  });
+});
+
+describe("waitThenTake", () => {
+  const readable = (core: SocketCore) => core.available > 0;
+  const take = (core: SocketCore, max: number) => core.readChunk(max);
+
+  test("resolves with what take returns, given the wait's argument, once the condition holds", async () => {
+    const { listener, client, server } = await pair();
+    const waiting = waitThenTake(server, readable, take, 3, { timeoutMs: 5000 }, "recv");
+    client.write(bytes(10));
+    assert.deepEqual(await waiting, bytes(3));
+    // Ready at once: taken without waiting.
+    assert.deepEqual(await waitThenTake(server, readable, take, 100), bytes(7, 3));
+    await Promise.all([client.close(), server.close(), listener.close()]);
+  });
+
+  test("rejects with what take throws, at once or after the wait", async () => {
+    const { listener, client, server } = await pair();
+    const failing = () => {
+      throw new RangeError("Cannot take 0 bytes");
+    };
+    const waiting = waitThenTake(server, readable, failing, 0, { timeoutMs: 5000 });
+    client.write(bytes(1));
+    await assert.rejects(waiting, /Cannot take 0 bytes/);
+    await assert.rejects(waitThenTake(server, readable, failing, 0), /Cannot take 0 bytes/);
+    await assert.rejects(
+      waitThenTake(server, () => false, take, 1, { timeoutMs: 20 }, "recv"),
+      (e: NetError) => e.code === "ETIMEDOUT" && /The recv timed out after 20 ms/.test(e.message),
     );
     await Promise.all([client.close(), server.close(), listener.close()]);
   });
