@@ -7,30 +7,37 @@
  * @module
  */
 
-import { type BlockingSocket, listen, serveBlocking } from "../models/blocking.ts";
+import { type BlockingSocket, listen } from "../models/blocking.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import { closePeers } from "./_close_peers.ts";
 import { ByteQueue } from "../_internal/byte_queue.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
 
-/** The sending task of one client and what waits for it. */
-class Sender {
-  readonly #queue = new ByteQueue();
+/**
+ * A client of the blocking host, as its peer's io sees it: its socket, and its sending task
+ * and what waits for it.
+ */
+class BlockingClient {
+  readonly sock: BlockingSocket;
+  /** Set right after the client is made: the peer is made with the client as its handle. */
+  peer: SocketPeer<BlockingClient> = undefined as unknown as SocketPeer<BlockingClient>;
+  /** The peer was reset: the socket is reset, not closed. */
+  aborted = false;
+  /** Wakes the client's task if it waits for the peer to finish; set only while it does. */
+  wake: (() => void) | undefined;
+  /** What was queued while a send was under way; made only then, let go once sent. */
+  #queue: ByteQueue | undefined;
   #sending = 0;
   #running: Promise<void> | undefined;
-  readonly #sock: BlockingSocket;
-  /** Fails when a send fails, and goes on (flush) once everything queued was sent. */
-  readonly #peer: SocketPeer<BlockingClient>;
 
-  constructor(sock: BlockingSocket, peer: SocketPeer<BlockingClient>) {
-    this.#sock = sock;
-    this.#peer = peer;
+  constructor(sock: BlockingSocket) {
+    this.sock = sock;
   }
 
   /** Bytes queued or being sent. */
-  get bytes(): number {
-    return this.#queue.bytes + this.#sending;
+  get bytesToSend(): number {
+    return (this.#queue?.bytes ?? 0) + this.#sending;
   }
 
   /**
@@ -38,8 +45,8 @@ class Sender {
    * them for the send under way.
    */
   push(bytes: Uint8Array): void {
-    if (this.#running === undefined) this.#running = this.#run(bytes);
-    else this.#queue.write(bytes);
+    if (this.#running === undefined) this.#running = this.#send(bytes);
+    else (this.#queue ??= new ByteQueue()).write(bytes);
   }
 
   /** Resolves once everything queued was sent (or sending failed). */
@@ -47,34 +54,25 @@ class Sender {
     return this.#running ?? Promise.resolve();
   }
 
-  async #run(first: Uint8Array): Promise<void> {
+  /** The sending task: fails the peer when a send fails, and goes on (flush) once all was sent. */
+  async #send(first: Uint8Array): Promise<void> {
     try {
       // Everything queued meanwhile goes out in one send (send copies it anyway).
-      for (let chunk: Uint8Array | undefined = first; chunk !== undefined; chunk = this.#queue.takeAll()) {
+      for (let chunk: Uint8Array | undefined = first; chunk !== undefined; chunk = this.#queue?.takeAll()) {
         this.#sending = chunk.byteLength;
-        await this.#sock.send(chunk);
+        await this.sock.send(chunk);
         this.#sending = 0;
       }
     } catch (error) {
-      this.#queue.clear();
       this.#sending = 0;
-      this.#peer.fail(error as Error);
+      this.peer.fail(error as Error);
       return;
     } finally {
+      this.#queue = undefined;
       this.#running = undefined;
     }
-    this.#peer.flush();
+    this.peer.flush();
   }
-}
-
-/** A client of the blocking host, as its peer's io sees it. */
-interface BlockingClient {
-  sock: BlockingSocket;
-  sender: Sender;
-  /** The peer was reset: the client's task ends with an error, so the socket is reset. */
-  aborted: boolean;
-  /** Wakes the client's task if it waits for the peer to finish; set only while it does. */
-  wake: (() => void) | undefined;
 }
 
 /**
@@ -98,10 +96,10 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
 
   const io: SocketPeerIo<BlockingClient> = {
     trySend(c, bytes) {
-      c.sender.push(bytes);
+      c.push(bytes);
       return bytes.byteLength;
     },
-    socketQueued: (c) => c.sender.bytes + c.sock.core.sendQueued,
+    socketQueued: (c) => c.bytesToSend + c.sock.core.sendQueued,
     finish(peer, abort) {
       const c = peer.handle;
       open.delete(peer);
@@ -111,7 +109,7 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
       } else {
         draining.add(peer);
         // A task waiting in recv leaves it when the socket closes, once the replies are sent.
-        void c.sender.drained().then(() => {
+        void c.drained().then(() => {
           if (!c.aborted) void c.sock.close();
         });
       }
@@ -124,20 +122,23 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
     holdReading: (c, hold) => c.sock.core.holdReading(hold),
   };
 
-  const serving = serveBlocking(listener, async (sock) => {
-    const c: BlockingClient = { sock, sender: undefined as unknown as Sender, aborted: false, wake: undefined };
-    const peer = new SocketPeer(c, sock.remoteAddr, codec, app, io, highWaterMark);
-    // The peer calls trySend only once the application has it: the sender exists by then.
-    c.sender = new Sender(sock, peer);
+  // The client's thread: recv, and hand what arrived to the peer, until the peer closes; then
+  // wait until its replies are sent, and close the socket (reset it if the peer was reset).
+  // recvChunk hands over the bytes that arrived, so a client waiting in it holds no buffer. A
+  // peer that finishes while its thread waits in recv gets its socket closed (at once, or once
+  // its replies are sent), which ends the recv. This is serveBlocking's loop written out, so
+  // that a client's task is one async call rather than two.
+  let running = 0;
+  let allEnded: (() => void) | undefined;
+  const serveClient = async (sock: BlockingSocket): Promise<void> => {
+    const c = new BlockingClient(sock);
+    const peer = c.peer = new SocketPeer(c, sock.remoteAddr, codec, app, io, highWaterMark);
     open.add(peer);
-    app.onOpen?.(peer);
-    // The client's thread: recv, and hand what arrived to the peer, until the peer closes; then
-    // wait until its replies are sent. recvChunk hands over the bytes that arrived, so a client
-    // waiting in it holds no buffer. A peer that finishes while its thread waits in recv gets
-    // its socket closed (at once, or once its replies are sent), which ends the recv.
+    let bytes: Uint8Array;
     try {
+      app.onOpen?.(peer);
       while (!peer.closing) {
-        const bytes = await sock.recvChunk();
+        bytes = await sock.recvChunk();
         if (bytes.byteLength === 0) {
           peer.receiveEnd();
           break;
@@ -148,11 +149,26 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
       if (!peer.finished) peer.fail(error as Error);
     }
     if (!peer.finished) await new Promise<void>((resolve) => (c.wake = resolve));
-    await c.sender.drained();
+    await c.drained();
     draining.delete(peer);
-    if (c.aborted) throw new Error("The client was reset"); // serveBlocking resets the socket
-    // Returning closes the socket gracefully.
-  }, { onError: () => {} });
+    if (c.aborted) sock.reset();
+    else await sock.close().catch(() => sock.reset());
+    if (--running === 0) allEnded?.();
+  };
+  const serving = (async () => {
+    while (true) {
+      let sock: BlockingSocket;
+      try {
+        sock = await listener.accept();
+      } catch (error) {
+        if (listener.core.isClosed) break;
+        throw error;
+      }
+      running++;
+      void serveClient(sock);
+    }
+    if (running > 0) await new Promise<void>((resolve) => (allEnded = resolve));
+  })();
 
   let closed = false;
   return {
