@@ -203,6 +203,21 @@ function bun(): BunApi {
   return api;
 }
 
+function addrOf(hostname: string | undefined, port: number | undefined): Addr {
+  return { hostname: hostname ?? "", port: port ?? 0, family: familyOf(hostname ?? "") };
+}
+
+/**
+ * Whether a listener bound to `hostname` hands every socket it accepts that same address, as
+ * Bun reports it: an IP address in its usual form, and not a wildcard.
+ */
+function isOneAddress(hostname: string): boolean {
+  if (hostname === "::1") return true;
+  const parts = hostname.split(".");
+  return parts.length === 4 && hostname !== "0.0.0.0" &&
+    parts.every((part) => /^\d{1,3}$/.test(part) && String(Number(part)) === part && Number(part) <= 255);
+}
+
 class BunStream extends StreamBase {
   readonly localAddr: Addr;
   readonly remoteAddr: Addr;
@@ -213,18 +228,17 @@ class BunStream extends StreamBase {
   /** The name a client dialled, which `startTls` verifies by default. */
   readonly #dialedHost: string | undefined;
 
-  constructor(socket: BunSocket, options: StreamOptions, tls: boolean, dialedHost?: string) {
+  /** `local`: the address every socket of the listener has, when it is bound to one. */
+  constructor(socket: BunSocket, options: StreamOptions, tls: boolean, dialedHost?: string, local?: Addr) {
     super(options);
     this.#socket = socket;
     this._accepted = dialedHost === undefined;
     this.#dialedHost = dialedHost;
     socket.data = this;
     if (tls) this.#tlsInfo = bunTlsInfo(socket);
-    const local = socket.localAddress ?? "";
-    this.localAddr = { hostname: local, port: socket.localPort ?? 0, family: familyOf(local) };
+    this.localAddr = local ?? addrOf(socket.localAddress, socket.localPort);
     // A peer that reset right away leaves Bun without an address to report.
-    const remote = socket.remoteAddress ?? "";
-    this.remoteAddr = { hostname: remote, port: socket.remotePort ?? 0, family: familyOf(remote) };
+    this.remoteAddr = addrOf(socket.remoteAddress, socket.remotePort);
     socket.setNoDelay(options.noDelay ?? true);
     // Reading starts with setHandlers; until then bytes stay in the kernel.
     socket.pause();
@@ -496,6 +510,8 @@ export const bunTransport: Transport = {
 
   listen(options: ListenOptions): Promise<Listener> {
     const hostname = options.hostname ?? "127.0.0.1";
+    // Asking Bun for each accepted socket's own address costs a string and an object each.
+    let sharedLocal: Addr | undefined;
     try {
       checkListenOptions(options);
       const t = options.tls;
@@ -508,7 +524,7 @@ export const bunTransport: Transport = {
           open(socket) {
             awaitHandshake(socket, ms, (error) => {
               if (error) options.onError?.(error);
-              else options.onAccept(new BunStream(socket, options, true));
+              else options.onAccept(new BunStream(socket, options, true, undefined, sharedLocal));
             });
           },
           handshake: onHandshake(t.requestClientCert ?? false),
@@ -517,7 +533,7 @@ export const bunTransport: Transport = {
         socketHandlers = {
           ...streamHandlers,
           open(socket) {
-            options.onAccept(new BunStream(socket, options, false));
+            options.onAccept(new BunStream(socket, options, false, undefined, sharedLocal));
           },
         };
       }
@@ -529,6 +545,9 @@ export const bunTransport: Transport = {
         ...(t ? { tls: bunServerTls(t) } : {}),
         socket: socketHandlers,
       });
+      if (isOneAddress(hostname)) {
+        sharedLocal = Object.freeze({ hostname, port: server.port, family: familyOf(hostname) });
+      }
       return Promise.resolve(new BunListener(server, hostname));
     } catch (error) {
       if (error instanceof RangeError || error instanceof TypeError) return Promise.reject(error);

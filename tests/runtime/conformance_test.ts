@@ -401,6 +401,33 @@ for (const { name, tls } of variants) {
       );
     });
 
+    test("each end's addresses are the other end's, on a named, a loopback and a wildcard listener", async () => {
+      for (const hostname of ["127.0.0.1", "localhost", "0.0.0.0"]) {
+        const accepted: Stream[] = [];
+        const listener = await listenAccepting(transport, (s) => accepted.push(s), hostname);
+        const clients: Stream[] = [];
+        for (let i = 0; i < 2; i++) {
+          clients.push(await transport.connect({ hostname: "127.0.0.1", port: listener.addr.port }));
+        }
+        await within(
+          (async () => {
+            while (accepted.length < 2) await sleep(5);
+          })(),
+          10_000,
+          "accept",
+        );
+        for (const client of clients) {
+          const server = accepted.find((s) => s.remoteAddr.port === client.localAddr.port);
+          assert.ok(server, `${hostname}: a server end for the client's port ${client.localAddr.port}`);
+          assert.deepEqual({ ...server.localAddr }, { ...client.remoteAddr }, `${hostname}: the server's own address`);
+          assert.deepEqual({ ...server.remoteAddr }, { ...client.localAddr }, `${hostname}: the server's peer`);
+          assert.equal(server.localAddr.port, listener.addr.port);
+        }
+        for (const s of [...clients, ...accepted]) s.reset();
+        await listener.close();
+      }
+    });
+
     test("IPv6 on [::1] with an ephemeral port", async (t) => {
       let listener: Listener;
       try {
