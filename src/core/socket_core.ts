@@ -76,49 +76,64 @@ function checkSize(value: number | undefined, fallback: number, what: string): n
 }
 
 /**
- * A core's watchers. Most cores have one, so the first sits in a field and only the others in
- * an array; a core that nobody watches any more holds no collection.
+ * What a socket core and a listener core share: their watchers. Most cores have one, so the
+ * first sits in a field and only the others in an array; a core that nobody watches any more
+ * holds no collection. The fields are the core's own, so a core costs no second object.
  */
-class Watchers {
-  #first: (() => void) | undefined;
-  #others: (() => void)[] | undefined;
+abstract class WatchedCore {
+  #firstWatcher: (() => void) | undefined;
+  #otherWatchers: (() => void)[] | undefined;
 
-  add(fn: () => void): () => void {
+  /** Calls `fn` after every change that may affect readiness; returns the unsubscribe. */
+  watch(fn: () => void): () => void {
     this.addWatcher(fn);
-    return () => this.remove(fn);
+    return () => this.unwatch(fn);
   }
 
-  /** Adds `fn` unless it is there already. */
+  /** Like {@linkcode watch}, for a caller that ends it with {@linkcode unwatch}: nothing allocated. */
   addWatcher(fn: () => void): void {
-    if (this.#first === fn) return;
-    if (this.#first === undefined && this.#others === undefined) {
-      this.#first = fn;
+    if (this.#firstWatcher === fn) return;
+    if (this.#firstWatcher === undefined && this.#otherWatchers === undefined) {
+      this.#firstWatcher = fn;
       return;
     }
-    const others = this.#others ??= [];
+    const others = this.#otherWatchers ??= [];
     if (!others.includes(fn)) others.push(fn);
   }
 
-  remove(fn: () => void): void {
-    if (this.#first === fn) {
-      this.#first = this.#others?.shift();
-    } else if (this.#others !== undefined) {
-      const i = this.#others.indexOf(fn);
-      if (i >= 0) this.#others.splice(i, 1);
+  /** Stops calling `fn`. */
+  unwatch(fn: () => void): void {
+    if (this.#firstWatcher === fn) {
+      this.#firstWatcher = this.#otherWatchers?.shift();
+    } else if (this.#otherWatchers !== undefined) {
+      const i = this.#otherWatchers.indexOf(fn);
+      if (i >= 0) this.#otherWatchers.splice(i, 1);
     } else return;
-    if (this.#others?.length === 0) this.#others = undefined;
+    if (this.#otherWatchers?.length === 0) this.#otherWatchers = undefined;
   }
 
-  notify(): void {
-    const first = this.#first;
+  /** Calls every watcher. */
+  protected _notifyWatchers(): void {
+    const first = this.#firstWatcher;
     if (first === undefined) return;
-    const others = this.#others;
+    const others = this.#otherWatchers;
     if (others === undefined) return first();
     // A watcher may unsubscribe others while we iterate.
     const all = [first, ...others];
     for (let i = 0; i < all.length; i++) all[i]();
   }
 }
+
+/**
+ * The bits of a socket core's `#flags`: its yes-or-no state in one number, so that a core pays
+ * for one field rather than six. Each has a private accessor of the same name.
+ */
+const EOF = 1 << 0;
+const CLOSED = 1 << 1;
+const STREAM_CLOSED = 1 << 2;
+const SHUTDOWN = 1 << 3;
+const PAUSED = 1 << 4;
+const HELD = 1 << 5;
 
 /**
  * The state of one connected (or connecting) TCP socket.
@@ -131,7 +146,7 @@ class Watchers {
  * core.watch(() => console.log(core.readiness()));
  * ```
  */
-export class SocketCore implements Watchable {
+export class SocketCore extends WatchedCore implements Watchable {
   /** A process-unique id. */
   readonly id: number = ++lastCoreId;
   /** The receive buffer size. */
@@ -140,20 +155,49 @@ export class SocketCore implements Watchable {
   readonly sendBufferSize: number;
   #stream: Stream | undefined;
   readonly #received = new ByteQueue();
-  #eof = false;
   #error: NetError | undefined;
-  #closed = false;
-  #streamClosed = false;
-  #shutdown = false;
-  /** Reading paused because the receive buffer is full. */
-  #paused = false;
-  /** Reading held by the application, whatever the buffer holds. */
-  #held = false;
   #connectResult: Promise<void> | undefined;
-  #watchers = new Watchers();
+  #flags = 0;
+  get #eof(): boolean {
+    return (this.#flags & EOF) !== 0;
+  }
+  set #eof(on: boolean) {
+    this.#flags = on ? this.#flags | EOF : this.#flags & ~EOF;
+  }
+  get #closed(): boolean {
+    return (this.#flags & CLOSED) !== 0;
+  }
+  set #closed(on: boolean) {
+    this.#flags = on ? this.#flags | CLOSED : this.#flags & ~CLOSED;
+  }
+  get #streamClosed(): boolean {
+    return (this.#flags & STREAM_CLOSED) !== 0;
+  }
+  set #streamClosed(on: boolean) {
+    this.#flags = on ? this.#flags | STREAM_CLOSED : this.#flags & ~STREAM_CLOSED;
+  }
+  get #shutdown(): boolean {
+    return (this.#flags & SHUTDOWN) !== 0;
+  }
+  set #shutdown(on: boolean) {
+    this.#flags = on ? this.#flags | SHUTDOWN : this.#flags & ~SHUTDOWN;
+  }
+  get #paused(): boolean {
+    return (this.#flags & PAUSED) !== 0;
+  }
+  set #paused(on: boolean) {
+    this.#flags = on ? this.#flags | PAUSED : this.#flags & ~PAUSED;
+  }
+  get #held(): boolean {
+    return (this.#flags & HELD) !== 0;
+  }
+  set #held(on: boolean) {
+    this.#flags = on ? this.#flags | HELD : this.#flags & ~HELD;
+  }
 
   /** Wraps a connected stream, or nothing yet for a socket that is still connecting. */
   constructor(stream?: Stream, options: SocketCoreOptions = {}) {
+    super();
     this.receiveBufferSize = checkSize(options.receiveBufferSize, DEFAULT_RECEIVE_BUFFER, "Receive buffer size");
     this.sendBufferSize = checkSize(options.sendBufferSize, DEFAULT_SEND_BUFFER, "Send buffer size");
     if (stream) this.#attach(stream);
@@ -190,12 +234,12 @@ export class SocketCore implements Watchable {
             return;
           }
           core.#attach(stream);
-          core.#watchers.notify();
+          core._notifyWatchers();
         },
         (error: NetError) => {
           core.#error = error;
           core.#streamClosed = true;
-          core.#watchers.notify();
+          core._notifyWatchers();
           throw error;
         },
       );
@@ -225,21 +269,21 @@ export class SocketCore implements Watchable {
           core.#paused = true;
           this.#stream.pause();
         }
-        core.#watchers.notify();
+        core._notifyWatchers();
       }
       onDrain(): void {
-        this.#core.#watchers.notify();
+        this.#core._notifyWatchers();
       }
       onEnd(): void {
         this.#core.#eof = true;
-        this.#core.#watchers.notify();
+        this.#core._notifyWatchers();
       }
       onClose(error?: NetError): void {
         const core = this.#core;
         core.#streamClosed = true;
         if (error) core.#error ??= error;
         core.#eof = true;
-        core.#watchers.notify();
+        core._notifyWatchers();
       }
     };
   }
@@ -329,21 +373,6 @@ export class SocketCore implements Watchable {
     };
   }
 
-  /** Calls `fn` after every change that may affect readiness. */
-  watch(fn: () => void): () => void {
-    return this.#watchers.add(fn);
-  }
-
-  /** Like {@linkcode watch}, for a caller that ends it with {@linkcode unwatch}: nothing allocated. */
-  addWatcher(fn: () => void): void {
-    this.#watchers.addWatcher(fn);
-  }
-
-  /** Stops calling `fn`. */
-  unwatch(fn: () => void): void {
-    this.#watchers.remove(fn);
-  }
-
   /** Copies up to `target.byteLength` received bytes into `target`; returns the count. */
   read(target: Uint8Array): number {
     const copied = this.#received.read(target);
@@ -396,7 +425,7 @@ export class SocketCore implements Watchable {
     if (this.#shutdown) return;
     this.#shutdown = true;
     this.#stream?.end();
-    this.#watchers.notify();
+    this._notifyWatchers();
   }
 
   /** Closes gracefully (flushes first). Resolves once the stream has closed. */
@@ -406,7 +435,7 @@ export class SocketCore implements Watchable {
     this.#shutdown = true;
     const stream = this.#stream;
     this.#received.clear();
-    this.#watchers.notify();
+    this._notifyWatchers();
     if (stream) await stream.close();
   }
 
@@ -415,7 +444,7 @@ export class SocketCore implements Watchable {
     this.#closed = true;
     this.#shutdown = true;
     this.#stream?.reset();
-    this.#watchers.notify();
+    this._notifyWatchers();
   }
 }
 
@@ -429,16 +458,16 @@ export class SocketCore implements Watchable {
  * listener.watch(() => console.log("pending:", listener.pending));
  * ```
  */
-export class ListenerCore implements Watchable {
+export class ListenerCore extends WatchedCore implements Watchable {
   /** A process-unique id. */
   readonly id: number = ++lastCoreId;
   #listener: Listener | undefined;
   readonly #queue = new Ring<SocketCore>();
   #closed = false;
-  #watchers = new Watchers();
   #options: SocketCoreOptions;
 
   private constructor(options: SocketCoreOptions) {
+    super();
     this.#options = options;
   }
 
@@ -460,7 +489,7 @@ export class ListenerCore implements Watchable {
           return;
         }
         core.#queue.push(new SocketCore(stream, core.#options));
-        core.#watchers.notify();
+        core._notifyWatchers();
       },
     });
     return core;
@@ -491,27 +520,12 @@ export class ListenerCore implements Watchable {
     return { readable: this.pending > 0, writable: false, error: false, hup: this.#closed };
   }
 
-  /** Calls `fn` whenever a connection arrives or the listener closes. */
-  watch(fn: () => void): () => void {
-    return this.#watchers.add(fn);
-  }
-
-  /** Like {@linkcode watch}, for a caller that ends it with {@linkcode unwatch}: nothing allocated. */
-  addWatcher(fn: () => void): void {
-    this.#watchers.addWatcher(fn);
-  }
-
-  /** Stops calling `fn`. */
-  unwatch(fn: () => void): void {
-    this.#watchers.remove(fn);
-  }
-
   /** Stops listening and resets connections nobody accepted. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (let core = this.#queue.shift(); core !== undefined; core = this.#queue.shift()) core.reset();
-    this.#watchers.notify();
+    this._notifyWatchers();
     await this.#listener?.close();
   }
 }
