@@ -10,8 +10,11 @@
  * The other checkout needs its own build for Node (`deno run -A scripts/build_npm.ts` there)
  * and must have `serve echo --model`. Its Deno and Bun servers run with this tree's runtimes.
  *
+ * `--framing lp4` runs the servers with 4-byte length frames, which the load's messages also
+ * are: the path of a codec that cuts and writes frames, rather than raw chunks.
+ *
  * Usage: deno run -A scripts/bench/models_ab.ts --before DIR [--runtime node]
- *        [--models iocp,poll] [--connections 100,1000] [--pairs 4] [--seconds 2]
+ *        [--models iocp,poll] [--connections 100,1000] [--pairs 4] [--seconds 2] [--framing raw]
  */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -21,7 +24,7 @@ import { argList, argNumber, loadServer, median, root, type Runtime } from "./be
 const ALL_MODELS = "adapter,blocking,nonblocking,select,poll,selector,event-select,async-select,iocp,engine";
 
 function serveCommand(checkout: string, runtime: Runtime, model: string): string[] {
-  const args = ["serve", "echo", "--model", model, "--framing", "raw", "--port", "0", "--quiet"];
+  const args = ["serve", "echo", "--model", model, "--framing", framing, "--port", "0", "--quiet"];
   switch (runtime) {
     case "deno":
       return [join(root, "node_modules/.bin/deno"), "run", "-A", join(checkout, "src/cli/main.ts"), ...args];
@@ -49,6 +52,8 @@ async function measure(
 }
 
 const beforeArg = argList("before", "")[0];
+// The load's 64-byte messages are also 4-byte-length frames, so an lp4 echo answers them alike.
+const framing = argList("framing", "raw")[0];
 if (!beforeArg) {
   console.error("Usage: deno run -A scripts/bench/models_ab.ts --before DIR [--runtime node] [--models ...]");
   process.exit(2);

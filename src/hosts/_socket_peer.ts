@@ -57,6 +57,43 @@ export interface SocketPeerIo<H> {
   sendsThisTurn?(handle: H): boolean;
 }
 
+/**
+ * What every peer of one host shares, made once per host: its io, codec, application and high
+ * water mark. A peer keeps one reference to it rather than a field for each.
+ *
+ * @example
+ * ```ts
+ * import { delimited } from "sockmodels/framing";
+ * import type { NonBlockingSocket } from "sockmodels/nonblocking";
+ * import { SocketPeerSetup, type SocketPeerIo } from "./_socket_peer.ts";
+ * declare const io: SocketPeerIo<NonBlockingSocket>;
+ * const setup = new SocketPeerSetup(io, delimited(), { onFrame: (p, f) => p.send(f) }, 1024 * 1024);
+ * ```
+ */
+export class SocketPeerSetup<H> {
+  /** The host's socket operations. */
+  readonly io: SocketPeerIo<H>;
+  /** How frames are cut and written. */
+  readonly codec: FrameCodec;
+  /** The application. */
+  readonly app: PeerApp;
+  /**
+   * Unsent bytes above which a peer holds reading until its queue is empty again (Infinity:
+   * never).
+   */
+  readonly highWaterMark: number;
+  /** The codec is raw chunks: a frame is the bytes themselves, with nothing to cut or add. */
+  readonly raw: boolean;
+
+  constructor(io: SocketPeerIo<H>, codec: FrameCodec, app: PeerApp, highWaterMark: number) {
+    this.io = io;
+    this.codec = codec;
+    this.app = app;
+    this.highWaterMark = highWaterMark;
+    this.raw = codec === rawChunks();
+  }
+}
+
 let lastPeerId = 0;
 
 /** Sends through a peer's io (set in SocketPeer, which owns the io). */
@@ -88,6 +125,12 @@ export function deliverEnd(peer: Peer, decoder: FrameDecoder | undefined): void 
   peer.close();
 }
 
+/** The bits of a peer's `#flags`; each has a private accessor of the same name. */
+const CLOSING = 1 << 0;
+const FINISHED = 1 << 1;
+const PAUSED_BY_APP = 1 << 2;
+const HELD_FOR_OUTPUT = 1 << 3;
+
 /**
  * A client of a non-blocking-socket host.
  *
@@ -96,13 +139,14 @@ export function deliverEnd(peer: Peer, decoder: FrameDecoder | undefined): void 
  * import type { FrameCodec } from "sockmodels/framing";
  * import type { NonBlockingSocket } from "sockmodels/nonblocking";
  * import type { PeerApp } from "./types.ts";
- * import { SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
+ * import { SocketPeer, type SocketPeerIo, SocketPeerSetup } from "./_socket_peer.ts";
  * declare const sock: NonBlockingSocket;
  * declare const codec: FrameCodec;
  * declare const app: PeerApp;
  * declare const io: SocketPeerIo<NonBlockingSocket>;
  * declare const bytes: Uint8Array;
- * const peer = new SocketPeer(sock, sock.remoteAddr, codec, app, io, 1024 * 1024);
+ * const setup = new SocketPeerSetup(io, codec, app, 1024 * 1024); // once per host
+ * const peer = new SocketPeer(sock, sock.remoteAddr, setup);
  * app.onOpen?.(peer);
  * peer.receive(bytes); // on FD_READ: frames go to app.onFrame
  * peer.flush(); // on FD_WRITE
@@ -117,40 +161,41 @@ export class SocketPeer<H = unknown> implements Peer {
   remoteAddr: Addr | undefined;
   /** The application's state. */
   data: unknown = undefined;
-  /** The bytes the socket could not take yet. */
-  readonly out: ByteQueue = new ByteQueue();
-  readonly #codec: FrameCodec;
+  readonly #setup: SocketPeerSetup<H>;
+  /** The bytes the socket could not take yet: made when some wait, let go once they are sent. */
+  #out: ByteQueue | undefined;
   /** Made at the first bytes: a host that cuts frames itself (poll's READ_LEN) needs none. */
   #decoder: FrameDecoder | undefined;
-  readonly #app: PeerApp;
-  readonly #io: SocketPeerIo<H>;
-  readonly #highWaterMark: number;
-  /** The codec is raw chunks: a frame is the bytes themselves, with nothing to cut or add. */
-  readonly #raw: boolean;
-  #closing = false;
-  #finished = false;
-  #pausedByApp = false;
-  #heldForOutput = false;
+  #flags = 0;
+  get #closing(): boolean {
+    return (this.#flags & CLOSING) !== 0;
+  }
+  set #closing(on: boolean) {
+    this.#flags = on ? this.#flags | CLOSING : this.#flags & ~CLOSING;
+  }
+  get #finished(): boolean {
+    return (this.#flags & FINISHED) !== 0;
+  }
+  set #finished(on: boolean) {
+    this.#flags = on ? this.#flags | FINISHED : this.#flags & ~FINISHED;
+  }
+  get #pausedByApp(): boolean {
+    return (this.#flags & PAUSED_BY_APP) !== 0;
+  }
+  set #pausedByApp(on: boolean) {
+    this.#flags = on ? this.#flags | PAUSED_BY_APP : this.#flags & ~PAUSED_BY_APP;
+  }
+  get #heldForOutput(): boolean {
+    return (this.#flags & HELD_FOR_OUTPUT) !== 0;
+  }
+  set #heldForOutput(on: boolean) {
+    this.#flags = on ? this.#flags | HELD_FOR_OUTPUT : this.#flags & ~HELD_FOR_OUTPUT;
+  }
 
-  /**
-   * @param highWaterMark Unsent bytes above which the peer holds reading until its queue is
-   * empty again (Infinity: never).
-   */
-  constructor(
-    handle: H,
-    remoteAddr: Addr | undefined,
-    codec: FrameCodec,
-    app: PeerApp,
-    io: SocketPeerIo<H>,
-    highWaterMark: number,
-  ) {
+  constructor(handle: H, remoteAddr: Addr | undefined, setup: SocketPeerSetup<H>) {
     this.handle = handle;
     this.remoteAddr = remoteAddr;
-    this.#codec = codec;
-    this.#app = app;
-    this.#io = io;
-    this.#highWaterMark = highWaterMark;
-    this.#raw = codec === rawChunks();
+    this.#setup = setup;
   }
 
   /** True once closing was asked for or the client went away. */
@@ -163,60 +208,79 @@ export class SocketPeer<H = unknown> implements Peer {
     return this.#finished;
   }
 
+  /** Bytes queued here that the socket could not take yet. */
+  get queuedBytes(): number {
+    return this.#out?.bytes ?? 0;
+  }
+
+  /** Takes everything queued here, joined (undefined if nothing is), for a host that posts it. */
+  takeQueued(): Uint8Array | undefined {
+    const out = this.#out;
+    this.#out = undefined;
+    return out?.takeAll();
+  }
+
   /** Bytes waiting here and in the socket. */
   get unsentBytes(): number {
-    return this.out.bytes + this.#io.socketQueued(this.handle);
+    return this.queuedBytes + this.#setup.io.socketQueued(this.handle);
   }
 
   /** Queues one frame and sends what the socket takes now. */
   send(frame: Uint8Array): void {
     if (this.#closing) return;
-    if (this.#raw && this.out.bytes === 0 && !this.#finished) this.#sendNow(frame);
+    const setup = this.#setup;
+    if (setup.raw && this.#out === undefined && !this.#finished) this.#sendNow(frame);
     else {
-      writeFrame(this.out, this.#codec, frame);
+      writeFrame(this.#out ??= new ByteQueue(), setup.codec, frame);
       this.flush();
     }
-    if (!this.#heldForOutput && !this.#finished && this.unsentBytes > this.#highWaterMark) {
+    if (!this.#heldForOutput && !this.#finished && this.unsentBytes > setup.highWaterMark) {
       this.#heldForOutput = true;
-      this.#io.holdReading(this.handle, true);
+      setup.io.holdReading(this.handle, true);
     }
   }
 
   /** Sends what is queued, as far as the socket takes it; a closing peer finishes once empty. */
   flush(): void {
     if (this.#finished) return;
-    let empty: boolean;
-    try {
-      empty = this.out.drainWith(trySendOf, this);
-    } catch (error) {
-      this.fail(error as Error);
-      return;
-    }
-    if (!empty) {
-      // What waits may be slices of the host's receive slab: copy them, not keep the slab.
-      if (!this.#io.sendsThisTurn?.(this.handle)) this.out.compact();
-      return;
+    const out = this.#out;
+    if (out !== undefined) {
+      let empty: boolean;
+      try {
+        empty = out.drainWith(trySendOf, this);
+      } catch (error) {
+        this.fail(error as Error);
+        return;
+      }
+      if (!empty) {
+        // What waits may be slices of the host's receive slab: copy them, not keep the slab.
+        if (!this.#setup.io.sendsThisTurn?.(this.handle)) out.compact();
+        return;
+      }
+      this.#out = undefined;
     }
     if (this.#closing) this.#finish(false);
-    else if (this.#heldForOutput && this.#io.socketQueued(this.handle) <= this.#highWaterMark) {
+    else if (this.#heldForOutput && this.#setup.io.socketQueued(this.handle) <= this.#setup.highWaterMark) {
       this.#heldForOutput = false;
-      if (!this.#pausedByApp) this.#io.holdReading(this.handle, false);
+      if (!this.#pausedByApp) this.#setup.io.holdReading(this.handle, false);
     }
   }
 
   /** Nothing waits: the bytes go straight to the socket, and only what it does not take is queued. */
   #sendNow(bytes: Uint8Array): void {
+    const io = this.#setup.io;
     let sent: number | WouldBlock;
     try {
-      sent = this.#io.trySend(this.handle, bytes);
+      sent = io.trySend(this.handle, bytes);
     } catch (error) {
       this.fail(error as Error);
       return;
     }
     const done = typeof sent === "number" ? sent : 0;
     if (done === bytes.byteLength) return;
-    this.out.write(done === 0 ? bytes : bytes.subarray(done));
-    if (!this.#io.sendsThisTurn?.(this.handle)) this.out.compact();
+    const out = this.#out = new ByteQueue();
+    out.write(done === 0 ? bytes : bytes.subarray(done));
+    if (!io.sendsThisTurn?.(this.handle)) out.compact();
   }
 
   /** Stops reading; closes once what is queued has gone out. */
@@ -229,20 +293,20 @@ export class SocketPeer<H = unknown> implements Peer {
   /** Aborts at once, also a socket that is still sending after a graceful close. */
   reset(): void {
     this.#closing = true;
-    if (this.#finished) this.#io.resetSocket(this.handle);
+    if (this.#finished) this.#setup.io.resetSocket(this.handle);
     else this.#finish(true);
   }
 
   /** Stops reading the client's socket; what was read is still delivered. */
   pause(): void {
     this.#pausedByApp = true;
-    this.#io.holdReading(this.handle, true);
+    this.#setup.io.holdReading(this.handle, true);
   }
 
   /** Reads the client's socket again. */
   resume(): void {
     this.#pausedByApp = false;
-    if (!this.#heldForOutput) this.#io.holdReading(this.handle, false);
+    if (!this.#heldForOutput) this.#setup.io.holdReading(this.handle, false);
   }
 
   /** The socket failed (a reset, a send or recv error): aborts and reports the error. */
@@ -253,19 +317,20 @@ export class SocketPeer<H = unknown> implements Peer {
 
   /** Bytes arrived: the frames they complete go to the application, until the peer is closing. */
   receive(bytes: Uint8Array): void {
-    if (!this.#raw) deliverBytes(this, this.#decoder ??= this.#codec.decoder(), this.#app, bytes);
-    else if (!this.#closing) this.#app.onFrame(this, bytes);
+    const setup = this.#setup;
+    if (!setup.raw) deliverBytes(this, this.#decoder ??= setup.codec.decoder(), setup.app, bytes);
+    else if (!this.#closing) setup.app.onFrame(this, bytes);
   }
 
   /** A frame the host cut itself (poll's READ_BODY) goes to the application. */
   receiveFrame(frame: Uint8Array): void {
-    if (!this.#closing) this.#app.onFrame(this, frame);
+    if (!this.#closing) this.#setup.app.onFrame(this, frame);
   }
 
   /** The host found the client's bytes malformed: the application hears why, and the peer closes. */
   receiveError(error: Error): void {
     if (this.#closing) return;
-    this.#app.onFrameError?.(this, error);
+    this.#setup.app.onFrameError?.(this, error);
     this.close();
   }
 
@@ -275,14 +340,14 @@ export class SocketPeer<H = unknown> implements Peer {
   }
 
   static {
-    trySendOf = (peer, bytes) => peer.#io.trySend(peer.handle, bytes);
+    trySendOf = (peer, bytes) => peer.#setup.io.trySend(peer.handle, bytes);
   }
 
   #finish(abort: boolean, error?: Error): void {
     if (this.#finished) return;
     this.#finished = true;
-    if (abort) this.out.clear();
-    this.#io.finish(this, abort);
-    this.#app.onClose?.(this, error);
+    if (abort) this.#out = undefined;
+    this.#setup.io.finish(this, abort);
+    this.#setup.app.onClose?.(this, error);
   }
 }

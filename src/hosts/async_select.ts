@@ -14,7 +14,7 @@ import { closePeers } from "./_close_peers.ts";
 import type { PeerApp, PeerHost, PeerHostOptions } from "./types.ts";
 import type { FrameCodec } from "../framing/types.ts";
 import { ReceiveSlab } from "./_receive_slab.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo, SocketPeerSetup } from "./_socket_peer.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 
 /** The listening socket; it owns the clients. */
@@ -22,15 +22,14 @@ class HostListenSocket extends AsyncSocket {
   readonly clients: Set<HostClientSocket> = new Set();
   readonly closing: PendingCloses = new PendingCloses();
   readonly slab: ReceiveSlab = new ReceiveSlab();
-  readonly codec: FrameCodec;
   readonly app: PeerApp;
-  readonly highWaterMark: number;
+  /** What every client's peer shares. */
+  readonly peerSetup: SocketPeerSetup<HostClientSocket>;
 
   constructor(loop: MessageLoop, codec: FrameCodec, app: PeerApp, highWaterMark: number, options: AsyncSocketOptions) {
     super(loop, options);
-    this.codec = codec;
     this.app = app;
-    this.highWaterMark = highWaterMark;
+    this.peerSetup = new SocketPeerSetup(clientIo, codec, app, highWaterMark);
   }
 
   override onAccept(errorCode: number): void {
@@ -67,7 +66,7 @@ class HostClientSocket extends AsyncSocket {
   constructor(loop: MessageLoop, server: HostListenSocket) {
     super(loop);
     this.server = server;
-    this.peer = new SocketPeer(this, undefined, server.codec, server.app, clientIo, server.highWaterMark);
+    this.peer = new SocketPeer(this, undefined, server.peerSetup);
   }
 
   override onReceive(errorCode: number): void {

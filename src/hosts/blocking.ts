@@ -12,7 +12,7 @@ import { defaultTransport } from "../runtime/detect.ts";
 import { closePeers } from "./_close_peers.ts";
 import { ByteQueue } from "../_internal/byte_queue.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo, SocketPeerSetup } from "./_socket_peer.ts";
 
 /**
  * A client of the blocking host, as its peer's io sees it: its socket, and its sending task
@@ -121,6 +121,7 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
     },
     holdReading: (c, hold) => c.sock.core.holdReading(hold),
   };
+  const setup = new SocketPeerSetup(io, codec, app, highWaterMark);
 
   // The client's thread: recv, and hand what arrived to the peer, until the peer closes; then
   // wait until its replies are sent, and close the socket (reset it if the peer was reset).
@@ -132,7 +133,7 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
   let allEnded: (() => void) | undefined;
   const serveClient = async (sock: BlockingSocket): Promise<void> => {
     const c = new BlockingClient(sock);
-    const peer = c.peer = new SocketPeer(c, sock.remoteAddr, codec, app, io, highWaterMark);
+    const peer = c.peer = new SocketPeer(c, sock.remoteAddr, setup);
     open.add(peer);
     let bytes: Uint8Array;
     try {

@@ -28,7 +28,7 @@ import { listenAt } from "./_listen_at.ts";
 import { closePeers } from "./_close_peers.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 import { ReceiveSlab } from "./_receive_slab.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo, SocketPeerSetup } from "./_socket_peer.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 
 /** The seed's SOCKETINFO: the socket, its event, and the peer it carries. */
@@ -69,6 +69,7 @@ export async function startEventSelectHost(options: PeerHostOptions): Promise<Pe
     resetSocket: (info) => info.sock.reset(),
     holdReading: (info, hold) => info.sock.core.holdReading(hold),
   };
+  const setup = new SocketPeerSetup(io, codec, app, highWaterMark);
 
   const removeSocketInfo = (info: SocketInfo, abort: boolean): void => {
     clients.delete(info);
@@ -79,7 +80,7 @@ export async function startEventSelectHost(options: PeerHostOptions): Promise<Pe
 
   const addSocketInfo = (sock: NonBlockingSocket): void => {
     const info: SocketInfo = { sock, event: createEvent(), peer: undefined as unknown as SocketPeer<SocketInfo> };
-    info.peer = new SocketPeer(info, sock.remoteAddr, codec, app, io, highWaterMark);
+    info.peer = new SocketPeer(info, sock.remoteAddr, setup);
     clients.add(info);
     groups.add(info);
     eventSelect(sock, info.event, FD_READ | FD_WRITE | FD_CLOSE);

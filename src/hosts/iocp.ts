@@ -28,7 +28,7 @@ import { listenAt } from "./_listen_at.ts";
 import { ReceiveSlab } from "./_receive_slab.ts";
 import { closePeers } from "./_close_peers.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo, SocketPeerSetup } from "./_socket_peer.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 
 /** The completion key of a client. */
@@ -103,7 +103,7 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
   const postSend = (c: Client): void => {
     c.flushScheduled = false;
     if (c.sending > 0 || c.peer.finished && !c.closeWhenSent) return;
-    const bytes = c.peer.out.takeAll();
+    const bytes = c.peer.takeQueued();
     if (bytes === undefined) return;
     c.sending = bytes.byteLength;
     port.postSend(c.socket, bytes, SEND);
@@ -143,6 +143,7 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
       if (!hold) postRecv(c);
     },
   };
+  const setup = new SocketPeerSetup(io, codec, app, highWaterMark);
 
   const addClient = (socket: OverlappedSocket): void => {
     const c: Client = {
@@ -154,7 +155,7 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
       closeWhenSent: false,
       peer: undefined as unknown as SocketPeer<Client>,
     };
-    c.peer = new SocketPeer(c, socket.remoteAddr, codec, app, io, highWaterMark);
+    c.peer = new SocketPeer(c, socket.remoteAddr, setup);
     clients.add(c);
     port.associate(socket, c);
     app.onOpen?.(c.peer);
@@ -180,11 +181,11 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
         return c.peer.fail(s.error);
       }
       if (c.closeWhenSent) {
-        if (c.peer.out.bytes === 0) closeSocket(c);
+        if (c.peer.queuedBytes === 0) closeSocket(c);
         else postSend(c);
         return;
       }
-      if (c.peer.out.bytes > 0) postSend(c);
+      if (c.peer.queuedBytes > 0) postSend(c);
       else c.peer.flush(); // finishes a closing peer, or lets a held one read again
       return;
     }

@@ -18,7 +18,7 @@ import { closePeers } from "./_close_peers.ts";
 import { listenAt } from "./_listen_at.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 import { ReceiveSlab } from "./_receive_slab.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo, SocketPeerSetup } from "./_socket_peer.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 
 /** How long a pass that found nothing to do waits before the next. */
@@ -55,9 +55,10 @@ export async function startNonBlockingHost(options: PeerHostOptions): Promise<Pe
     resetSocket: (sock) => sock.reset(),
     holdReading: (sock, hold) => sock.core.holdReading(hold),
   };
+  const setup = new SocketPeerSetup(io, codec, app, highWaterMark);
 
   const addClient = (sock: NonBlockingSocket): void => {
-    const peer = new SocketPeer(sock, sock.remoteAddr, codec, app, io, highWaterMark);
+    const peer = new SocketPeer(sock, sock.remoteAddr, setup);
     clients.push(peer);
     app.onOpen?.(peer);
   };
@@ -78,10 +79,10 @@ export async function startNonBlockingHost(options: PeerHostOptions): Promise<Pe
       peer.fail(error as Error);
       return true;
     }
-    const unsent = peer.out.bytes;
+    const unsent = peer.queuedBytes;
     if (unsent > 0) {
       peer.flush();
-      if (peer.out.bytes < unsent) worked = true;
+      if (peer.queuedBytes < unsent) worked = true;
     }
     return worked;
   };

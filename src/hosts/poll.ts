@@ -36,7 +36,7 @@ import { closePeers } from "./_close_peers.ts";
 import { listenAt } from "./_listen_at.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 import { ReceiveSlab } from "./_receive_slab.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo, SocketPeerSetup } from "./_socket_peer.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 
 type State = "READ_LEN" | "READ_BODY" | "READ_FRAMES" | "WRITE_BODY";
@@ -142,6 +142,7 @@ export async function startPollHost(options: PeerHostOptions): Promise<PeerHost>
     resetSocket: (c) => c.sock.reset(),
     holdReading: (c, hold) => c.sock.core.holdReading(hold),
   };
+  const setup = new SocketPeerSetup(io, codec, app, highWaterMark);
 
   // READ_LEN receives the rest of a length field here: its views for each length that can be left.
   const headerSpace = new Uint8Array(plain?.size ?? 0);
@@ -160,7 +161,7 @@ export async function startPollHost(options: PeerHostOptions): Promise<PeerHost>
       bodyRead: 0,
       peer: undefined as unknown as SocketPeer<Conn>,
     };
-    c.peer = new SocketPeer(c, sock.remoteAddr, codec, app, io, highWaterMark);
+    c.peer = new SocketPeer(c, sock.remoteAddr, setup);
     pfds.push(pfd);
     conns.set(sock, c);
     app.onOpen?.(c.peer);
@@ -169,7 +170,7 @@ export async function startPollHost(options: PeerHostOptions): Promise<PeerHost>
   /** WRITE_BODY: send what is left; back to reading once all of it is out. */
   const onWritable = (c: Conn): void => {
     c.peer.flush();
-    if (c.peer.finished || c.peer.out.bytes > 0) return;
+    if (c.peer.finished || c.peer.queuedBytes > 0) return;
     c.state = c.resumeState;
     c.pfd.events = POLLIN;
   };

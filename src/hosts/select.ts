@@ -23,7 +23,7 @@ import { FdSet, select } from "../models/select.ts";
 import { listenAt } from "./_listen_at.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 import { ReceiveSlab } from "./_receive_slab.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo, SocketPeerSetup } from "./_socket_peer.ts";
 import { closePeers } from "./_close_peers.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 
@@ -128,6 +128,7 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
     resetSocket: (sock) => sock.reset(),
     holdReading: (sock, hold) => sock.core.holdReading(hold),
   };
+  const setup = new SocketPeerSetup(io, codec, app, highWaterMark);
 
   /** Puts a socket in the first group with room, starting a new group when all are full. */
   const join = (sock: Sock): void => {
@@ -163,7 +164,7 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
   };
 
   const addClient = (sock: NonBlockingSocket): void => {
-    const peer = new SocketPeer(sock, sock.remoteAddr, codec, app, io, highWaterMark);
+    const peer = new SocketPeer(sock, sock.remoteAddr, setup);
     peers.set(sock, peer);
     join(sock);
     app.onOpen?.(peer);
@@ -191,7 +192,7 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
       const peer = peers.get(sock as NonBlockingSocket)!;
       if (!peer.closing) readSet.add(sock);
       else exceptSet.add(sock); // a reset of a closing client is still noticed
-      if (peer.out.bytes > 0) writeSet.add(sock);
+      if (peer.queuedBytes > 0) writeSet.add(sock);
     }
     return readSet.size + writeSet.size + exceptSet.size > 0;
   };

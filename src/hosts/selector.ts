@@ -23,7 +23,7 @@ import { closePeers } from "./_close_peers.ts";
 import { listenAt } from "./_listen_at.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 import { ReceiveSlab } from "./_receive_slab.ts";
-import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo } from "./_socket_peer.ts";
+import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo, SocketPeerSetup } from "./_socket_peer.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 
 const WAIT_OPTIONS = { maxEvents: 256 };
@@ -76,9 +76,10 @@ export async function startSelectorHost(options: PeerHostOptions): Promise<PeerH
     resetSocket: (sock) => sock.reset(),
     holdReading: (sock, hold) => sock.core.holdReading(hold),
   };
+  const setup = new SocketPeerSetup(io, codec, app, highWaterMark);
 
   const addClient = (sock: NonBlockingSocket): void => {
-    const peer = new SocketPeer(sock, sock.remoteAddr, codec, app, io, highWaterMark);
+    const peer = new SocketPeer(sock, sock.remoteAddr, setup);
     clients.add(peer);
     selector.register(sock, POLLIN | POLLOUT, peer);
     app.onOpen?.(peer);
@@ -103,7 +104,7 @@ export async function startSelectorHost(options: PeerHostOptions): Promise<PeerH
       return;
     }
     // A failed socket fails the send, which ends the client.
-    if (events & (POLLOUT | POLLERR | POLLHUP) || peer.out.bytes > 0) peer.flush();
+    if (events & (POLLOUT | POLLERR | POLLHUP) || peer.queuedBytes > 0) peer.flush();
   };
 
   const loop = (async () => {

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { SocketPeer, type SocketPeerIo } from "../../src/hosts/_socket_peer.ts";
+import { SocketPeer, type SocketPeerIo, SocketPeerSetup } from "../../src/hosts/_socket_peer.ts";
 import { ReceiveSlab } from "../../src/hosts/_receive_slab.ts";
 import type { PeerApp } from "../../src/hosts/types.ts";
 import { rawChunks } from "../../src/framing/raw.ts";
@@ -41,13 +41,7 @@ function peerOn(codec: FrameCodec, app: PeerApp, highWaterMark = 1024 * 1024) {
   const peer = new SocketPeer(
     undefined,
     undefined,
-    codec,
-    {
-      ...app,
-      onClose: (_peer, error) => closes.push(error),
-    },
-    io,
-    highWaterMark,
+    new SocketPeerSetup(io, codec, { ...app, onClose: (_peer, error) => closes.push(error) }, highWaterMark),
   );
   return { io, peer, closes };
 }
@@ -78,15 +72,31 @@ describe("SocketPeer", () => {
     peer.receive(slab.take(3));
     slab.space.set([6]);
     peer.receive(slab.take(1));
-    const waiting = peer.out.takeAll()!;
+    const waiting = peer.takeQueued()!;
     assert.deepEqual(waiting, Uint8Array.of(9, 8, 7, 6));
     const single = peerOn(rawChunks(), echo);
     single.io.room = 0;
     slab.space.set([5, 4]);
     single.peer.receive(slab.take(2));
-    const kept = single.peer.out.takeAll()!;
+    const kept = single.peer.takeQueued()!;
     assert.deepEqual(kept, Uint8Array.of(5, 4));
     assert.equal(kept.buffer.byteLength, 2, "a 2-byte reply must not keep a 64 KiB slab alive");
+    assert.equal(single.peer.queuedBytes, 0);
+    assert.equal(single.peer.takeQueued(), undefined, "nothing is left once taken");
+  });
+
+  test("counts what waits in its queue, framed, until the socket takes it", () => {
+    const { io, peer } = peerOn(lengthPrefixed({ lengthFieldLength: 4 }), echo);
+    io.room = 3;
+    peer.receive(Uint8Array.of(0, 0, 0, 2, 7, 8));
+    assert.deepEqual(io.sent, [0, 0, 0]);
+    assert.equal(peer.queuedBytes, 3);
+    io.room = Infinity;
+    peer.flush();
+    assert.deepEqual(io.sent, [0, 0, 0, 2, 7, 8]);
+    assert.equal(peer.queuedBytes, 0);
+    peer.receive(Uint8Array.of(0, 0, 0, 1, 9));
+    assert.deepEqual(io.sent.slice(6), [0, 0, 0, 1, 9], "a queue let go of is made again");
   });
 
   test("holds reading above the high water mark, and reads again once the queue is empty", () => {
