@@ -162,7 +162,10 @@ export class SocketPeer<H = unknown> implements Peer {
   /** The application's state. */
   data: unknown = undefined;
   readonly #setup: SocketPeerSetup<H>;
-  /** The bytes the socket could not take yet: made when some wait, let go once they are sent. */
+  /**
+   * The bytes the socket could not take yet: made when some first wait. It is kept once made:
+   * making one for each reply cost 7% of the CPU per message of Bun's blocking lp4 echo.
+   */
   #out: ByteQueue | undefined;
   /** Made at the first bytes: a host that cuts frames itself (poll's READ_LEN) needs none. */
   #decoder: FrameDecoder | undefined;
@@ -215,9 +218,7 @@ export class SocketPeer<H = unknown> implements Peer {
 
   /** Takes everything queued here, joined (undefined if nothing is), for a host that posts it. */
   takeQueued(): Uint8Array | undefined {
-    const out = this.#out;
-    this.#out = undefined;
-    return out?.takeAll();
+    return this.#out?.takeAll();
   }
 
   /** Bytes waiting here and in the socket. */
@@ -229,7 +230,7 @@ export class SocketPeer<H = unknown> implements Peer {
   send(frame: Uint8Array): void {
     if (this.#closing) return;
     const setup = this.#setup;
-    if (setup.raw && this.#out === undefined && !this.#finished) this.#sendNow(frame);
+    if (setup.raw && this.queuedBytes === 0 && !this.#finished) this.#sendNow(frame);
     else {
       writeFrame(this.#out ??= new ByteQueue(), setup.codec, frame);
       this.flush();
@@ -257,7 +258,6 @@ export class SocketPeer<H = unknown> implements Peer {
         if (!this.#setup.io.sendsThisTurn?.(this.handle)) out.compact();
         return;
       }
-      this.#out = undefined;
     }
     if (this.#closing) this.#finish(false);
     else if (this.#heldForOutput && this.#setup.io.socketQueued(this.handle) <= this.#setup.highWaterMark) {
@@ -278,7 +278,7 @@ export class SocketPeer<H = unknown> implements Peer {
     }
     const done = typeof sent === "number" ? sent : 0;
     if (done === bytes.byteLength) return;
-    const out = this.#out = new ByteQueue();
+    const out = this.#out ??= new ByteQueue();
     out.write(done === 0 ? bytes : bytes.subarray(done));
     if (!io.sendsThisTurn?.(this.handle)) out.compact();
   }
