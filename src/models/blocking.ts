@@ -32,7 +32,9 @@ export interface BlockingOptions extends SocketCoreOptions {
 }
 
 // The conditions the waits below wait for: one function each, shared by every wait.
-const readableOrClosed = (core: SocketCore): boolean => core.readiness().readable || core.isClosed;
+// readiness().readable, without making a readiness object at each check.
+const readableOrClosed = (core: SocketCore): boolean =>
+  core.available > 0 || core.eof || core.error !== undefined || core.isClosed;
 
 /** What a recvChunk gets once the socket is readable or closed; throws the socket's error. */
 function takeChunk(core: SocketCore, maxBytes: number): Uint8Array {
