@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type BlockingSocket, listen } from "../models/blocking.ts";
+import { acceptEach, type BlockingSocket, listen } from "../models/blocking.ts";
 import { defaultTransport } from "../runtime/detect.ts";
 import { closePeers } from "./_close_peers.ts";
 import { ByteQueue } from "../_internal/byte_queue.ts";
@@ -127,11 +127,9 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
   // wait until its replies are sent, and close the socket (reset it if the peer was reset).
   // recvChunk hands over the bytes that arrived, so a client waiting in it holds no buffer. A
   // peer that finishes while its thread waits in recv gets its socket closed (at once, or once
-  // its replies are sent), which ends the recv. This is serveBlocking's loop written out, so
-  // that a client's task is one async call rather than two.
-  let running = 0;
-  let allEnded: (() => void) | undefined;
-  const serveClient = async (sock: BlockingSocket): Promise<void> => {
+  // its replies are sent), which ends the recv. It runs under serveBlocking's accept loop, and
+  // closes its socket itself, so that a client's task is one async call rather than two.
+  const serveClient = async (sock: BlockingSocket, ended: () => void): Promise<void> => {
     const c = new BlockingClient(sock);
     const peer = c.peer = new SocketPeer(c, sock.remoteAddr, setup);
     open.add(peer);
@@ -154,22 +152,9 @@ export async function startBlockingHost(options: PeerHostOptions): Promise<PeerH
     draining.delete(peer);
     if (c.aborted) sock.reset();
     else await sock.close().catch(() => sock.reset());
-    if (--running === 0) allEnded?.();
+    ended();
   };
-  const serving = (async () => {
-    while (true) {
-      let sock: BlockingSocket;
-      try {
-        sock = await listener.accept();
-      } catch (error) {
-        if (listener.core.isClosed) break;
-        throw error;
-      }
-      running++;
-      void serveClient(sock);
-    }
-    if (running > 0) await new Promise<void>((resolve) => (allEnded = resolve));
-  })();
+  const serving = acceptEach(listener, serveClient);
 
   let closed = false;
   return {

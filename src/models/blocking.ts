@@ -217,9 +217,7 @@ export async function serveBlocking(
   options: { signal?: AbortSignal; onError?: (error: unknown, sock: BlockingSocket) => void } = {},
 ): Promise<void> {
   // A client's task costs one async call: it counts itself out, with no promise chained to it.
-  let running = 0;
-  let allEnded: (() => void) | undefined;
-  const serveClient = async (sock: BlockingSocket): Promise<void> => {
+  const serveClient = async (sock: BlockingSocket, ended: () => void): Promise<void> => {
     try {
       try {
         await handler(sock);
@@ -232,26 +230,57 @@ export async function serveBlocking(
     } catch (error) {
       options.onError?.(error, sock);
     } finally {
-      if (--running === 0) allEnded?.();
+      ended();
     }
   };
   const onAbort = () => void listener.close();
   options.signal?.addEventListener("abort", onAbort, { once: true });
   if (options.signal?.aborted) await listener.close();
   try {
-    while (true) {
-      let sock: BlockingSocket;
-      try {
-        sock = await listener.accept();
-      } catch (error) {
-        if (listener.core.isClosed) break;
-        throw error;
-      }
-      running++;
-      void serveClient(sock);
-    }
-    if (running > 0) await new Promise<void>((resolve) => (allEnded = resolve));
+    await acceptEach(listener, serveClient);
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * The accept loop of {@linkcode serveBlocking}, for a server that runs its clients' tasks itself
+ * (the blocking host): accepts until the listener closes, starts `serve` for each socket, and
+ * resolves once every task that started has called its `ended`. A task is one call of `serve`,
+ * with no promise chained to it.
+ *
+ * @example
+ * ```ts
+ * import { acceptEach, listen } from "sockmodels/blocking";
+ * const listener = await listen({ port: 0 });
+ * const serving = acceptEach(listener, async (sock, ended) => {
+ *   await sock.send(new TextEncoder().encode("hello\n"));
+ *   await sock.close();
+ *   ended();
+ * });
+ * await listener.close();
+ * await serving;
+ * ```
+ */
+export async function acceptEach(
+  listener: BlockingListener,
+  serve: (sock: BlockingSocket, ended: () => void) => void,
+): Promise<void> {
+  let running = 0;
+  let allEnded: (() => void) | undefined;
+  const ended = (): void => {
+    if (--running === 0) allEnded?.();
+  };
+  while (true) {
+    let sock: BlockingSocket;
+    try {
+      sock = await listener.accept();
+    } catch (error) {
+      if (listener.core.isClosed) break;
+      throw error;
+    }
+    running++;
+    serve(sock, ended);
+  }
+  if (running > 0) await new Promise<void>((resolve) => (allEnded = resolve));
 }

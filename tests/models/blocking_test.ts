@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { NetError } from "../../src/runtime/errors.ts";
-import { connect, listen, serveBlocking } from "../../src/models/blocking.ts";
+import { acceptEach, connect, listen, serveBlocking } from "../../src/models/blocking.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
 import { defaultTransport } from "../../src/runtime/detect.ts";
 import type { Transport } from "../../src/runtime/types.ts";
@@ -148,6 +148,35 @@ for (
       assert.equal(peak, 5, "all five handlers ran at once");
       ac.abort();
       await within(serving, 5000, "serveBlocking to stop");
+    });
+
+    test("acceptEach starts a task per client, and ends once the listener closed and every task ended", async () => {
+      const transport = await make();
+      const listener = await listen({ transport, port: 0 });
+      const endTasks: (() => void)[] = [];
+      let accepted = 0;
+      const serving = acceptEach(listener, (sock, ended) => {
+        accepted++;
+        endTasks.push(() => void sock.close().then(ended));
+      });
+      const clients = await Promise.all(
+        Array.from({ length: 3 }, () => connect("127.0.0.1", listener.addr.port, { transport })),
+      );
+      await within(
+        (async () => {
+          while (accepted < 3) await sleep(5);
+        })(),
+        5000,
+        "three accepts",
+      );
+      await listener.close();
+      let done = false;
+      void serving.then(() => (done = true));
+      await sleep(30);
+      assert.equal(done, false, "the tasks still run");
+      for (const end of endTasks) end();
+      await within(serving, 5000, "acceptEach to end");
+      for (const c of clients) await c.close();
     });
   });
 }
