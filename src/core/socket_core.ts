@@ -79,8 +79,16 @@ function checkSize(value: number | undefined, fallback: number, what: string): n
  * What a socket core and a listener core share: their watchers. Most cores have one, so the
  * first sits in a field and only the others in an array; a core that nobody watches any more
  * holds no collection. The fields are the core's own, so a core costs no second object.
+ *
+ * @example
+ * ```ts
+ * import type { SocketCore } from "sockmodels/core";
+ * declare const core: SocketCore;
+ * const stop = core.watch(() => console.log(core.readiness()));
+ * stop();
+ * ```
  */
-abstract class WatchedCore {
+export abstract class WatchedCore {
   #firstWatcher: (() => void) | undefined;
   #otherWatchers: (() => void)[] | undefined;
 
