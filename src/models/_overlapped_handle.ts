@@ -11,10 +11,40 @@ import type { CompletionPort, CompletionStatus, Overlapped } from "./iocp.ts";
 /** WSA_OPERATION_ABORTED: the operation was cancelled (closesocket or CancelIoEx). */
 export const WSA_OPERATION_ABORTED = 995;
 
-/** A pending operation of a handle: its context, and how to complete it. */
-export interface PendingOp {
-  overlapped: Overlapped;
-  complete(status: Partial<CompletionStatus> & { ok: boolean }): void;
+const NO_BUFFER = new Uint8Array(0);
+
+/**
+ * A pending operation of a handle: its context, and how to complete it. It is one object with
+ * no closure of its own, since an idle IOCP client always has one pending (its zero-byte
+ * receive).
+ */
+export class PendingOp {
+  readonly handle: OverlappedHandle;
+  readonly port: CompletionPort;
+  readonly overlapped: Overlapped;
+  /** The buffer of a receive (empty for the other operations). */
+  readonly buffer: Uint8Array;
+  /** The byte count of a send (0 for the other operations). */
+  readonly bytes: number;
+
+  constructor(
+    handle: OverlappedHandle,
+    port: CompletionPort,
+    overlapped: Overlapped,
+    buffer: Uint8Array = NO_BUFFER,
+    bytes = 0,
+  ) {
+    this.handle = handle;
+    this.port = port;
+    this.overlapped = overlapped;
+    this.buffer = buffer;
+    this.bytes = bytes;
+  }
+
+  /** Queues the operation's completion packet on its port, with the handle's key. */
+  complete(status: Partial<CompletionStatus> & { ok: boolean }): void {
+    this.port._complete(this.handle.key, this.overlapped, status);
+  }
 }
 
 /** The error of an operation that closing or `cancelIo` aborted. */

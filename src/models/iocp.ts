@@ -15,7 +15,7 @@ import { availableParallelism, defaultTransport } from "../runtime/detect.ts";
 import type { Addr, DatagramSocket, Transport } from "../runtime/types.ts";
 import { WAIT_TIMEOUT } from "./event_select.ts";
 import { tryRecvFrom, type WouldBlock } from "./nonblocking.ts";
-import { aborted, OverlappedHandle, type PendingOp, removeOps, WSA_OPERATION_ABORTED } from "./_overlapped_handle.ts";
+import { aborted, OverlappedHandle, PendingOp, removeOps, WSA_OPERATION_ABORTED } from "./_overlapped_handle.ts";
 
 export { OverlappedHandle };
 
@@ -113,8 +113,8 @@ export type CompletionHandle = OverlappedSocket | OverlappedListener | Overlappe
 export class OverlappedSocket extends OverlappedHandle {
   /** The socket's state. */
   readonly core: SocketCore;
-  #recvs: (PendingOp & { buffer: Uint8Array })[] = [];
-  #sends: (PendingOp & { bytes: number })[] = [];
+  #recvs: PendingOp[] = [];
+  #sends: PendingOp[] = [];
   #flushing = false;
   #closed = false;
 
@@ -122,7 +122,7 @@ export class OverlappedSocket extends OverlappedHandle {
   constructor(core: SocketCore) {
     super();
     this.core = core;
-    core.watch(() => this.#serviceRecvs());
+    core.addWatcher(() => this.#serviceRecvs());
   }
 
   /** The local address. */
@@ -147,11 +147,7 @@ export class OverlappedSocket extends OverlappedHandle {
   /** @internal */
   _postRecv(port: CompletionPort, buffer: Uint8Array, overlapped: Overlapped): void {
     if (this.#closed) throw new NetError("ENOTCONN", "Cannot post a receive: the socket is closed");
-    this.#recvs.push({
-      overlapped,
-      buffer,
-      complete: (s) => port._complete(this.key, overlapped, s),
-    });
+    this.#recvs.push(new PendingOp(this, port, overlapped, buffer));
     this.#serviceRecvs();
   }
 
@@ -179,11 +175,7 @@ export class OverlappedSocket extends OverlappedHandle {
   _postSend(port: CompletionPort, bytes: Uint8Array, overlapped: Overlapped): void {
     if (this.#closed) throw new NetError("ENOTCONN", "Cannot post a send: the socket is closed");
     const size = bytes.byteLength;
-    const op = {
-      overlapped,
-      bytes: size,
-      complete: (s: Partial<CompletionStatus> & { ok: boolean }) => port._complete(this.key, overlapped, s),
-    };
+    const op = new PendingOp(this, port, overlapped, undefined, size);
     try {
       this.core.write(bytes);
     } catch (error) {
@@ -279,7 +271,7 @@ export class OverlappedListener extends OverlappedHandle {
   constructor(core: ListenerCore) {
     super();
     this.core = core;
-    core.watch(() => this.#serviceAccepts());
+    core.addWatcher(() => this.#serviceAccepts());
   }
 
   /** Binds and listens. */
@@ -298,7 +290,7 @@ export class OverlappedListener extends OverlappedHandle {
   /** @internal */
   _postAccept(port: CompletionPort, overlapped: Overlapped): void {
     if (this.core.isClosed) throw new NetError("ENOTCONN", "Cannot post an accept: the listener is closed");
-    this.#accepts.push({ overlapped, complete: (s) => port._complete(this.key, overlapped, s) });
+    this.#accepts.push(new PendingOp(this, port, overlapped));
     this.#serviceAccepts();
   }
 
@@ -338,7 +330,7 @@ export class OverlappedListener extends OverlappedHandle {
 export class OverlappedDatagram extends OverlappedHandle {
   #socket!: DatagramSocket;
   #inbox: { bytes: Uint8Array; from: Addr }[] = [];
-  #recvs: (PendingOp & { buffer: Uint8Array })[] = [];
+  #recvs: PendingOp[] = [];
   #closed = false;
 
   private constructor() {
@@ -389,7 +381,7 @@ export class OverlappedDatagram extends OverlappedHandle {
   /** @internal */
   _postRecvFrom(port: CompletionPort, buffer: Uint8Array, overlapped: Overlapped): void {
     if (this.#closed) throw new NetError("ENOTCONN", "Cannot post a receive: the datagram socket is closed");
-    this.#recvs.push({ overlapped, buffer, complete: (s) => port._complete(this.key, overlapped, s) });
+    this.#recvs.push(new PendingOp(this, port, overlapped, buffer));
     this.#service();
   }
 
