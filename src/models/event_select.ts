@@ -33,7 +33,7 @@
 import { NetError } from "../runtime/errors.ts";
 import type { ListenerCore, SocketCore } from "../core/socket_core.ts";
 import { NonBlockingListener, NonBlockingSocket, WOULD_BLOCK, type WouldBlock } from "./nonblocking.ts";
-import { describeValue, resetEvent, setEvent, stateOf, type WsaEvent } from "./_wsa_event.ts";
+import { describeValue, resetEvent, setEvent, stateOf, WsaEvent } from "./_wsa_event.ts";
 
 export {
   closeEvent,
@@ -329,7 +329,7 @@ export class NetworkEventRecorder {
   readonly mask: number;
   #core: SocketCore | ListenerCore;
   #listening: boolean;
-  #sink: NetworkEventSink;
+  #sink: NetworkEventSink | WsaEvent;
   readonly #onChange = (): void => this.#check();
   #active = true;
   // Events that may be recorded now; an event leaves this set when recorded and comes back
@@ -341,7 +341,7 @@ export class NetworkEventRecorder {
   /** The error code of each recorded event; made by the first error after a `take`. */
   #errorCodes: number[] | undefined;
 
-  private constructor(socket: EventSelectSocket, mask: number, sink: NetworkEventSink) {
+  private constructor(socket: EventSelectSocket, mask: number, sink: NetworkEventSink | WsaEvent) {
     this.socket = socket;
     this.mask = mask;
     this.#sink = sink;
@@ -355,13 +355,14 @@ export class NetworkEventRecorder {
   /**
    * Selects `mask` for `socket`, replacing (and clearing) any earlier selection, and records at
    * once whatever already holds (data waiting, a pending connection, room to send, a finished
-   * connect). Throws a NetError (ENOTCONN) for a closed socket.
+   * connect). `sink` is a function, or an event object to set, as WSAEventSelect passes: then
+   * a selection costs no closure. Throws a NetError (ENOTCONN) for a closed socket.
    */
-  static attach(socket: EventSelectSocket, mask: number, sink: NetworkEventSink): NetworkEventRecorder {
+  static attach(socket: EventSelectSocket, mask: number, sink: NetworkEventSink | WsaEvent): NetworkEventRecorder {
     checkSocket(socket, "The socket");
     checkMask(mask);
-    if (typeof sink !== "function") {
-      throw new TypeError(`The event sink must be a function, got ${describeValue(sink)}`);
+    if (typeof sink !== "function" && !(sink instanceof WsaEvent)) {
+      throw new TypeError(`The event sink must be a function or an event, got ${describeValue(sink)}`);
     }
     if (socket.core.isClosed) {
       throw new NetError("ENOTCONN", "Cannot select network events: the socket is closed", { syscall: "select" });
@@ -444,7 +445,9 @@ export class NetworkEventRecorder {
     if (errorCode !== 0 || this.#errorCodes !== undefined) {
       (this.#errorCodes ??= new Array(FD_MAX_EVENTS).fill(0))[bitIndex(event)] = errorCode;
     }
-    this.#sink(event, errorCode);
+    const sink = this.#sink;
+    if (typeof sink === "function") sink(event, errorCode);
+    else setEvent(sink);
   }
 
   #reenable(event: number): void {
@@ -528,7 +531,7 @@ export function eventSelect(sock: EventSelectSocket, event: WsaEvent | null | un
   }
   const state = stateOf(event, "The event");
   if (state.closed) throw new TypeError(`Cannot select network events with event ${event.id}: it is closed`);
-  NetworkEventRecorder.attach(sock, networkEvents, () => setEvent(event));
+  NetworkEventRecorder.attach(sock, networkEvents, event);
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   FD_MAX_EVENTS,
   FD_READ,
   FD_WRITE,
+  NetworkEventRecorder,
   resetEvent,
   setEvent,
   WAIT_OBJECT_0,
@@ -389,6 +390,25 @@ function countAbortListeners(signal: AbortSignal): () => number {
 
 for (const [name, make] of transports) {
   describe(`WSAEventSelect re-enabling rules over the ${name} transport`, () => {
+    test("a recorder's sink is a function or an event to set; anything else is a TypeError", async () => {
+      const pair = await connectedPair(await make());
+      const event = createEvent();
+      const recorder = NetworkEventRecorder.attach(pair.server, FD_READ, event);
+      assert.equal(await waitEvent(event, "no event before data", 50).catch(() => -1), -1);
+      pair.client.trySend(new Uint8Array([1]));
+      assert.equal(await waitEvent(event, "FD_READ sets the event"), WAIT_OBJECT_0);
+      assert.equal(recorder.take().networkEvents, FD_READ);
+      const seen: number[] = [];
+      NetworkEventRecorder.attach(pair.server, FD_READ, (fd) => seen.push(fd));
+      assert.deepEqual(seen, [FD_READ], "the byte still waiting is recorded at once");
+      assert.throws(
+        () => NetworkEventRecorder.attach(pair.server, FD_READ, 7 as never),
+        (e: unknown) => e instanceof TypeError && /must be a function or an event, got 7/.test(e.message),
+      );
+      closeEvent(event);
+      await pair.close();
+    });
+
     test("FD_READ comes again after a recv that leaves data, not after one that empties the buffer", async () => {
       const pair = await connectedPair(await make());
       const { client, server } = pair;
