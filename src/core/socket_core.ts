@@ -50,6 +50,35 @@ export interface Readiness {
   hup: boolean;
 }
 
+/**
+ * An object that a core tells of every change that may affect readiness: a watcher that needs
+ * no closure of its own.
+ *
+ * @example
+ * ```ts
+ * import type { SocketCore } from "sockmodels/core";
+ * declare const core: SocketCore;
+ * const watcher = { readinessChanged: () => console.log(core.readiness()) };
+ * core.addWatcher(watcher);
+ * core.unwatch(watcher);
+ * ```
+ */
+export interface ReadinessWatcher {
+  /** Called after every change that may affect the core's readiness. */
+  readinessChanged(): void;
+}
+
+/**
+ * What {@linkcode WatchedCore.addWatcher} takes: a function, or a {@linkcode ReadinessWatcher}.
+ *
+ * @example
+ * ```ts
+ * import type { Watcher } from "sockmodels/core";
+ * const watcher: Watcher = () => console.log("changed");
+ * ```
+ */
+export type Watcher = (() => void) | ReadinessWatcher;
+
 /** Something with readiness that can be watched: a connected socket or a listener. */
 export interface Watchable {
   /** A process-unique id. */
@@ -67,6 +96,19 @@ let lastCoreId = 0;
 /** The handlers a core sets on its stream (defined in SocketCore, which they update). */
 let CoreStreamHandlers: new (core: SocketCore, stream: Stream) => StreamHandlers;
 
+/** A core's buffer sizes: one object shared by the cores that have the same, as most do. */
+interface BufferSizes {
+  readonly receive: number;
+  readonly send: number;
+}
+
+let lastSizes: BufferSizes = { receive: 0, send: 0 };
+
+function bufferSizes(receive: number, send: number): BufferSizes {
+  if (lastSizes.receive !== receive || lastSizes.send !== send) lastSizes = Object.freeze({ receive, send });
+  return lastSizes;
+}
+
 function checkSize(value: number | undefined, fallback: number, what: string): number {
   const v = value ?? fallback;
   if (!Number.isInteger(v) || v < 1) {
@@ -76,9 +118,10 @@ function checkSize(value: number | undefined, fallback: number, what: string): n
 }
 
 /**
- * What a socket core and a listener core share: their watchers. Most cores have one, so the
- * first sits in a field and only the others in an array; a core that nobody watches any more
- * holds no collection. The fields are the core's own, so a core costs no second object.
+ * What a socket core and a listener core share: their watchers. Most cores have one, which
+ * sits in the field itself; only a core with more holds an array, and a core that nobody
+ * watches any more holds no collection. The field is the core's own, so a core costs no second
+ * object.
  *
  * @example
  * ```ts
@@ -89,8 +132,8 @@ function checkSize(value: number | undefined, fallback: number, what: string): n
  * ```
  */
 export abstract class WatchedCore {
-  #firstWatcher: (() => void) | undefined;
-  #otherWatchers: (() => void)[] | undefined;
+  /** No watcher, the only one, or (two or more) all of them in order. */
+  #watchers: Watcher | Watcher[] | undefined;
 
   /** Calls `fn` after every change that may affect readiness; returns the unsubscribe. */
   watch(fn: () => void): () => void {
@@ -98,38 +141,45 @@ export abstract class WatchedCore {
     return () => this.unwatch(fn);
   }
 
-  /** Like {@linkcode watch}, for a caller that ends it with {@linkcode unwatch}: nothing allocated. */
-  addWatcher(fn: () => void): void {
-    if (this.#firstWatcher === fn) return;
-    if (this.#firstWatcher === undefined && this.#otherWatchers === undefined) {
-      this.#firstWatcher = fn;
-      return;
-    }
-    const others = this.#otherWatchers ??= [];
-    if (!others.includes(fn)) others.push(fn);
+  /**
+   * Like {@linkcode watch}, for a caller that ends it with {@linkcode unwatch}: nothing
+   * allocated. `fn` may be an object whose `readinessChanged` is called, which spares a waiter
+   * the closure it would keep for as long as it waits.
+   */
+  addWatcher(fn: Watcher): void {
+    const watchers = this.#watchers;
+    if (watchers === undefined) this.#watchers = fn;
+    else if (Array.isArray(watchers)) {
+      // A copy, not a push: a notification under way goes on over the array it started with.
+      if (!watchers.includes(fn)) this.#watchers = [...watchers, fn];
+    } else if (watchers !== fn) this.#watchers = [watchers, fn];
   }
 
   /** Stops calling `fn`. */
-  unwatch(fn: () => void): void {
-    if (this.#firstWatcher === fn) {
-      this.#firstWatcher = this.#otherWatchers?.shift();
-    } else if (this.#otherWatchers !== undefined) {
-      const i = this.#otherWatchers.indexOf(fn);
-      if (i >= 0) this.#otherWatchers.splice(i, 1);
-    } else return;
-    if (this.#otherWatchers?.length === 0) this.#otherWatchers = undefined;
+  unwatch(fn: Watcher): void {
+    const watchers = this.#watchers;
+    if (watchers === fn) this.#watchers = undefined;
+    else if (Array.isArray(watchers)) {
+      const i = watchers.indexOf(fn);
+      if (i < 0) return;
+      const rest = watchers.filter((_, j) => j !== i);
+      this.#watchers = rest.length === 1 ? rest[0] : rest;
+    }
   }
 
   /** Calls every watcher. */
   protected _notifyWatchers(): void {
-    const first = this.#firstWatcher;
-    if (first === undefined) return;
-    const others = this.#otherWatchers;
-    if (others === undefined) return first();
-    // A watcher may unsubscribe others while we iterate.
-    const all = [first, ...others];
-    for (let i = 0; i < all.length; i++) all[i]();
+    const watchers = this.#watchers;
+    if (watchers === undefined) return;
+    if (!Array.isArray(watchers)) return notify(watchers);
+    // A watcher may unsubscribe others while we iterate: the array is never changed in place.
+    for (let i = 0; i < watchers.length; i++) notify(watchers[i]);
   }
+}
+
+function notify(watcher: Watcher): void {
+  if (typeof watcher === "function") watcher();
+  else watcher.readinessChanged();
 }
 
 /**
@@ -157,10 +207,7 @@ const HELD = 1 << 5;
 export class SocketCore extends WatchedCore implements Watchable {
   /** A process-unique id. */
   readonly id: number = ++lastCoreId;
-  /** The receive buffer size. */
-  readonly receiveBufferSize: number;
-  /** The send buffer size. */
-  readonly sendBufferSize: number;
+  readonly #sizes: BufferSizes;
   #stream: Stream | undefined;
   readonly #received = new ByteQueue();
   #error: NetError | undefined;
@@ -206,9 +253,21 @@ export class SocketCore extends WatchedCore implements Watchable {
   /** Wraps a connected stream, or nothing yet for a socket that is still connecting. */
   constructor(stream?: Stream, options: SocketCoreOptions = {}) {
     super();
-    this.receiveBufferSize = checkSize(options.receiveBufferSize, DEFAULT_RECEIVE_BUFFER, "Receive buffer size");
-    this.sendBufferSize = checkSize(options.sendBufferSize, DEFAULT_SEND_BUFFER, "Send buffer size");
+    this.#sizes = bufferSizes(
+      checkSize(options.receiveBufferSize, DEFAULT_RECEIVE_BUFFER, "Receive buffer size"),
+      checkSize(options.sendBufferSize, DEFAULT_SEND_BUFFER, "Send buffer size"),
+    );
     if (stream) this.#attach(stream);
+  }
+
+  /** The receive buffer size. */
+  get receiveBufferSize(): number {
+    return this.#sizes.receive;
+  }
+
+  /** The send buffer size. */
+  get sendBufferSize(): number {
+    return this.#sizes.send;
   }
 
   /**
@@ -626,19 +685,19 @@ export function waitThenTake<T extends Watchable, R>(
 /**
  * One pending wait of {@linkcode waitThenTake}: a watcher, and a timer and an abort listener if
  * asked for. A task that waits in a blocking recv for a long time holds one of these, so it is
- * one object and one callback, not a closure per part.
+ * one object, its own watcher, not a closure per part.
  */
-class ReadyWait {
+class ReadyWait implements ReadinessWatcher {
   readonly #target: Watchable;
   readonly #ready: (target: Watchable) => boolean;
   readonly #take: ((target: Watchable, arg: number) => unknown) | undefined;
   readonly #arg: number;
-  readonly #signal: AbortSignal | undefined;
   readonly #resolve: (value: unknown) => void;
   readonly #reject: (error: unknown) => void;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #unwatch: (() => void) | undefined;
-  readonly #check = (): void => {
+  /** Made only for a wait with a signal or a timeout, or on a target that is not a core. */
+  #extra: ReadyWaitExtra | undefined;
+
+  readinessChanged(): void {
     const target = this.#target;
     if (!this.#ready(target)) return;
     this.#end();
@@ -651,9 +710,7 @@ class ReadyWait {
       return this.#reject(error);
     }
     this.#resolve(value);
-  };
-  /** Made only for a wait with a signal. */
-  #onAbort: (() => void) | undefined;
+  }
 
   constructor(
     target: Watchable,
@@ -669,32 +726,47 @@ class ReadyWait {
     this.#ready = ready;
     this.#take = take;
     this.#arg = arg;
-    this.#signal = options.signal;
     this.#resolve = resolve;
     this.#reject = reject;
-    if (target instanceof SocketCore || target instanceof ListenerCore) target.addWatcher(this.#check);
-    else this.#unwatch = target.watch(this.#check);
-    if (this.#signal !== undefined) {
-      this.#onAbort = () => {
+    if (target instanceof SocketCore || target instanceof ListenerCore) target.addWatcher(this);
+    else this.#extraOf().unwatch = target.watch(() => this.readinessChanged());
+    const signal = options.signal;
+    if (signal !== undefined) {
+      const extra = this.#extraOf();
+      extra.signal = signal;
+      extra.onAbort = () => {
         this.#end();
-        reject(new NetError("ECANCELED", `The ${operation} was cancelled`, { cause: this.#signal?.reason }));
+        reject(new NetError("ECANCELED", `The ${operation} was cancelled`, { cause: signal.reason }));
       };
-      this.#signal.addEventListener("abort", this.#onAbort, { once: true });
+      signal.addEventListener("abort", extra.onAbort, { once: true });
     }
     const timeoutMs = options.timeoutMs;
     if (timeoutMs !== undefined) {
-      this.#timer = setTimeout(() => {
+      this.#extraOf().timer = setTimeout(() => {
         this.#end();
         reject(new NetError("ETIMEDOUT", `The ${operation} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
     }
   }
 
-  #end(): void {
-    const target = this.#target;
-    if (this.#unwatch !== undefined) this.#unwatch();
-    else (target as SocketCore | ListenerCore).unwatch(this.#check);
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    if (this.#onAbort !== undefined) this.#signal?.removeEventListener("abort", this.#onAbort);
+  #extraOf(): ReadyWaitExtra {
+    return this.#extra ??= { unwatch: undefined, signal: undefined, onAbort: undefined, timer: undefined };
   }
+
+  #end(): void {
+    const extra = this.#extra;
+    if (extra === undefined) return (this.#target as SocketCore | ListenerCore).unwatch(this);
+    if (extra.unwatch !== undefined) extra.unwatch();
+    else (this.#target as SocketCore | ListenerCore).unwatch(this);
+    if (extra.timer !== undefined) clearTimeout(extra.timer);
+    if (extra.onAbort !== undefined) extra.signal?.removeEventListener("abort", extra.onAbort);
+  }
+}
+
+/** The parts of a {@linkcode ReadyWait} that most waits (a recv with no deadline) do not have. */
+interface ReadyWaitExtra {
+  unwatch: (() => void) | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }

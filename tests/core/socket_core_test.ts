@@ -80,6 +80,49 @@ describe("SocketCore", () => {
     assert.throws(() => new SocketCore(undefined, { receiveBufferSize: 0 }), /Receive buffer size .* got 0/);
     assert.throws(() => new SocketCore(undefined, { sendBufferSize: 1.5 }), /Send buffer size .* got 1\.5/);
   });
+
+  test("each core keeps its own buffer sizes, whatever the cores made before it had", () => {
+    const a = new SocketCore(undefined, { receiveBufferSize: 1000, sendBufferSize: 2000 });
+    const b = new SocketCore(undefined, { receiveBufferSize: 1000, sendBufferSize: 3000 });
+    const c = new SocketCore();
+    assert.deepEqual([a.receiveBufferSize, a.sendBufferSize], [1000, 2000]);
+    assert.deepEqual([b.receiveBufferSize, b.sendBufferSize], [1000, 3000]);
+    assert.deepEqual([c.receiveBufferSize, c.sendBufferSize], [64 * 1024, 64 * 1024]);
+  });
+
+  test("watchers: functions and objects, each once, in order; a change during a notification waits", async () => {
+    const { listener, client, server } = await pair();
+    const calls: string[] = [];
+    const first = () => calls.push("first");
+    const object = { readinessChanged: () => calls.push("object") };
+    const late = () => calls.push("late");
+    const dropper = () => {
+      calls.push("dropper");
+      // Taken out while a notification is under way: it is still called in this one.
+      server.unwatch(object);
+      server.addWatcher(late);
+    };
+    server.addWatcher(first);
+    server.addWatcher(first); // the same watcher twice is subscribed once
+    server.addWatcher(dropper);
+    server.addWatcher(object);
+    client.write(bytes(10));
+    await waitUntil(server, () => server.available === 10, { timeoutMs: 5000 }, "recv");
+    // One write is one notification on the memory transport; `late` came in during it.
+    assert.deepEqual(calls, ["first", "dropper", "object"]);
+    calls.length = 0;
+    client.write(bytes(10));
+    await waitUntil(server, () => server.available === 20, { timeoutMs: 5000 }, "recv");
+    assert.ok(calls.includes("late") && !calls.includes("object"), `second pass: ${calls.join(", ")}`);
+    server.unwatch(first);
+    server.unwatch(dropper);
+    server.unwatch(late);
+    calls.length = 0;
+    client.write(bytes(10));
+    await waitUntil(server, () => server.available === 30, { timeoutMs: 5000 }, "recv");
+    assert.deepEqual(calls, [], "nobody is left watching");
+    await Promise.all([client.close(), server.close(), listener.close()]);
+  });
 });
 
 describe("waitUntil", () => {
