@@ -161,17 +161,17 @@ export function view(
 }
 
 /**
- * The state every decoder shares: the poisoning error and the end flag.
+ * The state every decoder shares: the poisoning error and the end flag, in one field, so that a
+ * decoder of each connection is as small as it can be.
  */
 export abstract class DecoderBase implements FrameDecoder {
-  /** The error that poisoned the decoder. */
-  protected _error: FramingError | undefined = undefined;
-  /** True after `end()`. */
-  protected _ended = false;
+  /** Undefined while open; the error that poisoned the decoder; or `true` after a clean end. */
+  #outcome: FramingError | true | undefined = undefined;
 
   /** The error that poisoned the decoder, if any. */
   get error(): FramingError | undefined {
-    return this._error;
+    const outcome = this.#outcome;
+    return outcome === true ? undefined : outcome;
   }
 
   /** Bytes of the current, incomplete frame that the decoder holds. */
@@ -188,10 +188,9 @@ export abstract class DecoderBase implements FrameDecoder {
 
   /** Declares the end of the stream, and returns the error that `end` throws, if any. */
   finish(): FramingError | undefined {
-    if (this._error !== undefined || this._ended) return this._error;
+    if (this.#outcome !== undefined) return this.error;
     const error = stackless(() => this._atEnd());
-    this._ended = true;
-    if (error !== undefined) this._error = error;
+    this.#outcome = error ?? true;
     return error;
   }
 
@@ -200,9 +199,9 @@ export abstract class DecoderBase implements FrameDecoder {
 
   /** Throws when the decoder is poisoned or ended, or when `chunk` is not bytes. */
   protected _check(chunk: unknown): void {
-    if (this._error !== undefined) throw this._error;
-    if (this._ended) {
-      throw new TypeError("Cannot push to a decoder after end()");
+    const outcome = this.#outcome;
+    if (outcome !== undefined) {
+      throw outcome === true ? new TypeError("Cannot push to a decoder after end()") : outcome;
     }
     if (!(chunk instanceof Uint8Array)) {
       throw new TypeError(`Chunk must be a Uint8Array, got ${show(chunk)}`);
@@ -213,7 +212,7 @@ export abstract class DecoderBase implements FrameDecoder {
   protected _fail(error: unknown, frames: Uint8Array[]): never {
     if (error instanceof FramingError) {
       error.frames = frames;
-      this._error = error;
+      this.#outcome = error;
     }
     throw error;
   }
