@@ -96,6 +96,7 @@ const LOCAL_ABORT = 1 << 11;
 const CLOSE_DELIVERED = 1 << 12;
 const WROTE_BYTES = 1 << 13;
 const DATA_AFTER_FIN = 1 << 14;
+const ACCEPTED = 1 << 15;
 
 /**
  * The handlers of a stream that has none yet, or no longer: one shared object, so that a
@@ -108,6 +109,32 @@ const DATA_AFTER_FIN = 1 << 14;
  * ```
  */
 export const NO_HANDLERS: StreamHandlers = Object.freeze({});
+
+/** What a stream takes from its options: one object shared by the streams that have the same. */
+interface StreamSettings {
+  readonly highWaterMark: number;
+  readonly lowWaterMark: number;
+  readonly allowHalfOpen: boolean;
+  readonly lingerMs: number;
+}
+
+let lastSettings: StreamSettings = { highWaterMark: -1, lowWaterMark: -1, allowHalfOpen: false, lingerMs: -1 };
+
+function streamSettings(
+  highWaterMark: number,
+  lowWaterMark: number,
+  allowHalfOpen: boolean,
+  lingerMs: number,
+): StreamSettings {
+  const last = lastSettings;
+  if (
+    last.highWaterMark !== highWaterMark || last.lowWaterMark !== lowWaterMark ||
+    last.allowHalfOpen !== allowHalfOpen || last.lingerMs !== lingerMs
+  ) {
+    lastSettings = Object.freeze({ highWaterMark, lowWaterMark, allowHalfOpen, lingerMs });
+  }
+  return lastSettings;
+}
 
 /**
  * The shared stream machinery. Transports implement the protected primitives:
@@ -162,12 +189,8 @@ export abstract class StreamBase implements Stream {
 
   /** The current callbacks. */
   protected handlers: StreamHandlers = NO_HANDLERS;
-  /** The high water mark of the send queue. */
-  protected readonly highWaterMark: number;
-  /** `onDrain` fires when the queue falls to this. */
-  protected readonly lowWaterMark: number;
-  /** Whether the sending side stays open after the peer's FIN. */
-  protected readonly allowHalfOpen: boolean;
+  /** The options, shared by the streams that have the same, as a listener's streams do. */
+  readonly #settings: StreamSettings;
 
   readonly #queue = new ByteQueue();
   #flushWaiters: Waiter[] | undefined;
@@ -176,7 +199,6 @@ export abstract class StreamBase implements Stream {
   #heldWhilePaused: Uint8Array[] | undefined;
   #error: NetError | undefined;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
-  #lingerMs: number;
   #closeError: NetError | undefined;
   #upgrade: Upgrade | undefined;
   #flags = 0;
@@ -271,7 +293,12 @@ export abstract class StreamBase implements Stream {
     this.#flags = on ? this.#flags | DATA_AFTER_FIN : this.#flags & ~DATA_AFTER_FIN;
   }
   /** Whether this stream was accepted by a listener (the server's end). */
-  protected _accepted = false;
+  protected get _accepted(): boolean {
+    return (this.#flags & ACCEPTED) !== 0;
+  }
+  protected set _accepted(on: boolean) {
+    this.#flags = on ? this.#flags | ACCEPTED : this.#flags & ~ACCEPTED;
+  }
 
   /** Sets the water marks and the half-open policy. */
   constructor(options: StreamOptions = {}, lingerMs: number = DEFAULT_LINGER_MS) {
@@ -285,10 +312,22 @@ export abstract class StreamBase implements Stream {
         `Low water mark must be an integer from 0 to the high water mark ${high}, got ${low}`,
       );
     }
-    this.highWaterMark = high;
-    this.lowWaterMark = low;
-    this.allowHalfOpen = options.allowHalfOpen ?? false;
-    this.#lingerMs = lingerMs;
+    this.#settings = streamSettings(high, low, options.allowHalfOpen ?? false, lingerMs);
+  }
+
+  /** The high water mark of the send queue. */
+  protected get highWaterMark(): number {
+    return this.#settings.highWaterMark;
+  }
+
+  /** `onDrain` fires when the queue falls to this. */
+  protected get lowWaterMark(): number {
+    return this.#settings.lowWaterMark;
+  }
+
+  /** Whether the sending side stays open after the peer's FIN. */
+  protected get allowHalfOpen(): boolean {
+    return this.#settings.allowHalfOpen;
   }
 
   // ---- primitives for transports -------------------------------------------------------
@@ -699,14 +738,14 @@ export abstract class StreamBase implements Stream {
         if (this.#wroteBytes && this.#dataAfterFin) {
           this.#error ??= new NetError(
             "ECONNABORTED",
-            `The peer kept sending for ${this.#lingerMs} ms after close() without closing; ` +
+            `The peer kept sending for ${this.#settings.lingerMs} ms after close() without closing; ` +
               "the connection was closed, and bytes already sent may not have been delivered",
             { syscall: "close" },
           );
         }
         this.#releasing = true;
         this._release(false);
-      }, this.#lingerMs);
+      }, this.#settings.lingerMs);
     }
   }
 
