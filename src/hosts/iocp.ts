@@ -31,19 +31,52 @@ import type { PeerHost, PeerHostOptions } from "./types.ts";
 import { DEFAULT_HIGH_WATER_MARK, SocketPeer, type SocketPeerIo, SocketPeerSetup } from "./_socket_peer.ts";
 import { PendingCloses } from "./_pending_closes.ts";
 
-/** The completion key of a client. */
-interface Client {
-  socket: OverlappedSocket;
-  peer: SocketPeer<Client>;
-  /** A zero-byte WSARecv is posted. */
-  recvPosted: boolean;
-  /** Reading is held: no new WSARecv. */
-  held: boolean;
+const RECV_POSTED = 1;
+const HELD = 2;
+const FLUSH_SCHEDULED = 4;
+const CLOSE_WHEN_SENT = 8;
+
+/** The completion key of a client: its yes-or-no state in one number, to keep it small. */
+class Client {
+  readonly socket: OverlappedSocket;
+  /** Set right after the client is made: the peer is made with the client as its handle. */
+  peer: SocketPeer<Client> = undefined as unknown as SocketPeer<Client>;
   /** Bytes of the WSASend in flight (0: none). */
-  sending: number;
+  sending = 0;
+  #bits = 0;
+
+  constructor(socket: OverlappedSocket) {
+    this.socket = socket;
+  }
+
+  /** A zero-byte WSARecv is posted. */
+  get recvPosted(): boolean {
+    return (this.#bits & RECV_POSTED) !== 0;
+  }
+  set recvPosted(on: boolean) {
+    this.#bits = on ? this.#bits | RECV_POSTED : this.#bits & ~RECV_POSTED;
+  }
+  /** Reading is held: no new WSARecv. */
+  get held(): boolean {
+    return (this.#bits & HELD) !== 0;
+  }
+  set held(on: boolean) {
+    this.#bits = on ? this.#bits | HELD : this.#bits & ~HELD;
+  }
   /** A send is to be posted once the current completion has been handled. */
-  flushScheduled: boolean;
-  closeWhenSent: boolean;
+  get flushScheduled(): boolean {
+    return (this.#bits & FLUSH_SCHEDULED) !== 0;
+  }
+  set flushScheduled(on: boolean) {
+    this.#bits = on ? this.#bits | FLUSH_SCHEDULED : this.#bits & ~FLUSH_SCHEDULED;
+  }
+  /** The peer finished while a send was in flight: close once everything is sent. */
+  get closeWhenSent(): boolean {
+    return (this.#bits & CLOSE_WHEN_SENT) !== 0;
+  }
+  set closeWhenSent(on: boolean) {
+    this.#bits = on ? this.#bits | CLOSE_WHEN_SENT : this.#bits & ~CLOSE_WHEN_SENT;
+  }
 }
 
 /** The per-IO context: which operation completed. */
@@ -146,15 +179,7 @@ export async function startIocpHost(options: PeerHostOptions): Promise<PeerHost>
   const setup = new SocketPeerSetup(io, codec, app, highWaterMark);
 
   const addClient = (socket: OverlappedSocket): void => {
-    const c: Client = {
-      socket,
-      recvPosted: false,
-      held: false,
-      sending: 0,
-      flushScheduled: false,
-      closeWhenSent: false,
-      peer: undefined as unknown as SocketPeer<Client>,
-    };
+    const c = new Client(socket);
     c.peer = new SocketPeer(c, socket.remoteAddr, setup);
     clients.add(c);
     port.associate(socket, c);

@@ -99,6 +99,9 @@ export interface CompletionWaitOptions {
  */
 export type CompletionHandle = OverlappedSocket | OverlappedListener | OverlappedDatagram;
 
+/** What an idle socket's `#sends` is: shared, never written to. */
+const NO_SENDS: PendingOp[] = Object.freeze([]) as unknown as PendingOp[];
+
 /**
  * A connected socket opened for overlapped I/O.
  *
@@ -114,7 +117,8 @@ export class OverlappedSocket extends OverlappedHandle {
   /** The socket's state. */
   readonly core: SocketCore;
   #recvs: PendingOp[] = [];
-  #sends: PendingOp[] = [];
+  /** The sends posted and not yet completed; NO_SENDS (not an array of its own) when none. */
+  #sends: PendingOp[] = NO_SENDS;
   #flushing = false;
   #closed = false;
 
@@ -122,7 +126,13 @@ export class OverlappedSocket extends OverlappedHandle {
   constructor(core: SocketCore) {
     super();
     this.core = core;
-    core.addWatcher(() => this.#serviceRecvs());
+    // The socket is its own watcher: no closure per connection.
+    core.addWatcher(this);
+  }
+
+  /** @internal Called by the core after every change that may affect its readiness. */
+  readinessChanged(): void {
+    this.#serviceRecvs();
   }
 
   /** The local address. */
@@ -183,7 +193,8 @@ export class OverlappedSocket extends OverlappedHandle {
       op.complete({ ok: false, errorCode: e.winsockCode ?? 10057, error: e });
       return;
     }
-    this.#sends.push(op);
+    if (this.#sends === NO_SENDS) this.#sends = [op];
+    else this.#sends.push(op);
     this.#flushSends();
   }
 
@@ -198,13 +209,13 @@ export class OverlappedSocket extends OverlappedHandle {
       () => {
         this.#flushing = false;
         const done = this.#sends;
-        this.#sends = [];
+        this.#sends = NO_SENDS;
         for (const op of done) op.complete({ ok: true, bytesTransferred: op.bytes, errorCode: 0 });
       },
       (error: NetError) => {
         this.#flushing = false;
         const failed = this.#sends;
-        this.#sends = [];
+        this.#sends = NO_SENDS;
         for (const op of failed) op.complete({ ok: false, errorCode: error.winsockCode ?? 10054, error });
       },
     );
@@ -231,7 +242,7 @@ export class OverlappedSocket extends OverlappedHandle {
     this._cancel();
     if (this.#sends.length > 0) {
       const pending = this.#sends;
-      this.#sends = [];
+      this.#sends = NO_SENDS;
       this.core.reset();
       for (const op of pending) op.complete({ ok: false, errorCode: WSA_OPERATION_ABORTED, error: aborted("send") });
       return Promise.resolve();
@@ -244,7 +255,7 @@ export class OverlappedSocket extends OverlappedHandle {
     this.#closed = true;
     this._cancel();
     const pending = this.#sends;
-    this.#sends = [];
+    this.#sends = NO_SENDS;
     this.core.reset();
     for (const op of pending) op.complete({ ok: false, errorCode: WSA_OPERATION_ABORTED, error: aborted("send") });
   }
