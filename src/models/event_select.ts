@@ -300,6 +300,13 @@ function madeByConnect(core: SocketCore): boolean {
 
 const recorders = new WeakMap<EventSelectSocket, NetworkEventRecorder>();
 
+/** A recorder's `#bits`: it records a listener's events. */
+const LISTENING = 1;
+/** A recorder's `#bits`: it is attached (not cancelled). */
+const ACTIVE = 2;
+/** A recorder's `#bits`: a send would block; FD_WRITE then waits until half the buffer is free. */
+const WRITE_BLOCKED = 4;
+
 /**
  * The network event record of one socket, shared by the WSAEventSelect and WSAAsyncSelect
  * models: it watches the socket's core, applies Winsock's re-enabling rules, keeps the record
@@ -328,15 +335,12 @@ export class NetworkEventRecorder {
   /** The FD_* events selected. */
   readonly mask: number;
   #core: SocketCore | ListenerCore;
-  #listening: boolean;
   #sink: NetworkEventSink | WsaEvent;
-  readonly #onChange = (): void => this.#check();
-  #active = true;
+  /** LISTENING, ACTIVE and WRITE_BLOCKED: one field, so that a recorder stays small. */
+  #bits = ACTIVE;
   // Events that may be recorded now; an event leaves this set when recorded and comes back
   // when its re-enabling call is made.
   #enabled: number;
-  // Set after a send that would block: FD_WRITE then waits until half the send buffer is free.
-  #writeBlocked = false;
   #recorded = 0;
   /** The error code of each recorded event; made by the first error after a `take`. */
   #errorCodes: number[] | undefined;
@@ -346,10 +350,11 @@ export class NetworkEventRecorder {
     this.mask = mask;
     this.#sink = sink;
     this.#core = socket.core;
-    this.#listening = socket instanceof NonBlockingListener;
+    if (socket instanceof NonBlockingListener) this.#bits |= LISTENING;
     this.#enabled = FD_READ | FD_WRITE | FD_ACCEPT | FD_CLOSE;
-    if (!this.#listening && madeByConnect(socket.core as SocketCore)) this.#enabled |= FD_CONNECT;
-    this.#core.addWatcher(this.#onChange);
+    if (!(this.#bits & LISTENING) && madeByConnect(socket.core as SocketCore)) this.#enabled |= FD_CONNECT;
+    // The recorder is its own watcher: no closure per socket.
+    this.#core.addWatcher(this);
   }
 
   /**
@@ -387,7 +392,7 @@ export class NetworkEventRecorder {
 
   /** False once cancelled (by `cancel`, a new selection, or closing the socket). */
   get active(): boolean {
-    return this.#active;
+    return (this.#bits & ACTIVE) !== 0;
   }
 
   /** The FD_* bits recorded since the last `take`. */
@@ -406,23 +411,28 @@ export class NetworkEventRecorder {
 
   /** Stops recording and restores the socket's plain non-blocking calls. */
   cancel(): void {
-    if (!this.#active) return;
-    this.#active = false;
-    this.#core.unwatch(this.#onChange);
+    if (!(this.#bits & ACTIVE)) return;
+    this.#bits &= ~ACTIVE;
+    this.#core.unwatch(this);
     if (recorders.get(this.socket) === this) {
       recorders.delete(this.socket);
       NetworkEventRecorder.#unhook(this.socket);
     }
   }
 
+  /** @internal Called by the core after every change that may affect its readiness. */
+  readinessChanged(): void {
+    this.#check();
+  }
+
   #check(): void {
-    if (!this.#active) return;
+    if (!(this.#bits & ACTIVE)) return;
     if (this.#core.isClosed) {
       // closesocket cancels the selection; nothing is recorded after it.
       this.cancel();
       return;
     }
-    if (this.#listening) {
+    if (this.#bits & LISTENING) {
       if ((this.#core as ListenerCore).pending > 0) this.#record(FD_ACCEPT, 0);
       return;
     }
@@ -432,7 +442,7 @@ export class NetworkEventRecorder {
     this.#record(FD_CONNECT, connected ? 0 : winsockNumber(core.error));
     if (!connected) return;
     const space = core.sendSpace;
-    if (space > 0 && (!this.#writeBlocked || space * 2 >= core.sendBufferSize)) this.#record(FD_WRITE, 0);
+    if (space > 0 && (!(this.#bits & WRITE_BLOCKED) || space * 2 >= core.sendBufferSize)) this.#record(FD_WRITE, 0);
     if (core.available > 0) this.#record(FD_READ, 0);
     else if (core.eof) this.#record(FD_CLOSE, winsockNumber(core.error));
   }
@@ -440,7 +450,7 @@ export class NetworkEventRecorder {
   #record(event: number, errorCode: number): void {
     if ((this.mask & event) === 0 || (this.#enabled & event) === 0) return;
     this.#enabled &= ~event;
-    if (event === FD_WRITE) this.#writeBlocked = false;
+    if (event === FD_WRITE) this.#bits &= ~WRITE_BLOCKED;
     this.#recorded |= event;
     if (errorCode !== 0 || this.#errorCodes !== undefined) {
       (this.#errorCodes ??= new Array(FD_MAX_EVENTS).fill(0))[bitIndex(event)] = errorCode;
@@ -451,8 +461,8 @@ export class NetworkEventRecorder {
   }
 
   #reenable(event: number): void {
-    if (!this.#active) return;
-    if (event === FD_WRITE) this.#writeBlocked = true;
+    if (!(this.#bits & ACTIVE)) return;
+    if (event === FD_WRITE) this.#bits |= WRITE_BLOCKED;
     this.#enabled |= event;
     this.#check();
   }
