@@ -728,7 +728,7 @@ class ReadyWait implements ReadinessWatcher {
     this.#arg = arg;
     this.#resolve = resolve;
     this.#reject = reject;
-    if (target instanceof SocketCore || target instanceof ListenerCore) target.addWatcher(this);
+    if (target instanceof WatchedCore) target.addWatcher(this);
     else this.#extraOf().unwatch = target.watch(() => this.readinessChanged());
     const signal = options.signal;
     if (signal !== undefined) {
@@ -755,9 +755,9 @@ class ReadyWait implements ReadinessWatcher {
 
   #end(): void {
     const extra = this.#extra;
-    if (extra === undefined) return (this.#target as SocketCore | ListenerCore).unwatch(this);
+    if (extra === undefined) return (this.#target as Watchable & WatchedCore).unwatch(this);
     if (extra.unwatch !== undefined) extra.unwatch();
-    else (this.#target as SocketCore | ListenerCore).unwatch(this);
+    else (this.#target as Watchable & WatchedCore).unwatch(this);
     if (extra.timer !== undefined) clearTimeout(extra.timer);
     if (extra.onAbort !== undefined) extra.signal?.removeEventListener("abort", extra.onAbort);
   }

@@ -20,6 +20,7 @@
 
 import { NonBlockingListener, type NonBlockingSocket, WOULD_BLOCK } from "../models/nonblocking.ts";
 import { FdSet, select } from "../models/select.ts";
+import { type Readiness, type Watchable, WatchedCore } from "../core/socket_core.ts";
 import { listenAt } from "./_listen_at.ts";
 import type { PeerHost, PeerHostOptions } from "./types.ts";
 import { ReceiveSlab } from "./_receive_slab.ts";
@@ -58,19 +59,53 @@ export interface SelectHostOptions extends PeerHostOptions {
 
 type Sock = NonBlockingSocket | NonBlockingListener;
 
+let lastWakeId = 0;
+
+/**
+ * A member of a group's read set that is readable once the group is woken: what the loopback
+ * socket pair is to a Windows server that must interrupt its select. Waking this way costs no
+ * abort, no cancellation error and no new signal per wake, which a connect storm makes many of.
+ */
+class GroupWake extends WatchedCore implements Watchable {
+  /** Negative, so that it is never a socket's. */
+  readonly id: number = --lastWakeId;
+  readonly isClosed = false;
+  #woken = false;
+
+  readiness(): Readiness {
+    return { readable: this.#woken, writable: false, error: false, hup: false };
+  }
+
+  /** The group was woken since its sets were last built. */
+  get woken(): boolean {
+    return this.#woken;
+  }
+
+  /** Makes the member readable (once until it is reset), which ends the group's select. */
+  wake(): void {
+    if (this.#woken) return;
+    this.#woken = true;
+    this._notifyWatchers();
+  }
+
+  /** Read: the next select waits again. */
+  reset(): void {
+    this.#woken = false;
+  }
+}
+
 /** Up to `setSize` sockets, selected on by a loop of their own, like one Windows thread. */
 interface Group {
   /** The sockets of the group, in the order they joined (the listener is in the first). */
   members: Set<Sock>;
-  readSet: FdSet<Sock>;
+  readSet: FdSet<Sock | GroupWake>;
   writeSet: FdSet<Sock>;
   exceptSet: FdSet<Sock>;
   /**
-   * The group's select waits on this signal, so that a member that comes or goes, or output
-   * queued outside the loop (by a timer of the application), can wake it; once aborted, the
-   * next pass takes a new one.
+   * Always in the read set, so that a member that comes or goes, or output queued outside the
+   * loop (by a timer of the application), can wake the group's select.
    */
-  wake: AbortController;
+  wake: GroupWake;
   /** The group's loop is handling what its select returned (a wake is not needed then). */
   handling: boolean;
   /** The group's loop, while it has members. */
@@ -108,7 +143,7 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
 
   /** Ends the group's wait, unless its loop is at work (it builds its sets again after). */
   const wake = (group: Group | undefined): void => {
-    if (group !== undefined && !group.handling) group.wake.abort();
+    if (group !== undefined && !group.handling) group.wake.wake();
   };
 
   const io: SocketPeerIo<NonBlockingSocket> = {
@@ -136,10 +171,11 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
     if (group === undefined) {
       group = {
         members: new Set(),
-        readSet: new FdSet<Sock>({ setSize }),
+        // One more place in the read set, for the wake member.
+        readSet: new FdSet<Sock | GroupWake>({ setSize: setSize + 1 }),
         writeSet: new FdSet<Sock>({ setSize }),
         exceptSet: new FdSet<Sock>({ setSize }),
-        wake: new AbortController(),
+        wake: new GroupWake(),
         handling: false,
         running: undefined,
       };
@@ -160,7 +196,7 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
     if (group === undefined) return;
     groupOf.delete(sock);
     group.members.delete(sock);
-    group.wake.abort();
+    group.wake.wake();
   };
 
   const addClient = (sock: NonBlockingSocket): void => {
@@ -184,6 +220,7 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
     readSet.clear();
     writeSet.clear();
     exceptSet.clear();
+    group.wake.reset();
     for (const sock of group.members) {
       if (sock === listenSocket) {
         if (accepting) readSet.add(sock);
@@ -194,11 +231,14 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
       else exceptSet.add(sock); // a reset of a closing client is still noticed
       if (peer.queuedBytes > 0) writeSet.add(sock);
     }
-    return readSet.size + writeSet.size + exceptSet.size > 0;
+    if (readSet.size + writeSet.size + exceptSet.size === 0) return false;
+    readSet.add(group.wake);
+    return true;
   };
 
   const handle = (group: Group): void => {
     for (const sock of group.readSet) {
+      if (sock === group.wake) continue; // woken: the sets are built again
       if (sock === listenSocket) {
         const accepted = listenSocket.tryAccept();
         if (accepted !== WOULD_BLOCK) addClient(accepted);
@@ -225,16 +265,16 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
     await Promise.resolve();
     try {
       while (!stopped && buildSets(group)) {
-        if (group.wake.signal.aborted) group.wake = new AbortController();
         const { readSet, writeSet, exceptSet } = group;
         try {
-          await select(readSet, writeSet.size > 0 ? writeSet : null, exceptSet.size > 0 ? exceptSet : null, {
-            signal: group.wake.signal,
-          });
+          await select(readSet, writeSet.size > 0 ? writeSet : null, exceptSet.size > 0 ? exceptSet : null);
         } catch (error) {
-          if (group.wake.signal.aborted) continue;
+          // A member closed while select waited fails it (WSAENOTSOCK); leaving woke the group,
+          // and the next pass goes without it.
+          if (group.wake.woken) continue;
           throw error;
         }
+        if (stopped) break;
         group.handling = true;
         try {
           handle(group);
@@ -260,7 +300,7 @@ export async function startSelectHost(options: SelectHostOptions): Promise<PeerH
       await listenSocket.close();
       await closePeers(() => [...peers.values()]);
       stopped = true;
-      for (const group of groups) group.wake.abort();
+      for (const group of groups) group.wake.wake();
       await Promise.all(groups.map((group) => group.running));
       await closing.settled();
     },

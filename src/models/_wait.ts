@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ListenerCore, SocketCore, type Watchable } from "../core/socket_core.ts";
+import { ListenerCore, SocketCore, type Watchable, WatchedCore } from "../core/socket_core.ts";
 import { NetError } from "../runtime/errors.ts";
 import { POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLRDNORM, POLLWRNORM, type Selectable } from "./readiness.ts";
 
@@ -143,8 +143,9 @@ export class PendingWait {
   #deferred: Deferred | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /**
-   * Per watch: the core and its callback (SocketCore, ListenerCore), or an unwatch function;
-   * `#watched` entries are in use. The array comes from a pool and goes back to it.
+   * Per watch: the core and its callback (a WatchedCore, as SocketCore and ListenerCore are),
+   * or an unwatch function; `#watched` entries are in use. The array comes from a pool and goes
+   * back to it.
    */
   #unwatch: WatchList | undefined;
   #watched = 0;
@@ -184,7 +185,7 @@ export class PendingWait {
 
   watch(core: Watchable, fn: () => void): void {
     const unwatch = this.#unwatch ??= spareWatchLists.pop() ?? [];
-    if (core instanceof SocketCore || core instanceof ListenerCore) {
+    if (core instanceof WatchedCore) {
       core.addWatcher(fn);
       unwatch[this.#watched++] = core;
       unwatch[this.#watched++] = fn;
@@ -219,7 +220,7 @@ export class PendingWait {
       for (let i = 0; i < watched; i++) {
         const entry = unwatch[i];
         if (typeof entry === "function") entry();
-        else (entry as SocketCore | ListenerCore).unwatch(unwatch[++i] as () => void);
+        else (entry as Watchable & WatchedCore).unwatch(unwatch[++i] as () => void);
       }
       // Back to the pool with its room kept, so that a loop of waits on thousands of sockets
       // does not leave an array behind each time.
