@@ -60,6 +60,8 @@ export interface SelectHostOptions extends PeerHostOptions {
 type Sock = NonBlockingSocket | NonBlockingListener;
 
 let lastWakeId = 0;
+const WOKEN: Readiness = Object.freeze({ readable: true, writable: false, error: false, hup: false });
+const NOT_WOKEN: Readiness = Object.freeze({ readable: false, writable: false, error: false, hup: false });
 
 /**
  * A member of a group's read set that is readable once the group is woken: what the loopback
@@ -73,7 +75,8 @@ class GroupWake extends WatchedCore implements Watchable {
   #woken = false;
 
   readiness(): Readiness {
-    return { readable: this.#woken, writable: false, error: false, hup: false };
+    // Read on every pass of the group, so the two answers are made once.
+    return this.#woken ? WOKEN : NOT_WOKEN;
   }
 
   /** The group was woken since its sets were last built. */
