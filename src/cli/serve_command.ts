@@ -37,8 +37,8 @@ import type { Addr, Transport } from "../runtime/types.ts";
 import { alpnList, choiceValue, numberValue, type OptionDefinition } from "./arguments.ts";
 import { parseSubcommand, type Subcommand, type SubcommandGroup, subcommandUsage } from "./subcommands.ts";
 import type { CliIo } from "./cli_io.ts";
-import { ServerOutput, stoppedRecord } from "./server_output.ts";
-import { tlsLabel, TrafficCounter } from "./traffic_counter.ts";
+import { openRecord, ServerOutput, stoppedRecord } from "./server_output.ts";
+import { TrafficCounter } from "./traffic_counter.ts";
 import { type MetricsExtra, renderMetrics, startMetricsServer } from "./metrics_server.ts";
 import { runServeGroup } from "./serve_group.ts";
 
@@ -387,17 +387,7 @@ export async function runServe(args: string[], io: CliIo, transport?: Transport)
     },
   });
   const counter = new TrafficCounter(guarded, echoCodec(framing), {
-    onOpen: (id, remote, tls, proxy) =>
-      output.log({
-        event: "open",
-        message: `#${id} connected from ${formatHostPort(remote.hostname, remote.port)}${
-          tls ? ` (${tlsLabel(tls)})` : ""
-        }${proxy ? ` via PROXY v${proxy.version}${proxy.command === "LOCAL" ? " LOCAL" : ""}` : ""}`,
-        id,
-        remote: formatHostPort(remote.hostname, remote.port),
-        ...(tls ? { tls: tls.protocol ?? "TLS", alpn: tls.alpnProtocol ?? null } : {}),
-        ...(proxy ? { proxy: proxy.version } : {}),
-      }),
+    onOpen: (id, remote, tls, proxy) => output.log(openRecord(id, remote, tls, proxy)),
     onClose: (id, error) =>
       output.log({
         event: "close",

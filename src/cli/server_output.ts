@@ -7,7 +7,10 @@
  * @module
  */
 
-import type { TrafficTotals } from "./traffic_counter.ts";
+import { tlsLabel, type TrafficTotals } from "./traffic_counter.ts";
+import type { Addr, TlsInfo } from "../runtime/types.ts";
+import type { ProxyHeader } from "../runtime/proxy_header.ts";
+import { formatHostPort } from "../runtime/errors.ts";
 
 /**
  * Where and how the output goes.
@@ -81,7 +84,10 @@ export function formatBytes(bytes: number): string {
  *
  * @example
  * ```ts
- * import type { TrafficTotals } from "./traffic_counter.ts";
+ * import { tlsLabel, type TrafficTotals } from "./traffic_counter.ts";
+import type { Addr, TlsInfo } from "../runtime/types.ts";
+import type { ProxyHeader } from "../runtime/proxy_header.ts";
+import { formatHostPort } from "../runtime/errors.ts";
  * declare const totals: TrafficTotals;
  * console.log(formatStatsLine(totals, 1200, 3600));
  * // 3 connections | in 1200 msg/s, out 3600 msg/s | 1.2 MiB in, 3.5 MiB out | 0 errors | queue 0 B
@@ -103,12 +109,44 @@ export function formatStatsLine(totals: TrafficTotals, inPerSecond: number, outP
 }
 
 /**
+ * The record of a connection that opened. A peer that reset at once can leave the runtime
+ * without its address (Node and Bun then report none): the record says so, with `remote: null`,
+ * rather than an address of `:0`.
+ *
+ * @example
+ * ```ts
+ * const record = openRecord(7, { hostname: "127.0.0.1", port: 5000, family: "IPv4" });
+ * console.log(record.message); // "#7 connected from 127.0.0.1:5000"
+ * ```
+ */
+export function openRecord(id: number, remote: Addr, tls?: TlsInfo, proxy?: ProxyHeader): LogRecord {
+  const from = remote.hostname === "" ? null : formatHostPort(remote.hostname, remote.port);
+  const record: LogRecord = {
+    event: "open",
+    message: `#${id} connected from ${from ?? "a peer whose address was gone (it reset at once)"}${
+      tls ? ` (${tlsLabel(tls)})` : ""
+    }${proxy ? ` via PROXY v${proxy.version}${proxy.command === "LOCAL" ? " LOCAL" : ""}` : ""}`,
+    id,
+    remote: from,
+  };
+  if (tls) {
+    record.tls = tls.protocol ?? "TLS";
+    record.alpn = tls.alpnProtocol ?? null;
+  }
+  if (proxy) record.proxy = proxy.version;
+  return record;
+}
+
+/**
  * The last record of a server (or a group): what it handled, and its totals (less the handler
  * histogram, which belongs to the metrics).
  *
  * @example
  * ```ts
- * import type { TrafficTotals } from "./traffic_counter.ts";
+ * import { tlsLabel, type TrafficTotals } from "./traffic_counter.ts";
+import type { Addr, TlsInfo } from "../runtime/types.ts";
+import type { ProxyHeader } from "../runtime/proxy_header.ts";
+import { formatHostPort } from "../runtime/errors.ts";
  * declare const totals: TrafficTotals;
  * console.log(stoppedRecord(totals).message); // "stopped after 3 connections, 10 messages in and 10 out"
  * ```

@@ -6,7 +6,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { runCli } from "../../src/cli/run_cli.ts";
-import { formatStatsLine, ServerOutput } from "../../src/cli/server_output.ts";
+import { formatStatsLine, openRecord, ServerOutput } from "../../src/cli/server_output.ts";
 import { detectRuntime } from "../../src/runtime/detect.ts";
 import { sleep, within } from "../helpers/net.ts";
 import { LineClient, spawnCli, testIo, waitFor } from "./_helpers.ts";
@@ -151,6 +151,23 @@ describe("the sockmodels process", () => {
 });
 
 describe("server output", () => {
+  test("an open record names the peer, or says that its address was gone", () => {
+    const known = openRecord(7, { hostname: "::1", port: 5000, family: "IPv6" });
+    assert.deepEqual(known, { event: "open", message: "#7 connected from [::1]:5000", id: 7, remote: "[::1]:5000" });
+    // What a runtime reports for a peer that reset before its address was read.
+    const gone = openRecord(8, { hostname: "", port: 0, family: "IPv4" });
+    assert.equal(gone.remote, null);
+    assert.equal(gone.message, "#8 connected from a peer whose address was gone (it reset at once)");
+    const both = openRecord(
+      9,
+      { hostname: "203.0.113.7", port: 40000, family: "IPv4" },
+      { protocol: "TLSv1.3", alpnProtocol: "h2" },
+      { version: 2, command: "PROXY", family: "inet", protocol: "stream", tlvs: [] },
+    );
+    assert.equal(both.message, "#9 connected from 203.0.113.7:40000 (TLSv1.3 h2) via PROXY v2");
+    assert.deepEqual([both.tls, both.alpn, both.proxy], ["TLSv1.3", "h2", 2]);
+  });
+
   test("a connection closed for what its client sent is logged with the reason", async () => {
     const io = testIo();
     const running = runCli(["serve", "echo", "--framing", "lp4", "--port", "0"], io);
