@@ -386,6 +386,17 @@ const streamHandlers: BunSocketHandlers = {
   },
 };
 
+/**
+ * Drops an accepted socket that has no peer address: its peer reset while it waited to be
+ * accepted, so nothing can be sent to it. Deno's accept and the node:net transport skip such a
+ * connection too, and shedding it here keeps a reset flood from costing a stream each.
+ */
+function resetInBacklog(socket: BunSocket): boolean {
+  if (socket.remoteAddress) return false;
+  socket.terminate();
+  return true;
+}
+
 /** Waits for the handshake of a new TLS socket: `done` hears how it ended, once. */
 function awaitHandshake(socket: BunSocket, ms: number, done: (error?: NetError) => void): void {
   socket.data = new PendingHandshake(socket, ms, done);
@@ -529,6 +540,7 @@ export const bunTransport: Transport = {
         socketHandlers = {
           ...streamHandlers,
           open(socket) {
+            if (resetInBacklog(socket)) return;
             awaitHandshake(socket, ms, (error) => {
               if (error) options.onError?.(error);
               else options.onAccept(new BunStream(socket, options, true, undefined, sharedLocal));
@@ -540,6 +552,7 @@ export const bunTransport: Transport = {
         socketHandlers = {
           ...streamHandlers,
           open(socket) {
+            if (resetInBacklog(socket)) return;
             options.onAccept(new BunStream(socket, options, false, undefined, sharedLocal));
           },
         };

@@ -456,6 +456,13 @@ export const nodeTransport: Transport = {
       // Asking the OS for each accepted socket's own address costs a call per connection.
       let sharedLocal: Addr | undefined;
       server.on(options.tls ? "secureConnection" : "connection", (socket: net.Socket) => {
+        // No address means the peer reset while the connection waited to be accepted: nothing
+        // can be sent to it, and Deno's accept skips such a connection too. Shedding it here
+        // keeps a reset flood from costing a whole stream per connection.
+        if (socket.remoteAddress === undefined) {
+          socket.destroy();
+          return;
+        }
         options.onAccept(new NodeStream(socket, options, undefined, sharedLocal));
       });
       const listenOptions: net.ListenOptions & { reusePort?: boolean } = {

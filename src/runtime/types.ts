@@ -285,7 +285,11 @@ export interface ListenOptions extends StreamOptions {
   backlog?: number;
   /** Serve TLS: accepted streams have completed their handshake. */
   tls?: TlsServerOptions;
-  /** Called with every accepted stream. */
+  /**
+   * Called with every accepted stream. A connection whose peer reset while it waited to be
+   * accepted is closed without a call: nothing can be sent to it, and skipping it keeps a
+   * flood of such connections cheap.
+   */
   onAccept(stream: Stream): void;
   /** Called when accepting fails on a live listener, or a client's TLS handshake fails. */
   onError?(error: NetError): void;

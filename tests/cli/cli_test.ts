@@ -154,7 +154,7 @@ describe("server output", () => {
   test("an open record names the peer, or says that its address was gone", () => {
     const known = openRecord(7, { hostname: "::1", port: 5000, family: "IPv6" });
     assert.deepEqual(known, { event: "open", message: "#7 connected from [::1]:5000", id: 7, remote: "[::1]:5000" });
-    // What a runtime reports for a peer that reset before its address was read.
+    // A stream handed over without its peer address (a transport of the caller's own).
     const gone = openRecord(8, { hostname: "", port: 0, family: "IPv4" });
     assert.equal(gone.remote, null);
     assert.equal(gone.message, "#8 connected from a peer whose address was gone (it reset at once)");

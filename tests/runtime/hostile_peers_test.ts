@@ -8,7 +8,10 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as net from "node:net";
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
 import type { NetError } from "../../src/runtime/errors.ts";
 import { availableTransports, detectRuntime, loadTransport } from "../../src/runtime/detect.ts";
 import { DEFAULT_LINGER_MS } from "../../src/runtime/stream_base.ts";
@@ -109,8 +112,52 @@ async function connectMany(port: number, count: number): Promise<net.Socket[]> {
   return sockets;
 }
 
+/**
+ * Connects `count` times from a Deno child process, sends each connection half a frame header
+ * and resets it. This process is blocked until the child exits, so none of the connections is
+ * accepted before its reset: all of them wait in the backlog, reset.
+ */
+function resetInBacklog(port: number, count: number): void {
+  const script = `
+    import * as net from "node:net";
+    const [port, count] = Deno.args.map(Number);
+    await Promise.all(Array.from({ length: count }, () => new Promise((done) => {
+      const s = net.connect(port, "${HOST}");
+      s.on("error", () => {});
+      s.on("connect", () => s.write(new Uint8Array([0, 0]), () => s.resetAndDestroy()));
+      s.on("close", done);
+    })));
+  `;
+  const local = join(process.cwd(), "node_modules", ".bin", "deno");
+  const deno = existsSync(local) ? local : process.execPath;
+  const child = spawnSync(deno, ["eval", script, String(port), String(count)], { timeout: 20_000 });
+  assert.equal(child.status, 0, `The resetting client failed: ${child.stderr?.toString()}`);
+}
+
 for (const name of availableTransports().filter((n) => n !== "memory")) {
   describe(`${name} transport against hostile peers on ${detectRuntime()}`, () => {
+    test("a connection reset while it waited in the backlog is never handed over", async () => {
+      const transport = await loadTransport(name);
+      const accepted: string[] = [];
+      const listener = await transport.listen({
+        hostname: HOST,
+        port: 0,
+        onAccept(s) {
+          accepted.push(`${s.remoteAddr.hostname}:${s.remoteAddr.port}`);
+          echo(s);
+        },
+      });
+      try {
+        resetInBacklog(listener.addr.port, 20);
+        // The next connection is served, and it is the only one accepted.
+        await within(probeEcho(transport, listener.addr.port), 10_000, "a probe's echo");
+        assert.equal(accepted.length, 1, `Accepted ${accepted.join(", ")}`);
+        assert.notEqual(accepted[0], ":0");
+      } finally {
+        await listener.close();
+      }
+    });
+
     test("connections reset before accept neither stall nor slow accepting", async (t) => {
       const transport = await loadTransport(name);
       let accepted = 0;
