@@ -20,7 +20,8 @@
  * - `mass-leave`: 2,000 clients connect in batches of 50, then all close at once;
  * - `flood`: one client sends as fast as its socket takes it for 3 s, 10 read, 1 never reads;
  * - `sigint`: (echo) 50 clients with 512 frames in flight each, then SIGINT to the server;
- * - `idle-memory`: 2,000 clients each send one line (`/join` to a room of its own) and idle;
+ * - `idle-memory`: 4,000 clients each send one line (`/join` to a room of its own) and idle; the
+ *   RSS that the last 3,000 add, per client, apart from what the first 1,000 paid once;
  * - `nofile`: the server under `prlimit --nofile=256:256`, 400 clients;
  * - `control-chars`: NUL, ESC, BEL and an OSC title sequence in messages;
  * - `idle`: `--idle-timeout 2`, 200 silent connections and 50 that send a byte every second.
@@ -29,7 +30,7 @@
  * server's `--help` lists them; otherwise the attack runs without and says so.
  *
  * The clients are node:net sockets in this process, whichever runtime runs it; the script
- * checks first that `resetAndDestroy()` sends a reset there. It needs about 2,100 file
+ * checks first that `resetAndDestroy()` sends a reset there. It needs about 4,100 file
  * descriptors of its own (`ulimit -n`), and warns when it has fewer.
  *
  * Usage: deno run -A scripts/bench/attack.ts [--runtime deno,bun,node] [--only NAME,...]
@@ -354,6 +355,8 @@ interface Attack {
   nofile?: number;
   /** A server on the runtime's own API (a script and its arguments) to take it as the floor. */
   floor?: [string, string[]];
+  /** How long the attack may take; ATTACK_LIMIT_MS by default. */
+  limitMs?: number;
   run(ctx: AttackContext): Promise<AttackOutcome>;
 }
 
@@ -803,32 +806,62 @@ const sigint: Attack = {
   },
 };
 
+/** Samples the server's RSS until two samples 500 ms apart differ by less than 256 KiB. */
+async function settledRss(ctx: AttackContext): Promise<number> {
+  let last = ctx.sampler.sample() ?? 0;
+  for (let i = 0; i < 8 && performance.now() < ctx.deadline - 1000; i++) {
+    await sleep(500);
+    const now = ctx.sampler.sample() ?? 0;
+    if (Math.abs(now - last) < 256 * 1024) return now;
+    last = now;
+  }
+  return ctx.sampler.sample() ?? last;
+}
+
+/** Idle clients joined at the first sample, and in all. */
+const IDLE_FIRST = 1000;
+const IDLE_ALL = 4000;
+
 const idleMemory: Attack = {
   name: "idle-memory",
   server: "chat",
+  limitMs: 45_000,
   async run(ctx) {
-    const { welcomed, ms: joinMs, cutShort } = await openChatClients(ctx, 2000, 50, {
-      reserveMs: 4000,
-      // One line each, which fans out to nobody: a message to a lobby of 2,000 would make this
-      // a broadcast storm (4,000,000 deliveries) rather than a measure of idle clients.
-      afterWelcome: (c, i) => c.write(`/join idle${i}\n`),
+    // One line each, which fans out to nobody: a message to a lobby of thousands would make
+    // this a broadcast storm rather than a measure of idle clients.
+    const join = (offset: number) => (c: LineClient, i: number) => c.write(`/join idle${offset + i}\n`);
+    const first = await openChatClients(ctx, IDLE_FIRST, 50, { reserveMs: 30_000, afterWelcome: join(0) });
+    if (dead(ctx)) return { detail: `${n(first.welcomed)}/${n(IDLE_FIRST)} in; server died`, ok: false };
+    const rssFirst = await settledRss(ctx);
+    const rest = await openChatClients(ctx, IDLE_ALL - IDLE_FIRST, 50, {
+      reserveMs: 6000,
+      afterWelcome: join(IDLE_FIRST),
     });
-    if (dead(ctx)) return { detail: `${n(welcomed)}/2,000 in; server died`, ok: false };
-    // Let the broadcasts drain and the memory settle.
-    let last = ctx.sampler.sample() ?? 0;
-    for (let i = 0; i < 8 && performance.now() < ctx.deadline - 1000; i++) {
-      await sleep(500);
-      const now = ctx.sampler.sample() ?? 0;
-      if (Math.abs(now - last) < 256 * 1024) break;
-      last = now;
-    }
-    const idle = ctx.sampler.sample() ?? last;
-    const perClient = welcomed > 0 ? (idle - ctx.rssBefore) / welcomed / 1024 : NaN;
+    if (dead(ctx)) return { detail: `${n(first.welcomed + rest.welcomed)}/${n(IDLE_ALL)} in; server died`, ok: false };
+    const rssAll = await settledRss(ctx);
+    const welcomed = first.welcomed + rest.welcomed;
+    const kib = (bytes: number, clients: number) => (clients > 0 ? bytes / clients / 1024 : NaN);
+    // What each further client costs, apart from what the first ones paid once (the young
+    // generation growing to its size, compiled code): the figure that scales with clients.
+    const perClient = kib(rssAll - rssFirst, rest.welcomed);
+    const atFirst = kib(rssFirst - ctx.rssBefore, first.welcomed);
+    const atAll = kib(rssAll - ctx.rssBefore, welcomed);
+    const cutShort = first.cutShort || rest.cutShort ? " (cut short)" : "";
     return {
-      detail: `${n(welcomed)}/2,000 in ${n(joinMs)} ms${cutShort ? " (cut short)" : ""}; ` +
-        `${perClient.toFixed(1)} KiB per idle client (RSS ${mib(idle)} MiB with them)`,
-      ok: welcomed === 2000 && perClient <= 16,
-      metrics: { welcomed, joinMs, kibPerClient: perClient, rssIdle: idle },
+      detail: `${n(welcomed)}/${n(IDLE_ALL)} in ${n(first.ms + rest.ms)} ms${cutShort}; ` +
+        `${perClient.toFixed(1)} KiB per idle client from ${n(IDLE_FIRST)} to ${n(IDLE_ALL)}; ` +
+        `all in over RSS before: ${atFirst.toFixed(1)} KiB each at ${n(IDLE_FIRST)}, ` +
+        `${atAll.toFixed(1)} at ${n(IDLE_ALL)} (RSS ${mib(rssAll)} MiB with them)`,
+      ok: welcomed === IDLE_ALL && perClient <= 16,
+      metrics: {
+        welcomed,
+        joinMs: first.ms + rest.ms,
+        kibPerClient: perClient,
+        kibPerClientAtFirst: atFirst,
+        kibPerClientAtAll: atAll,
+        rssFirst,
+        rssIdle: rssAll,
+      },
     };
   },
 };
@@ -1040,6 +1073,7 @@ async function runAttack(runtime: Runtime, attack: Attack, floor = false): Promi
   const sampler = new RssSampler(server.pid);
   const sockets = new SocketSet();
   await sleep(500);
+  const limitMs = attack.limitMs ?? ATTACK_LIMIT_MS;
   const rssBefore = sampler.sample() ?? 0;
   sampler.peak = rssBefore;
   sampler.maxLagMs = 0;
@@ -1051,7 +1085,7 @@ async function runAttack(runtime: Runtime, attack: Attack, floor = false): Promi
     sockets,
     sampler,
     rssBefore,
-    deadline: performance.now() + ATTACK_LIMIT_MS,
+    deadline: performance.now() + limitMs,
     stopped: false,
     help,
     probe: (timeoutMs = 5000) =>
@@ -1065,8 +1099,8 @@ async function runAttack(runtime: Runtime, attack: Attack, floor = false): Promi
       new Promise<AttackOutcome>((done) => {
         limit = setTimeout(() => {
           ctx.stopped = true;
-          done({ detail: `the attack did not finish in ${ATTACK_LIMIT_MS / 1000} s`, ok: false });
-        }, ATTACK_LIMIT_MS);
+          done({ detail: `the attack did not finish in ${limitMs / 1000} s`, ok: false });
+        }, limitMs);
       }),
     ]);
   } catch (error) {
@@ -1194,10 +1228,10 @@ async function main(): Promise<number> {
   const attacks = ATTACKS.filter((a) => only.includes(a.name));
 
   const limit = fdLimit();
-  if (limit !== undefined && limit < 2600) {
+  if (limit !== undefined && limit < 4600) {
     console.error(
-      `warning: this process may open ${limit} files (ulimit -n); the 2,000-client attacks need about 2,100. ` +
-        "Raise it with `ulimit -n 4096` first.",
+      `warning: this process may open ${limit} files (ulimit -n); idle-memory needs about 4,100. ` +
+        "Raise it with `ulimit -n 8192` first.",
     );
   }
   if (!(await resetSendsRst())) {
