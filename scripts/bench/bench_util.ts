@@ -155,6 +155,24 @@ export function medianOf(
   };
 }
 
+/**
+ * The median over rounds of `server`'s figure divided by `base`'s in the same round, on one
+ * runtime. The machine's speed drifts from round to round, and a round's two servers ran
+ * next to each other, so this ratio moves less than the ratio of the two medians.
+ */
+export function pairedRatio<T extends { runtime: Runtime; server: string }>(
+  results: T[],
+  runtime: Runtime,
+  server: string,
+  base: string,
+  figure: (r: T) => number,
+): number {
+  const of = (name: string) => results.filter((r) => r.runtime === runtime && r.server === name);
+  const mine = of(server);
+  const theirs = of(base);
+  return median(mine.slice(0, theirs.length).map((r, i) => figure(r) / figure(theirs[i])));
+}
+
 /** The median of some numbers. */
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

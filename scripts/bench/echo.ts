@@ -16,7 +16,7 @@
  */
 import { writeFileSync } from "node:fs";
 import process from "node:process";
-import { argList, argNumber, commandFor, loadServer, median, type Runtime } from "./bench_util.ts";
+import { argList, argNumber, commandFor, loadServer, median, pairedRatio, type Runtime } from "./bench_util.ts";
 import type { LoadResult } from "./load_client.ts";
 
 const runtimes = argList("runtime", "deno,bun,node") as Runtime[];
@@ -65,9 +65,9 @@ console.log(
     `${seconds} s x ${rounds} rounds (median); server CPU from /proc\n`,
 );
 console.log(
-  "| runtime | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU vs raw | byte errors |",
+  "| runtime | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU vs raw | CPU vs raw, per round | byte errors |",
 );
-console.log("|---|---|---:|---:|---:|---:|---:|---:|");
+console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|");
 for (const runtime of runtimes) {
   const pick = (server: string) => results.filter((r) => r.runtime === runtime && r.server === server);
   const rawCpu = median(pick("raw").map((r) => r.cpuUsPerMsg));
@@ -78,6 +78,7 @@ for (const runtime of runtimes) {
       `| ${runtime} | ${server} | ${Math.round(median(rs.map((r) => r.msgsPerSec)))} | ` +
         `${median(rs.map((r) => r.p50us)).toFixed(0)} | ${median(rs.map((r) => r.p99us)).toFixed(0)} | ` +
         `${cpu.toFixed(2)} | ${(cpu / rawCpu).toFixed(3)}x | ` +
+        `${pairedRatio(results, runtime, server, "raw", (r) => r.cpuUsPerMsg).toFixed(3)}x | ` +
         `${rs.reduce((a, r) => a + r.byteErrors, 0)} |`,
     );
   }

@@ -9,14 +9,15 @@
  *   to a handler, so it is the floor for the engine.
  *
  * Reports server CPU per message and p99 latency as ratios to `raw` and to `raw-lp4`, within
- * the run. Memory per idle connection with the engine is measured by
+ * the run: the ratio of the medians, and against `raw-lp4` also the median of each round's
+ * ratio. Memory per idle connection with the engine is measured by
  * scripts/bench/idle.ts --servers engine.
  *
  * Usage: deno run -A scripts/bench/engine.ts [--runtime deno,bun,node] [--connections 100]
  *        [--seconds 5] [--rounds 3] [--in-flight 16]
  */
 import process from "node:process";
-import { argList, argNumber, medianOf, runRounds, type Runtime } from "./bench_util.ts";
+import { argList, argNumber, medianOf, pairedRatio, runRounds, type Runtime } from "./bench_util.ts";
 
 const runtimes = argList("runtime", "deno,bun,node") as Runtime[];
 const connections = argNumber("connections", 100);
@@ -36,9 +37,10 @@ console.log(
   `\nEngine echo (lp4) vs raw runtime echo: ${connections} connections, ${inFlight} in flight, 64 B, ${seconds} s x ${rounds} rounds (median)\n`,
 );
 console.log(
-  "| runtime | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU vs raw | p99 vs raw | CPU vs raw-lp4 | p99 vs raw-lp4 | errors |",
+  "| runtime | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | CPU vs raw | p99 vs raw | CPU vs raw-lp4 | p99 vs raw-lp4 | " +
+    "CPU vs raw-lp4, per round | p99 vs raw-lp4, per round | errors |",
 );
-console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const runtime of runtimes) {
   const raw = medianOf(results, runtime, "raw");
   const floor = medianOf(results, runtime, "raw-lp4");
@@ -48,7 +50,9 @@ for (const runtime of runtimes) {
       `| ${runtime} | ${server} | ${Math.round(m.msgsPerSec)} | ${m.p50us.toFixed(0)} | ${m.p99us.toFixed(0)} | ` +
         `${m.cpuUsPerMsg.toFixed(2)} | ${(m.cpuUsPerMsg / raw.cpuUsPerMsg).toFixed(3)}x | ` +
         `${(m.p99us / raw.p99us).toFixed(3)}x | ${(m.cpuUsPerMsg / floor.cpuUsPerMsg).toFixed(3)}x | ` +
-        `${(m.p99us / floor.p99us).toFixed(3)}x | ${m.byteErrors} |`,
+        `${(m.p99us / floor.p99us).toFixed(3)}x | ` +
+        `${pairedRatio(results, runtime, server, "raw-lp4", (r) => r.cpuUsPerMsg).toFixed(3)}x | ` +
+        `${pairedRatio(results, runtime, server, "raw-lp4", (r) => r.p99us).toFixed(3)}x | ${m.byteErrors} |`,
     );
   }
 }
