@@ -64,6 +64,11 @@ class GuardedStream extends DelegatingStream implements StreamHandlers {
     super.setHandlers(this);
   }
 
+  /** Loaned chunks pass through as they are: it keeps none. */
+  get loanedChunks(): boolean {
+    return this.#handlers.loanedChunks === true;
+  }
+
   onData(chunk: Uint8Array): void {
     if (this.#tracksActivity) this.lastActivity = Date.now();
     this.#handlers.onData?.(chunk);

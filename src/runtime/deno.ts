@@ -5,7 +5,9 @@
  * whole connection). The read buffer is sized adaptively: it starts small, grows fourfold
  * while reads fill it, and after several reads that used at most half of it shrinks to twice the
  * largest of them, so an idle connection pins a small buffer while its read is pending, and a
- * busy one is not made to split its reads. Each chunk handed out is a copy of exactly the bytes read.
+ * busy one is not made to split its reads. Each chunk handed out is a copy of exactly the bytes
+ * read, unless the handlers take loaned chunks (`StreamHandlers.loanedChunks`): they then get a
+ * view of the read buffer, which the next read fills again.
  *
  * Deno has no way to send an RST, so `reset()` closes the socket (the peer sees a clean close).
  * `reusePort` and `Deno.listenDatagram` need `--unstable-net`; without it `reusePort` is refused
@@ -294,7 +296,7 @@ class DenoStream extends StreamBase {
       return;
     }
     let buffer = this.#readBuffer!;
-    this._deliver(buffer.slice(0, n));
+    this._deliverLoaned(buffer.subarray(0, n));
     if (n === buffer.byteLength) {
       this.#shortReads = 0;
       this.#shortReadPeak = 0;

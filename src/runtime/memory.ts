@@ -77,6 +77,7 @@ function allocatePort(inUse: (port: number) => boolean): number {
 }
 
 const END_OF_STREAM = null;
+const EMPTY_LOAN = new Uint8Array(0);
 
 /**
  * One end of an in-memory connection.
@@ -104,6 +105,8 @@ export class MemoryStream extends StreamBase {
   #inTransit = 0;
   #reading = false;
   #deliveryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The buffer that loaned chunks are handed in (see `#hand`). */
+  #loanBuffer = EMPTY_LOAN;
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #gone = false;
 
@@ -205,13 +208,13 @@ export class MemoryStream extends StreamBase {
         this.#inbox[this.#inboxHead++] = null;
         this.#inboxBytes -= item.byteLength;
         consumed += item.byteLength;
-        this._deliver(item);
+        this.#hand(item);
       } else {
         const piece = item.subarray(0, limit);
         this.#inbox[this.#inboxHead] = item.subarray(limit);
         this.#inboxBytes -= limit;
         consumed += limit;
-        this._deliver(piece);
+        this.#hand(piece);
       }
     }
     if (this.#inboxHead === this.#inbox.length) {
@@ -222,6 +225,19 @@ export class MemoryStream extends StreamBase {
     const peer = this.peer;
     if (consumed > 0 && !peer.#gone && peer._queuedBytes > 0) peer._pump();
   };
+
+  /**
+   * Hands received bytes to the handlers. Handlers that take loaned chunks get them in one read
+   * buffer, as from a socket on Deno, overwritten with 0xa5 once `onData` returns, so that a
+   * consumer that keeps a loaned chunk without copying it sees garbage in every test.
+   */
+  #hand(bytes: Uint8Array): void {
+    if (this.handlers.loanedChunks !== true) return this._deliver(bytes);
+    if (this.#loanBuffer.byteLength < bytes.byteLength) this.#loanBuffer = new Uint8Array(bytes.byteLength);
+    const lent = this.#loanBuffer.subarray(0, bytes.byteLength);
+    lent.set(bytes);
+    if (this._deliverLoaned(lent)) lent.fill(0xa5);
+  }
 
   /** Delivers what the peer sent, and goes on delivering. */
   protected override _startReading(): void {

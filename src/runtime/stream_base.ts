@@ -444,6 +444,20 @@ export abstract class StreamBase implements Stream {
     this.#dispatchData(chunk);
   }
 
+  /**
+   * Delivers received bytes that lie in a buffer the adapter fills again once this returns.
+   * They are lent as they are when the handlers take loaned chunks and get them now; otherwise
+   * they are copied. Returns true when they were lent.
+   */
+  protected _deliverLoaned(bytes: Uint8Array): boolean {
+    if (this.handlers.loanedChunks !== true || this.#paused || this.#closed || this.#upgrade) {
+      this._deliver(bytes.slice());
+      return false;
+    }
+    this._deliver(bytes);
+    return true;
+  }
+
   #dispatchData(chunk: Uint8Array): void {
     // The replies a handler writes while it handles a chunk are one batch already; they go to
     // the OS as soon as it returns, which saves the microtask that other writes wait for.

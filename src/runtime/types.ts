@@ -39,8 +39,18 @@ export interface Addr {
  * ```
  */
 export interface StreamHandlers {
-  /** Bytes arrived. The receiver owns `chunk`: the adapter never writes into it again. */
+  /**
+   * Bytes arrived. The receiver owns `chunk`: the adapter never writes into it again, unless
+   * {@linkcode StreamHandlers.loanedChunks} is true.
+   */
   onData?(chunk: Uint8Array): void;
+  /**
+   * True when `onData` copies whatever it keeps of a chunk past its return. The adapter may
+   * then hand it a chunk that it fills again once `onData` returns: on Deno, its read buffer,
+   * which saves a copy of every read. Chunks held while the stream is paused are still copies.
+   * Default false: the receiver owns every chunk.
+   */
+  readonly loanedChunks?: boolean;
   /** The queued bytes fell to the low water mark after a `write` returned false. */
   onDrain?(): void;
   /** The peer sent FIN: no more data will arrive. Writing is still allowed. */

@@ -12,6 +12,7 @@ import { MemoryTransport } from "../../src/runtime/memory.ts";
 import { concat, expectNetError, observe, randomBytes, sha256, sleep, within, writeInPieces } from "../helpers/net.ts";
 import { startStalledListener } from "../helpers/stalled_listener.ts";
 import { withTls } from "../helpers/tls.ts";
+import { lending } from "../helpers/lending.ts";
 
 const HOST = "127.0.0.1";
 
@@ -27,10 +28,15 @@ const loaded = new Map<string, Transport>();
 for (const name of availableTransports()) {
   loaded.set(name, name === "memory" ? new MemoryTransport() : await loadTransport(name));
 }
-const variants = [...loaded.keys()].flatMap((name) => [{ name, tls: false }, { name, tls: true }]);
+// Every transport runs the suite twice: its consumers own their chunks, or take loaned chunks
+// and copy them (tests/helpers/lending.ts).
+const variants = [...loaded.keys()].flatMap((name) =>
+  [false, true].flatMap((loaned) => [{ name, tls: false, loaned }, { name, tls: true, loaned }])
+);
 
-for (const { name, tls } of variants) {
+for (const { name, tls, loaned } of variants) {
   if (tls && !loaded.get(name)!.capabilities.tls) {
+    if (loaned) continue;
     describe(`${name} transport over TLS on ${detectRuntime()}`, () => {
       test("has no TLS here: says so in its capabilities and refuses tls with ENOTSUP", async () => {
         const tlsTransport = withTls(loaded.get(name)!);
@@ -40,11 +46,12 @@ for (const { name, tls } of variants) {
     });
     continue;
   }
-  describe(`${name} transport${tls ? " over TLS" : ""} on ${detectRuntime()}`, () => {
+  describe(`${name} transport${tls ? " over TLS" : ""}${loaned ? ", chunks loaned" : ""} on ${detectRuntime()}`, () => {
     let transport: Transport;
     before(() => {
       const plain = loaded.get(name)!;
-      transport = tls ? withTls(plain) : plain;
+      const secured = tls ? withTls(plain) : plain;
+      transport = loaned ? lending(secured) : secured;
     });
 
     for (const size of [0, 1, 1000, 65_543, 1 << 20, 8 << 20]) {

@@ -37,9 +37,35 @@ class RecordingStream extends StreamBase {
   arrive(bytes: Uint8Array): void {
     this._deliver(bytes);
   }
+  /** Bytes arrive in a read buffer that is filled again once this returns. */
+  arriveLoaned(bytes: Uint8Array): boolean {
+    return this._deliverLoaned(bytes);
+  }
 }
 
 describe("StreamBase", () => {
+  test("loaned bytes are lent only to handlers that take loans, and only when delivered at once", () => {
+    const readBuffer = new Uint8Array([1, 2, 3]);
+    const got: Uint8Array[] = [];
+    const owning = new RecordingStream();
+    owning.setHandlers({ onData: (chunk) => got.push(chunk) });
+    assert.equal(owning.arriveLoaned(readBuffer), false);
+    assert.notEqual(got[0].buffer, readBuffer.buffer);
+
+    const borrowing = new RecordingStream();
+    borrowing.setHandlers({ loanedChunks: true, onData: (chunk) => got.push(chunk) });
+    assert.equal(borrowing.arriveLoaned(readBuffer), true);
+    assert.equal(got[1].buffer, readBuffer.buffer);
+
+    // Held while paused, the bytes outlive the call: they are copied.
+    borrowing.pause();
+    assert.equal(borrowing.arriveLoaned(readBuffer), false);
+    readBuffer.fill(9);
+    borrowing.resume();
+    assert.deepEqual(got[2], new Uint8Array([1, 2, 3]));
+    assert.deepEqual(got[0], new Uint8Array([1, 2, 3]));
+  });
+
   test("writes made while onData runs are pumped once, as it returns", () => {
     const stream = new RecordingStream();
     stream.setHandlers({
