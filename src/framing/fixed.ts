@@ -55,6 +55,11 @@ class FixedDecoder extends DecoderBase {
     this.#pool = pool;
   }
 
+  /** Partial frames are copied into a frame buffer of their own. */
+  get copiesIncompleteFrames(): boolean {
+    return true;
+  }
+
   get buffered(): number {
     return this.#fill;
   }

@@ -259,6 +259,11 @@ class LengthPrefixedDecoder extends DecoderBase {
     this.#c = config;
   }
 
+  /** Partial frames are copied into a frame buffer of their own. */
+  get copiesIncompleteFrames(): boolean {
+    return true;
+  }
+
   get buffered(): number {
     switch (this.#state) {
       case HEADER:

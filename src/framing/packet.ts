@@ -212,6 +212,10 @@ class PacketDecoder extends DecoderBase {
     return this.#inner.buffered;
   }
 
+  get copiesIncompleteFrames(): boolean {
+    return this.#inner.copiesIncompleteFrames === true;
+  }
+
   push(chunk: Uint8Array): Uint8Array[] {
     this._check(chunk);
     let frames: Uint8Array[];

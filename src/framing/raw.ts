@@ -14,6 +14,7 @@ const RAW_DECODER: FrameDecoder = {
   end() {},
   buffered: 0,
   error: undefined,
+  copiesIncompleteFrames: true,
 };
 
 const RAW_CHUNKS: FrameCodec = {

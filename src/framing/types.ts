@@ -49,6 +49,13 @@ export interface FrameDecoder {
   readonly buffered: number;
   /** The error that poisoned the decoder, if any. */
   readonly error: FramingError | undefined;
+  /**
+   * True when the decoder keeps no view of a chunk once `push` returns: it copies the bytes of
+   * an incomplete frame. Such a decoder may be fed a buffer that its owner fills again after
+   * `push` returns (the frames `push` returned are still views of it). Decoders without this
+   * flag may keep views, and must be given chunks nobody writes into again.
+   */
+  readonly copiesIncompleteFrames?: boolean;
 }
 
 /**

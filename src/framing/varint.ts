@@ -88,6 +88,11 @@ class VarintDecoder extends DecoderBase {
     this.#pool = pool;
   }
 
+  /** Partial frames are copied into a frame buffer of their own. */
+  get copiesIncompleteFrames(): boolean {
+    return true;
+  }
+
   get buffered(): number {
     return this.#state === PREFIX ? this.#count : this.#state === BODY ? this.#fill : 0;
   }
