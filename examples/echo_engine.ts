@@ -32,6 +32,8 @@ export async function startEcho(options: EngineEchoOptions = {}): Promise<EchoSe
     threads: options.threads
       ? { module: moduleUrl("./echo_thread_handler.ts", import.meta.url), size: options.threads }
       : undefined,
+    // The handler keeps nothing of a frame past its return: `send` copies it into the reply.
+    loanFrames: true,
     onMessage(conn, frame) {
       conn.send(frame);
     },

@@ -136,6 +136,8 @@ class Engine {
   readonly framer: FrameCodec;
   readonly trailer: Uint8Array;
   readonly canEncodeInto: boolean;
+  /** Frames are lent to the handler: those it does not handle at once are copied. */
+  readonly loanFrames: boolean;
   /** Whether connections record when they last received bytes (only with an idle timeout). */
   readonly tracksActivity: boolean;
   /** The connection whose chunk is being dispatched right now, if any. */
@@ -191,6 +193,7 @@ class Engine {
     this.framer = options.framer;
     this.trailer = options.framer.trailer;
     this.canEncodeInto = typeof options.framer.encodeInto === "function";
+    this.loanFrames = options.loanFrames === true;
     this.tracksActivity = options.idleTimeoutMs !== undefined;
   }
 
@@ -234,6 +237,9 @@ class Engine {
         this.#engine = engine;
         this.#conn = conn;
       }
+      get loanedChunks(): boolean {
+        return this.#engine.loanFrames && this.#conn.decoder.copiesIncompleteFrames === true;
+      }
       onData(chunk: Uint8Array): void {
         this.#engine.#onData(this.#conn, chunk);
       }
@@ -270,7 +276,7 @@ class Engine {
     } catch (error) {
       // Frames decoded before the bad bytes are still handled, then the connection closes.
       const partial = (error as { frames?: Uint8Array[] }).frames;
-      if (partial) { for (const f of partial) this.#enqueue(conn, f); }
+      if (partial) { for (const f of partial) this.#enqueue(conn, this.loanFrames ? f.slice() : f); }
       this.#protocolError(conn, error as Error);
       this.#pump();
       return;
@@ -294,7 +300,9 @@ class Engine {
       if (conn.outLength > 0 && !conn.flushScheduled) this.#flushOut(conn);
     }
     if (i === frames.length) return;
-    for (; i < frames.length; i++) this.#enqueue(conn, frames[i]);
+    // Lent frames that wait for their turn outlive the chunk: they are copied.
+    const copy = this.loanFrames;
+    for (; i < frames.length; i++) this.#enqueue(conn, copy ? frames[i].slice() : frames[i]);
     this.#pump();
   }
 
@@ -405,7 +413,7 @@ class Engine {
   }
 
   #runInThread(conn: EngineConnection, frame: Uint8Array): Promise<void> {
-    const owned = ownBytes(frame);
+    const owned = this.loanFrames ? frame.slice() : ownBytes(frame);
     return this.pool!.run(owned, { key: conn.id, transfer: [owned.buffer] }).then((reply) => {
       if (reply && conn.writable) this.send(conn, reply);
     });
@@ -497,7 +505,8 @@ class Engine {
     } else {
       this.#flushOut(conn);
       if (header.byteLength > 0) this.#write(conn, header);
-      this.#write(conn, frame);
+      // The stream keeps what it is given until it is sent: a frame that may be lent is copied.
+      this.#write(conn, this.loanFrames ? frame.slice() : frame);
       if (this.trailer.byteLength > 0) this.#write(conn, this.trailer);
     }
     return this.#sent(conn, frame);

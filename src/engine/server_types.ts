@@ -147,6 +147,16 @@ export interface ServeOptions {
    */
   onMessage?(conn: Connection, frame: Uint8Array): void | Promise<void>;
   /**
+   * Lend frames to `onMessage` instead of giving them: a frame is valid until `onMessage`
+   * returns (for an async handler, until its first `await`), and a handler copies whatever it
+   * keeps longer (`frame.slice()`). `conn.send(frame)` inside the handler is safe. The engine
+   * then reads into a buffer it reuses where the runtime allows it (Deno), which saves a copy
+   * of every read, and copies itself only the frames that must wait for their turn. With a
+   * decoder that may keep views of its input (`FrameDecoder.copiesIncompleteFrames` unset, as
+   * `delimited`), every read is copied as before. Default false.
+   */
+  loanFrames?: boolean;
+  /**
    * Runs each frame in a pool of real threads instead: `module` exports a handler
    * `(frame: Uint8Array, ctx) => Uint8Array | undefined` whose result, if any, is sent back on
    * the connection. Frames go to the threads in batches, keyed by connection so each
