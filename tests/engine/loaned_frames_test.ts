@@ -5,7 +5,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { serve } from "../../src/engine/server.ts";
+import { serve, type ServeOptions } from "../../src/engine/server.ts";
 import { moduleUrl } from "../../src/engine/thread_pool.ts";
 import { delimited, type FrameCodec, lengthPrefixed } from "../../src/framing/mod.ts";
 import { createMemoryTransport } from "../../src/runtime/memory.ts";
@@ -14,6 +14,18 @@ import type { Transport } from "../../src/runtime/types.ts";
 import { concat, observe, sleep, within } from "../helpers/net.ts";
 
 const lp4 = lengthPrefixed({ lengthFieldLength: 4 });
+
+/** An lp4 echo that lends its frames, with `options` over those defaults. */
+function serveLent(transport: Transport, options: Partial<ServeOptions> = {}) {
+  return serve({
+    transport,
+    port: 0,
+    framer: lp4,
+    loanFrames: true,
+    onMessage: (conn, frame) => void conn.send(frame),
+    ...options,
+  });
+}
 
 /** A payload of `size` bytes that says which frame it is. */
 function payload(index: number, size: number): Uint8Array {
@@ -49,23 +61,13 @@ for (
   describe(`lent frames over the ${name} transport`, () => {
     test("a synchronous echo returns every byte, small frames and large", async () => {
       const transport = await make();
-      await using server = await serve({
-        transport,
-        port: 0,
-        framer: lp4,
-        loanFrames: true,
-        onMessage: (conn, frame) => void conn.send(frame),
-      });
+      await using server = await serveLent(transport);
       assert.deepEqual(await exchange(transport, server.addr.port, lp4, payloads), payloads);
     });
 
     test("frames that wait behind an async handler are copied by the engine", async () => {
       const transport = await make();
-      await using server = await serve({
-        transport,
-        port: 0,
-        framer: lp4,
-        loanFrames: true,
+      await using server = await serveLent(transport, {
         async onMessage(conn, frame) {
           // Valid until the first await: what the handler needs later, it copies.
           const kept = frame.slice();
@@ -80,23 +82,13 @@ for (
       const transport = await make();
       const lines = delimited({ delimiter: "\n", maxFrameLength: 100_000 });
       const text = sizes.map((size, i) => new TextEncoder().encode("x".repeat(size - 1) + String(i % 10)));
-      await using server = await serve({
-        transport,
-        port: 0,
-        framer: lines,
-        loanFrames: true,
-        onMessage: (conn, frame) => void conn.send(frame),
-      });
+      await using server = await serveLent(transport, { framer: lines });
       assert.deepEqual(await exchange(transport, server.addr.port, lines, text), text);
     });
 
     test("frames handed to threads are copies", async () => {
       const transport = await make();
-      await using server = await serve({
-        transport,
-        port: 0,
-        framer: lp4,
-        loanFrames: true,
+      await using server = await serveLent(transport, {
         workers: 16,
         threads: { module: moduleUrl("./fixtures/frame_echo.ts", import.meta.url), size: 2 },
       });
@@ -110,13 +102,7 @@ for (
 
 test("a lent frame sent on its own is copied while the peer's window holds it back", async () => {
   const transport = createMemoryTransport({ receiveWindow: 65_536 });
-  await using server = await serve({
-    transport,
-    port: 0,
-    framer: lp4,
-    loanFrames: true,
-    onMessage: (conn, frame) => void conn.send(frame),
-  });
+  await using server = await serveLent(transport);
   const client = await transport.connect({ hostname: "127.0.0.1", port: server.addr.port, allowHalfOpen: true });
   const side = observe(client);
   client.pause();
@@ -143,11 +129,7 @@ test("a lent frame sent on its own is copied while the peer's window holds it ba
 test("over the memory transport a lent frame is overwritten once the handler returns", async () => {
   const transport = createMemoryTransport();
   const kept: Uint8Array[] = [];
-  await using server = await serve({
-    transport,
-    port: 0,
-    framer: lp4,
-    loanFrames: true,
+  await using server = await serveLent(transport, {
     onMessage(conn, frame) {
       kept.push(frame); // wrong on purpose: a lent frame must be copied to be kept
       conn.send(frame);
@@ -162,10 +144,8 @@ test("over the memory transport a lent frame is overwritten once the handler ret
 test("without loanFrames the handler owns its frames", async () => {
   const transport = createMemoryTransport();
   const kept: Uint8Array[] = [];
-  await using server = await serve({
-    transport,
-    port: 0,
-    framer: lp4,
+  await using server = await serveLent(transport, {
+    loanFrames: false,
     onMessage(conn, frame) {
       kept.push(frame);
       conn.send(frame);
