@@ -2,7 +2,9 @@
  * The in-memory transport: streams inside one process with the full adapter contract, and
  * fault injection for tests and large-scale simulation: small chunks (down to 1 byte),
  * latency, a receive window that fills so `write` returns false, resets, half-closes, and
- * listeners that never accept.
+ * listeners that never accept. Handlers that take loaned chunks get them in one reused buffer
+ * that is overwritten with 0xa5 once `onData` returns, so a consumer that keeps a loaned chunk
+ * without copying it sees garbage.
  *
  * @module
  */
