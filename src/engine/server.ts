@@ -238,7 +238,7 @@ class Engine {
         this.#conn = conn;
       }
       get loanedChunks(): boolean {
-        return this.#engine.loanFrames && this.#conn.decoder.copiesIncompleteFrames === true;
+        return this.#engine.lends(this.#conn);
       }
       onData(chunk: Uint8Array): void {
         this.#engine.#onData(this.#conn, chunk);
@@ -276,7 +276,7 @@ class Engine {
     } catch (error) {
       // Frames decoded before the bad bytes are still handled, then the connection closes.
       const partial = (error as { frames?: Uint8Array[] }).frames;
-      if (partial) { for (const f of partial) this.#enqueue(conn, this.loanFrames ? f.slice() : f); }
+      if (partial) { for (const f of partial) this.#enqueue(conn, this.lends(conn) ? f.slice() : f); }
       this.#protocolError(conn, error as Error);
       this.#pump();
       return;
@@ -301,7 +301,7 @@ class Engine {
     }
     if (i === frames.length) return;
     // Lent frames that wait for their turn outlive the chunk: they are copied.
-    const copy = this.loanFrames;
+    const copy = this.lends(conn);
     for (; i < frames.length; i++) this.#enqueue(conn, copy ? frames[i].slice() : frames[i]);
     this.#pump();
   }
@@ -412,8 +412,16 @@ class Engine {
     }
   }
 
+  /**
+   * Whether the frames of `conn` may lie in a buffer that is filled again: frames are lent and
+   * its decoder keeps no view of a chunk, so its stream is asked for loaned chunks.
+   */
+  lends(conn: EngineConnection): boolean {
+    return this.loanFrames && conn.decoder.copiesIncompleteFrames === true;
+  }
+
   #runInThread(conn: EngineConnection, frame: Uint8Array): Promise<void> {
-    const owned = this.loanFrames ? frame.slice() : ownBytes(frame);
+    const owned = this.lends(conn) ? frame.slice() : ownBytes(frame);
     return this.pool!.run(owned, { key: conn.id, transfer: [owned.buffer] }).then((reply) => {
       if (reply && conn.writable) this.send(conn, reply);
     });
@@ -506,7 +514,7 @@ class Engine {
       this.#flushOut(conn);
       if (header.byteLength > 0) this.#write(conn, header);
       // The stream keeps what it is given until it is sent: a frame that may be lent is copied.
-      this.#write(conn, this.loanFrames ? frame.slice() : frame);
+      this.#write(conn, this.lends(conn) ? frame.slice() : frame);
       if (this.trailer.byteLength > 0) this.#write(conn, this.trailer);
     }
     return this.#sent(conn, frame);
